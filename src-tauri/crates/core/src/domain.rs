@@ -1,0 +1,167 @@
+//! The CRM-neutral model. Every backend maps its wire types onto these; the UI receives them as
+//! generated TypeScript types (see `ui/src/lib/bindings`).
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// A client of the agent, as shown in the contact list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Contact {
+    pub id: String,
+    /// "First Last", or the e-mail / phone when the CRM has no name.
+    pub display_name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    /// One line, e.g. "12 Harbor Lane, Portland, ME 04101".
+    pub address: Option<String>,
+    /// ISO-8601, when the CRM says.
+    pub created_at: Option<String>,
+}
+
+impl Contact {
+    /// Builds the display name the way agents expect to read it: the person's name first, then
+    /// whatever identifies them when the CRM holds no name.
+    pub fn display_name_from(
+        first: Option<&str>,
+        last: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> String {
+        let name = [first, last]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !name.is_empty() {
+            return name;
+        }
+        email
+            .or(phone)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "(no name)".to_owned())
+    }
+}
+
+/// What an attachment is, as far as showing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export)]
+pub enum AttachmentKind {
+    /// A picture the CRM can preview.
+    Image,
+    /// Anything else: PDF, Office documents, CSV...
+    Document,
+}
+
+/// A file attached to a contact in the CRM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Attachment {
+    pub id: String,
+    pub contact_id: String,
+    pub file_name: String,
+    pub mime_type: String,
+    pub kind: AttachmentKind,
+    /// Lower-case extension without the dot ("pdf"), empty when the name has none.
+    pub extension: String,
+    /// Known once the CRM or a download has told us.
+    #[ts(type = "number | null")]
+    pub size_bytes: Option<u64>,
+    /// Where the CRM serves the file. May be signed and expire; the backend refreshes it.
+    pub file_url: Option<String>,
+    /// A small rendition the CRM offers (images only on Wix).
+    pub preview_url: Option<String>,
+    pub created_at: Option<String>,
+}
+
+impl Attachment {
+    pub fn extension_of(file_name: &str) -> String {
+        std::path::Path::new(file_name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default()
+    }
+
+    pub fn has_preview(&self) -> bool {
+        self.preview_url.is_some()
+    }
+}
+
+/// Which kind of CRM connection an account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub enum AccountKind {
+    /// The built-in local Demo site (a sandbox speaking the Wix protocol on loopback).
+    Demo,
+    /// A Wix site reached with an API key and site id.
+    WixApiKey,
+}
+
+/// The account the app is working against, as the UI shows it. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AccountInfo {
+    /// The key of this account in the config and the cache.
+    pub name: String,
+    pub kind: AccountKind,
+    /// A human label: "Demo site — local, nothing leaves this computer", or the site's name.
+    pub label: String,
+    pub base_url: String,
+    pub site_id: Option<String>,
+}
+
+impl AccountInfo {
+    pub fn is_demo(&self) -> bool {
+        self.kind == AccountKind::Demo
+    }
+}
+
+/// One screenful of search results from the local cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ContactPage {
+    pub contacts: Vec<Contact>,
+    /// True when more contacts matched than were returned; the UI asks the user to refine.
+    pub truncated: bool,
+    /// How many contacts the cache holds for this account in all.
+    #[ts(type = "number")]
+    pub cached_total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_prefers_the_persons_name() {
+        assert_eq!(
+            Contact::display_name_from(Some(" Ana "), Some("Silva"), Some("a@x.com"), None),
+            "Ana Silva"
+        );
+        assert_eq!(
+            Contact::display_name_from(None, Some(""), Some("a@x.com"), Some("1")),
+            "a@x.com"
+        );
+        assert_eq!(Contact::display_name_from(None, None, None, Some("555")), "555");
+        assert_eq!(Contact::display_name_from(None, None, None, None), "(no name)");
+    }
+
+    #[test]
+    fn extension_is_lower_case_without_dot() {
+        assert_eq!(Attachment::extension_of("Deed.PDF"), "pdf");
+        assert_eq!(Attachment::extension_of("README"), "");
+        assert_eq!(Attachment::extension_of("a.tar.gz"), "gz");
+    }
+}

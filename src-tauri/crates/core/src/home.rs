@@ -1,0 +1,62 @@
+//! Where the app and the CLI keep their state: the platform's app-data folder, or
+//! `$ATTACHE_HOME` when set (tests and scripts rely on that to stay isolated).
+
+use std::path::{Path, PathBuf};
+
+/// The root of all local state, and the well-known paths under it.
+#[derive(Debug, Clone)]
+pub struct AppHome {
+    root: PathBuf,
+}
+
+impl AppHome {
+    pub const ENV: &'static str = "ATTACHE_HOME";
+
+    /// `$ATTACHE_HOME`, else the platform data folder (e.g. `~/.local/share/attache`).
+    pub fn discover() -> std::io::Result<Self> {
+        if let Some(dir) = std::env::var_os(Self::ENV).filter(|v| !v.is_empty()) {
+            return Self::at(PathBuf::from(dir));
+        }
+        let dirs = directories::ProjectDirs::from("app", "Attache", "attache").ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no home folder found; set ATTACHE_HOME to a folder Attaché may use",
+            )
+        })?;
+        Self::at(dirs.data_dir().to_path_buf())
+    }
+
+    /// Uses `root`, creating it and its sub-folders.
+    pub fn at(root: PathBuf) -> std::io::Result<Self> {
+        let home = Self { root };
+        for dir in [home.files_dir(), home.previews_dir(), home.demo_dir(), home.logs_dir()] {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(home)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+    pub fn cache_db(&self) -> PathBuf {
+        self.root.join("cache.sqlite3")
+    }
+    /// Downloaded attachments, one folder per account and attachment.
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files")
+    }
+    /// Downloaded preview renditions.
+    pub fn previews_dir(&self) -> PathBuf {
+        self.root.join("previews")
+    }
+    /// The Demo site's data (its contacts and files).
+    pub fn demo_dir(&self) -> PathBuf {
+        self.root.join("demo")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+}

@@ -1,0 +1,20 @@
+//! Attaché's core: the domain model shared by every CRM, the one backend trait each CRM client
+//! implements, the stable error codes the UI branches on, where state lives on disk, and the
+//! local SQLite cache the window paints from.
+//!
+//! Nothing here knows about Tauri, Wix or EspoCRM.
+
+pub mod backend;
+pub mod domain;
+pub mod error;
+pub mod home;
+pub mod normalize;
+pub mod secret;
+pub mod store;
+
+pub use backend::CrmBackend;
+pub use domain::*;
+pub use error::{BackendError, ErrorCode, ErrorPayload};
+pub use home::AppHome;
+pub use secret::Sensitive;
+pub use store::{Store, StoreError};

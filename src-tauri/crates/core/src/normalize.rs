@@ -1,0 +1,46 @@
+//! Text folding for search and matching: case-, accent- and spacing-insensitive.
+
+/// Lower-case ASCII transliteration with runs of whitespace collapsed: "  José  ÁLVAREZ" ->
+/// "jose alvarez". NFC and NFD spellings fold to the same string.
+pub fn fold(text: &str) -> String {
+    let ascii = deunicode::deunicode(text).to_lowercase();
+    ascii.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Only the digits: "+1 (207) 555-0142" -> "12075550142".
+pub fn digits(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// True when the text looks like a phone number being typed: digits and phone punctuation only.
+pub fn looks_like_phone(text: &str) -> bool {
+    let mut saw_digit = false;
+    for c in text.chars() {
+        match c {
+            '0'..='9' => saw_digit = true,
+            '+' | '(' | ')' | '-' | '.' | ' ' => {}
+            _ => return false,
+        }
+    }
+    saw_digit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_case_accents_and_spacing() {
+        assert_eq!(fold("  José   ÁLVAREZ "), "jose alvarez");
+        // NFD: "e" + combining acute accent.
+        assert_eq!(fold("Jose\u{301}"), fold("Jos\u{e9}"));
+    }
+
+    #[test]
+    fn phone_detection_and_digits() {
+        assert!(looks_like_phone("(207) 555-01"));
+        assert!(!looks_like_phone("555 main"));
+        assert!(!looks_like_phone("--"));
+        assert_eq!(digits("+1 (207) 555-0142"), "12075550142");
+    }
+}

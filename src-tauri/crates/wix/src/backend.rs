@@ -1,0 +1,215 @@
+//! Wix as an Attaché [`CrmBackend`]: maps the wire types onto the neutral domain model.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use attache_core::{Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode};
+
+use crate::wire;
+use crate::WixClient;
+
+#[async_trait]
+impl CrmBackend for WixClient {
+    async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError> {
+        Ok(self.all_contacts().await?.into_iter().map(contact_from_wire).collect())
+    }
+
+    async fn list_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
+        Ok(self
+            .all_attachments(contact_id)
+            .await?
+            .into_iter()
+            .map(|a| attachment_from_wire(contact_id, a))
+            .collect())
+    }
+
+    async fn download_file(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError> {
+        let url = self.fresh_url(attachment, |a| a.file_url.clone()).await?;
+        Ok(self.download_url(&url, dest).await?)
+    }
+
+    async fn download_preview(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError> {
+        let url = self.fresh_url(attachment, |a| a.preview_url.clone()).await?;
+        Ok(self.download_url(&url, dest).await?)
+    }
+
+    async fn attach_file(
+        &self,
+        contact_id: &str,
+        path: &Path,
+        file_name: &str,
+        mime_type: &str,
+    ) -> Result<(), BackendError> {
+        if !crate::mime::is_supported_attachment_type(mime_type) {
+            return Err(BackendError::new(
+                ErrorCode::InvalidInput,
+                format!("Wix does not accept {mime_type} files as contact attachments"),
+            ));
+        }
+        let target = self.generate_attachment_upload_url(contact_id, file_name, mime_type).await?;
+        Ok(self.upload_to_url(&target.upload_url, path, mime_type).await?)
+    }
+}
+
+impl WixClient {
+    /// Attachment URLs may be signed and expire; re-read the attachment to get a current one.
+    /// Falls back to the cached URL when the re-read fails for a reason other than "gone".
+    async fn fresh_url(
+        &self,
+        attachment: &Attachment,
+        pick: impl Fn(&Attachment) -> Option<String>,
+    ) -> Result<String, BackendError> {
+        let fresh = match self.get_attachment(&attachment.contact_id, &attachment.id).await {
+            Ok(r) => Some(attachment_from_wire(&attachment.contact_id, r.attachment)),
+            Err(e) if e.code() == ErrorCode::NotFound => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh attachment URL; using cached one");
+                None
+            }
+        };
+        fresh
+            .as_ref()
+            .and_then(&pick)
+            .or_else(|| pick(attachment))
+            .ok_or_else(|| BackendError::new(ErrorCode::NotFound, "Wix offers no file for this attachment"))
+    }
+}
+
+pub(crate) fn contact_from_wire(c: wire::Contact) -> Contact {
+    let info = c.info.unwrap_or_default();
+    let primary = c.primary_info.unwrap_or_default();
+    let name = info.name.unwrap_or_default();
+    let email = primary.email.filter(|e| !e.is_empty()).or_else(|| {
+        let items = info.emails.as_ref().map(|e| e.items.as_slice()).unwrap_or_default();
+        pick_primary(items, |e| e.primary, |e| e.email.clone())
+    });
+    let phone = primary.phone.filter(|p| !p.is_empty()).or_else(|| {
+        let items = info.phones.as_ref().map(|p| p.items.as_slice()).unwrap_or_default();
+        pick_primary(items, |p| p.primary, |p| p.phone.clone().or(p.e164_phone.clone()))
+    });
+    let address = info
+        .addresses
+        .and_then(|a| a.items.into_iter().find_map(|i| i.address))
+        .map(format_address)
+        .filter(|a| !a.is_empty());
+    let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let first = non_empty(name.first);
+    let last = non_empty(name.last);
+    Contact {
+        display_name: Contact::display_name_from(
+            first.as_deref(),
+            last.as_deref(),
+            email.as_deref(),
+            phone.as_deref(),
+        ),
+        id: c.id,
+        first_name: first,
+        last_name: last,
+        email,
+        phone,
+        company: non_empty(info.company),
+        address,
+        created_at: c.created_date,
+    }
+}
+
+fn pick_primary<T>(
+    items: &[T],
+    is_primary: impl Fn(&T) -> Option<bool>,
+    value: impl Fn(&T) -> Option<String>,
+) -> Option<String> {
+    items
+        .iter()
+        .find(|i| is_primary(i) == Some(true))
+        .and_then(&value)
+        .or_else(|| items.iter().find_map(&value))
+}
+
+fn format_address(a: wire::Address) -> String {
+    let street = match (a.street_address, a.address_line) {
+        (Some(s), _) => [s.number, s.name].into_iter().flatten().collect::<Vec<_>>().join(" "),
+        (None, Some(line)) => line,
+        (None, None) => String::new(),
+    };
+    let region = [a.subdivision.map(|s| s.rsplit('-').next().unwrap_or(&s).to_owned()), a.postal_code]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    [Some(street), a.address_line2, a.city, Some(region)]
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn attachment_from_wire(contact_id: &str, a: wire::ContactAttachment) -> Attachment {
+    let is_image = a.attachment_type.as_deref() == Some("IMAGE")
+        || (a.attachment_type.is_none() && a.image.is_some());
+    let file_url = a
+        .image
+        .as_ref()
+        .and_then(|m| m.url.clone())
+        .or_else(|| a.document.as_ref().and_then(|m| m.url.clone()));
+    let preview_url = a.preview_image.as_ref().and_then(|m| m.url.clone());
+    Attachment {
+        extension: Attachment::extension_of(&a.file_name),
+        id: a.id,
+        contact_id: contact_id.to_owned(),
+        file_name: a.file_name,
+        mime_type: a.mime_type,
+        kind: if is_image { AttachmentKind::Image } else { AttachmentKind::Document },
+        size_bytes: None,
+        file_url,
+        preview_url,
+        created_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_mapping_uses_primary_info_then_items() {
+        let c: wire::Contact = serde_json::from_value(serde_json::json!({
+            "id": "c1", "revision": 3,
+            "info": {
+                "name": {"first": "Ana", "last": "Silva"},
+                "emails": {"items": [{"email": "old@x.com"}, {"email": "ana@x.com", "primary": true}]},
+                "phones": {"items": [{"phone": "207-555-0142", "tag": "MOBILE"}]},
+                "addresses": {"items": [{"tag": "HOME", "address": {
+                    "streetAddress": {"number": "12", "name": "Harbor Lane"},
+                    "city": "Portland", "subdivision": "US-ME", "postalCode": "04101"}}]},
+                "company": "  "
+            }
+        }))
+        .unwrap();
+        let c = contact_from_wire(c);
+        assert_eq!(c.display_name, "Ana Silva");
+        assert_eq!(c.email.as_deref(), Some("ana@x.com"));
+        assert_eq!(c.phone.as_deref(), Some("207-555-0142"));
+        assert_eq!(c.address.as_deref(), Some("12 Harbor Lane, Portland, ME 04101"));
+        assert_eq!(c.company, None);
+    }
+
+    #[test]
+    fn attachment_mapping_handles_images_documents_and_unknown_types() {
+        let img = attachment_from_wire("c", serde_json::from_value(serde_json::json!({
+            "id": "a", "fileName": "Kitchen.JPG", "mimeType": "image/jpeg", "attachmentType": "IMAGE",
+            "image": {"url": "http://h/full"}, "previewImage": {"url": "http://h/small"}
+        })).unwrap());
+        assert_eq!(img.kind, AttachmentKind::Image);
+        assert_eq!(img.extension, "jpg");
+        assert_eq!(img.preview_url.as_deref(), Some("http://h/small"));
+
+        let doc = attachment_from_wire("c", serde_json::from_value(serde_json::json!({
+            "id": "b", "fileName": "deed.pdf", "mimeType": "application/pdf", "attachmentType": "SOMETHING_NEW",
+            "document": {"url": "http://h/doc"}
+        })).unwrap());
+        assert_eq!(doc.kind, AttachmentKind::Document);
+        assert_eq!(doc.file_url.as_deref(), Some("http://h/doc"));
+        assert!(!doc.has_preview());
+    }
+}

@@ -1,0 +1,407 @@
+use std::path::Path;
+use std::time::Duration;
+
+use attache_core::Sensitive;
+use futures::TryStreamExt;
+use reqwest::{header, Method, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use url::Url;
+
+use crate::error::{FieldViolation, WixError};
+use crate::retry::{is_retryable_status, RetryPolicy};
+use crate::wire::*;
+
+pub const DEFAULT_BASE_URL: &str = "https://www.wixapis.com";
+
+/// Contacts v4 allows pages of up to 1000.
+const CONTACTS_PAGE: u32 = 1000;
+/// Attachments v4 allows pages of at most 100.
+const ATTACHMENTS_PAGE: u32 = 100;
+/// A single API call; transfers of file bytes have no overall limit, only the connect timeout.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How requests are authorised.
+#[derive(Debug, Clone)]
+pub enum WixAuth {
+    /// `Authorization: <key>` (raw, no "Bearer") plus `wix-site-id: <site>`.
+    ApiKey { key: Sensitive<String>, site_id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct WixClient {
+    http: reqwest::Client,
+    base: Url,
+    auth: WixAuth,
+    retry: RetryPolicy,
+}
+
+impl WixClient {
+    pub fn new(base_url: &str, auth: WixAuth) -> Result<Self, WixError> {
+        let mut base = Url::parse(base_url).map_err(|_| WixError::BaseUrl(base_url.to_owned()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(WixError::BaseUrl(base_url.to_owned()));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("Attache/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| WixError::Transport { host: base.to_string(), reason: e.to_string() })?;
+        Ok(Self { http, base, auth, retry: RetryPolicy::default() })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Url {
+        // Paths are built from our own constants plus URL-encoded ids, so joining cannot fail.
+        self.base.join(path.trim_start_matches('/')).expect("valid API path")
+    }
+
+    /// Sends one API call with auth headers, retrying transient failures, and decodes a 200.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<T, WixError> {
+        let url = self.url(path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .timeout(CALL_TIMEOUT)
+                .header(header::ACCEPT, "application/json");
+            if !query.is_empty() {
+                req = req.query(query);
+            }
+            match &self.auth {
+                WixAuth::ApiKey { key, site_id } => {
+                    req = req.header(header::AUTHORIZATION, key.expose()).header("wix-site-id", site_id);
+                }
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let outcome = match req.send().await {
+                Ok(resp) if resp.status() == StatusCode::OK => return decode(resp).await,
+                Ok(resp) => Err(error_from(resp).await),
+                Err(e) => Err(self.transport(&e)),
+            };
+            let err = outcome.unwrap_err();
+            let retryable = match &err {
+                WixError::Api { status, .. } => is_retryable_status(*status),
+                WixError::Transport { .. } => true,
+                _ => false,
+            };
+            if !retryable || attempt >= self.retry.max_attempts {
+                return Err(err);
+            }
+            let wait = self.retry.delay(attempt, retry_after_of(&err));
+            tracing::debug!(%url, attempt, ?wait, error = %err, "retrying Wix call");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> WixError {
+        let host = e
+            .url()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| self.base.host_str().unwrap_or("").to_owned());
+        let reason = if e.is_timeout() {
+            "the request timed out".to_owned()
+        } else if e.is_connect() {
+            "the connection was refused or could not be made".to_owned()
+        } else {
+            e.to_string()
+        };
+        WixError::Transport { host, reason }
+    }
+
+    // ---- Contacts v4 ----
+
+    /// `GET /contacts/v4/contacts`.
+    pub async fn list_contacts(
+        &self,
+        paging: Paging,
+        sort: Option<&Sorting>,
+    ) -> Result<ListContactsResponse, WixError> {
+        let mut query = paging_query(paging);
+        if let Some(sort) = sort {
+            query.push(("sort.fieldName", sort.field_name.clone()));
+            if let Some(order) = &sort.order {
+                query.push(("sort.order", order.clone()));
+            }
+        }
+        self.call(Method::GET, "contacts/v4/contacts", &query, None::<&()>).await
+    }
+
+    /// `POST /contacts/v4/contacts/query`.
+    pub async fn query_contacts(
+        &self,
+        request: &QueryContactsRequest,
+    ) -> Result<ListContactsResponse, WixError> {
+        self.call(Method::POST, "contacts/v4/contacts/query", &[], Some(request)).await
+    }
+
+    /// `GET /contacts/v4/contacts/{id}`. Check `response_type`: on `MERGED` the returned
+    /// contact's id differs from the one asked for.
+    pub async fn get_contact(&self, id: &str) -> Result<GetContactResponse, WixError> {
+        let path = format!("contacts/v4/contacts/{}", segment(id));
+        self.call(Method::GET, &path, &[], None::<&()>).await
+    }
+
+    /// Every contact, in pages of 1000, oldest first (stable under concurrent additions).
+    pub async fn all_contacts(&self) -> Result<Vec<Contact>, WixError> {
+        let sort = Sorting { field_name: "createdDate".into(), order: Some("ASC".into()) };
+        let mut all = Vec::new();
+        loop {
+            let offset = all.len() as u32;
+            let page = self
+                .list_contacts(Paging { limit: Some(CONTACTS_PAGE), offset: Some(offset) }, Some(&sort))
+                .await?;
+            let got = page.contacts.len();
+            all.extend(page.contacts);
+            if !has_more(page.paging_metadata.as_ref(), offset, got, CONTACTS_PAGE) {
+                return Ok(all);
+            }
+        }
+    }
+
+    // ---- Contact Attachments v4 ----
+
+    /// `GET /contacts/v4/attachments/{contactId}` (paging key `metadata`, limit ≤ 100).
+    pub async fn list_attachments(
+        &self,
+        contact_id: &str,
+        paging: Paging,
+    ) -> Result<ListAttachmentsResponse, WixError> {
+        let path = format!("contacts/v4/attachments/{}", segment(contact_id));
+        self.call(Method::GET, &path, &paging_query(paging), None::<&()>).await
+    }
+
+    pub async fn all_attachments(&self, contact_id: &str) -> Result<Vec<ContactAttachment>, WixError> {
+        let mut all = Vec::new();
+        loop {
+            let offset = all.len() as u32;
+            let page = self
+                .list_attachments(
+                    contact_id,
+                    Paging { limit: Some(ATTACHMENTS_PAGE), offset: Some(offset) },
+                )
+                .await?;
+            let got = page.attachments.len();
+            all.extend(page.attachments);
+            if !has_more(page.metadata.as_ref(), offset, got, ATTACHMENTS_PAGE) {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// `GET /contacts/v4/attachments/{contactId}/{attachmentId}`: metadata, not bytes.
+    pub async fn get_attachment(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+    ) -> Result<GetAttachmentResponse, WixError> {
+        let path = format!(
+            "contacts/v4/attachments/{}/{}",
+            segment(contact_id),
+            segment(attachment_id)
+        );
+        self.call(Method::GET, &path, &[], None::<&()>).await
+    }
+
+    /// `DELETE /contacts/v4/attachments/{contactId}/{attachmentId}`.
+    pub async fn delete_attachment(&self, contact_id: &str, attachment_id: &str) -> Result<(), WixError> {
+        let path = format!(
+            "contacts/v4/attachments/{}/{}",
+            segment(contact_id),
+            segment(attachment_id)
+        );
+        let _: serde_json::Value = self.call(Method::DELETE, &path, &[], None::<&()>).await?;
+        Ok(())
+    }
+
+    /// `POST /contacts/v4/attachments/{contactId}/upload-url`.
+    pub async fn generate_attachment_upload_url(
+        &self,
+        contact_id: &str,
+        file_name: &str,
+        mime_type: &str,
+    ) -> Result<GenerateAttachmentUploadUrlResponse, WixError> {
+        let path = format!("contacts/v4/attachments/{}/upload-url", segment(contact_id));
+        let body = GenerateAttachmentUploadUrlRequest {
+            contact_id: contact_id.to_owned(),
+            file_name: file_name.to_owned(),
+            mime_type: mime_type.to_owned(),
+        };
+        self.call(Method::POST, &path, &[], Some(&body)).await
+    }
+
+    /// PUTs the file's bytes, streamed, to an upload URL Wix generated. The URL carries its own
+    /// token: the Wix `Authorization` header is never sent to an upload host.
+    pub async fn upload_to_url(&self, upload_url: &str, path: &Path, mime_type: &str) -> Result<(), WixError> {
+        let url = Url::parse(upload_url).map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
+        let file = tokio::fs::File::open(path).await?;
+        let len = file.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let resp = self
+            .http
+            .put(url)
+            .header(header::CONTENT_TYPE, mime_type)
+            .header(header::CONTENT_LENGTH, len)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        // Upload hosts are not the Wix API: any 2xx is success.
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from(resp).await)
+        }
+    }
+
+    /// Streams a file Wix serves (an attachment's `url`) into `dest`. These URLs are public or
+    /// signed, so no credentials are sent.
+    pub async fn download_url(&self, url: &str, dest: &Path) -> Result<u64, WixError> {
+        let url = Url::parse(url).map_err(|_| WixError::Decode(format!("bad file URL {url:?}")))?;
+        let resp = self.http.get(url).send().await.map_err(|e| self.transport(&e))?;
+        if !resp.status().is_success() {
+            return Err(error_from(resp).await);
+        }
+        let mut out = tokio::fs::File::create(dest).await?;
+        let mut stream = resp.bytes_stream();
+        let mut written = 0u64;
+        while let Some(chunk) = stream.try_next().await.map_err(|e| self.transport(&e))? {
+            out.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+        }
+        out.flush().await?;
+        out.sync_all().await?;
+        Ok(written)
+    }
+}
+
+/// URL-encodes one path segment (ids are GUIDs, but never trust that).
+fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn paging_query(p: Paging) -> Vec<(&'static str, String)> {
+    let mut q = Vec::new();
+    if let Some(limit) = p.limit {
+        q.push(("paging.limit", limit.to_string()));
+    }
+    if let Some(offset) = p.offset {
+        q.push(("paging.offset", offset.to_string()));
+    }
+    q
+}
+
+/// Whether another page follows. Trusts `total` when Wix could count; otherwise a full page
+/// means "maybe more".
+fn has_more(meta: Option<&PagingMetadata>, offset: u32, got: usize, page: u32) -> bool {
+    if got == 0 {
+        return false;
+    }
+    match meta {
+        Some(PagingMetadata { total: Some(total), too_many_to_count, .. })
+            if *too_many_to_count != Some(true) =>
+        {
+            (offset as u64 + got as u64) < *total as u64
+        }
+        _ => got as u32 >= page,
+    }
+}
+
+async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, WixError> {
+    let bytes = resp.bytes().await.map_err(|e| WixError::Decode(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| WixError::Decode(e.to_string()))
+}
+
+fn retry_after_of(err: &WixError) -> Option<Duration> {
+    match err {
+        WixError::Api { retry_after, .. } => *retry_after,
+        _ => None,
+    }
+}
+
+async fn error_from(resp: Response) -> WixError {
+    let status = resp.status().as_u16();
+    let request_id = resp
+        .headers()
+        .get("x-wix-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let reason = resp.status().canonical_reason().unwrap_or("error").to_owned();
+    let body = resp.bytes().await.unwrap_or_default();
+    let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+    let details = parsed.details.unwrap_or_default();
+    let app = details.application_error.unwrap_or_default();
+    let violations = details
+        .validation_error
+        .map(|v| v.field_violations)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| FieldViolation {
+            field: v.field.unwrap_or_default(),
+            description: v.description.unwrap_or_default(),
+            rule: v.rule_name.or(v.violated_rule),
+        })
+        .collect();
+    WixError::Api {
+        status,
+        message: parsed.message.filter(|m| !m.is_empty()).unwrap_or(reason),
+        application_code: app.code,
+        description: app.description,
+        violations,
+        request_id,
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_stops_on_total_or_short_page() {
+        let meta = |total, tmc| PagingMetadata { total: Some(total), too_many_to_count: Some(tmc), ..Default::default() };
+        assert!(has_more(Some(&meta(250, false)), 100, 100, 100));
+        assert!(!has_more(Some(&meta(200, false)), 100, 100, 100));
+        assert!(has_more(Some(&meta(10, true)), 0, 100, 100));
+        assert!(!has_more(None, 0, 99, 100));
+        assert!(!has_more(Some(&meta(500, false)), 0, 0, 100));
+    }
+
+    #[test]
+    fn base_url_must_be_http() {
+        let auth = WixAuth::ApiKey { key: Sensitive::new("k".into()), site_id: "s".into() };
+        assert!(WixClient::new("ftp://x", auth.clone()).is_err());
+        assert!(WixClient::new("not a url", auth.clone()).is_err());
+        let c = WixClient::new("http://127.0.0.1:9/prefix", auth).unwrap();
+        assert_eq!(c.url("contacts/v4/contacts").as_str(), "http://127.0.0.1:9/prefix/contacts/v4/contacts");
+    }
+}

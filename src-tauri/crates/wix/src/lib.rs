@@ -1,0 +1,16 @@
+//! A client for the Wix REST APIs Attaché uses: Contacts v4 and Contact Attachments v4.
+//!
+//! Typed requests and responses follow the REST wire types (not the JS SDK's renamed ones), and
+//! decoding tolerates unknown fields and enum values. The client's base URL is configurable, so
+//! the same code talks to `https://www.wixapis.com` or to the local sandbox.
+
+mod backend;
+mod client;
+mod error;
+pub mod mime;
+mod retry;
+pub mod wire;
+
+pub use client::{WixAuth, WixClient, DEFAULT_BASE_URL};
+pub use error::{FieldViolation, WixError};
+pub use retry::RetryPolicy;
