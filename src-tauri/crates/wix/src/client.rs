@@ -97,12 +97,11 @@ impl WixClient {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            let outcome = match req.send().await {
+            let err = match req.send().await {
                 Ok(resp) if resp.status() == StatusCode::OK => return decode(resp).await,
-                Ok(resp) => Err(error_from(resp).await),
-                Err(e) => Err(self.transport(&e)),
+                Ok(resp) => error_from(resp).await,
+                Err(e) => self.transport(&e),
             };
-            let err = outcome.unwrap_err();
             let retryable = match &err {
                 WixError::Api { status, .. } => is_retryable_status(*status),
                 WixError::Transport { .. } => true,

@@ -1,0 +1,104 @@
+//! The Demo site and every test's server: an axum app that speaks the Wix wire contract
+//! (`../shared/specs/wix-api.md`) for Contacts v4 and Contact Attachments v4, and serves the
+//! files and previews at the URLs it hands out.
+//!
+//! Where the contract is UNCONFIRMED the sandbox is strict in the documented way (raw API key in
+//! `Authorization`, `wix-site-id` required, 200 on every success, limits enforced) so a client
+//! that passes here is not relying on leniency Wix may not have.
+
+mod api;
+mod errors;
+mod files;
+pub mod pdf;
+mod photo;
+mod seed;
+mod site;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use site::SiteError;
+
+/// The key and site id the Demo site accepts unless told otherwise (documented in the README).
+pub const DEMO_API_KEY: &str = "demo-api-key";
+pub const DEMO_SITE_ID: &str = "5f0c1e2a-7d3b-4c8e-9a61-0d2b4e6f8a10";
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where the site persists: `site.json`, `files/`, `previews/`. Seeded when empty.
+    pub data_dir: PathBuf,
+    pub api_key: String,
+    pub site_id: String,
+}
+
+impl SandboxConfig {
+    pub fn demo(data_dir: PathBuf) -> Self {
+        Self { data_dir, api_key: DEMO_API_KEY.into(), site_id: DEMO_SITE_ID.into() }
+    }
+}
+
+/// A running sandbox. Dropping it (or calling [`Sandbox::shutdown`]) stops the server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Opens (seeding if needed) the site under `config.data_dir` and serves it on `addr`
+    /// (port 0 picks a free port). Must be called inside a tokio runtime.
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> Result<Self, SiteError> {
+        let site = site::Site::open(&config.data_dir)?;
+        let state = Arc::new(api::AppState::new(config, site));
+        let listener = TcpListener::bind(addr).await.map_err(SiteError::Io)?;
+        let addr = listener.local_addr().map_err(SiteError::Io)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = api::router(state);
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!("sandbox server stopped: {e}");
+            }
+        });
+        Ok(Self { addr, stop: Some(stop), task: Some(task) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the base URL a Wix client is pointed at.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves until the task ends (used by `attache sandbox`, which serves until killed).
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The site's data and how it persists under the data directory:
+//! `site.json` (contacts as wire JSON, attachment records, pending upload tokens),
+//! `files/<attachment id>` (the bytes) and `previews/<attachment id>.jpg`.
+//!
+//! `site.json` is rewritten whole through a temporary file and a rename, so a crash leaves either
+//! the old or the new state, never a torn file. The Demo site is small; this is plenty.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("sandbox data folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sandbox site.json is not valid: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("could not generate the demo data: {0}")]
+    Seed(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredAttachment {
+    pub id: String,
+    pub contact_id: String,
+    pub file_name: String,
+    pub mime_type: String,
+    pub size_bytes: u64,
+    pub created_date: String,
+    /// Secret part of the file and preview URLs, as Wix media URLs carry their own token.
+    pub token: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Preview rendition size, when one was generated (images only, as on Wix).
+    pub preview: Option<(u32, u32)>,
+}
+
+impl StoredAttachment {
+    pub fn is_image(&self) -> bool {
+        self.mime_type.starts_with("image/")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingUpload {
+    pub token: String,
+    pub contact_id: String,
+    pub file_name: String,
+    pub mime_type: String,
+    /// Upload URLs are one-time: a second PUT is refused.
+    pub used: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteData {
+    /// Contacts exactly as the wire shows them (Contact v4 JSON), in creation order.
+    pub contacts: Vec<serde_json::Value>,
+    pub attachments: Vec<StoredAttachment>,
+    #[serde(default)]
+    pub uploads: Vec<PendingUpload>,
+    /// Ids of contacts merged into another: GetContact on them answers `MERGED`.
+    #[serde(default)]
+    pub merged: BTreeMap<String, String>,
+}
+
+pub struct Site {
+    dir: PathBuf,
+    data: Mutex<SiteData>,
+}
+
+impl Site {
+    pub fn open(dir: &Path) -> Result<Self, SiteError> {
+        fs::create_dir_all(dir.join("files"))?;
+        fs::create_dir_all(dir.join("previews"))?;
+        let json = dir.join("site.json");
+        let data = if json.exists() {
+            serde_json::from_slice(&fs::read(&json)?)?
+        } else {
+            let data = crate::seed::seed(dir)?;
+            write_atomically(&json, &serde_json::to_vec_pretty(&data)?)?;
+            data
+        };
+        Ok(Self { dir: dir.to_path_buf(), data: Mutex::new(data) })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, SiteData> {
+        // A panic while holding the lock leaves data that is still consistent enough to serve.
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn save(&self, data: &SiteData) -> Result<(), SiteError> {
+        write_atomically(&self.dir.join("site.json"), &serde_json::to_vec_pretty(data)?)
+    }
+
+    pub fn file_path(&self, attachment_id: &str) -> PathBuf {
+        file_path(&self.dir, attachment_id)
+    }
+
+    pub fn preview_path(&self, attachment_id: &str) -> PathBuf {
+        preview_path(&self.dir, attachment_id)
+    }
+
+}
+
+pub fn file_path(dir: &Path, attachment_id: &str) -> PathBuf {
+    dir.join("files").join(attachment_id)
+}
+
+pub fn preview_path(dir: &Path, attachment_id: &str) -> PathBuf {
+    dir.join("previews").join(format!("{attachment_id}.jpg"))
+}
+
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SiteError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+pub fn now_iso() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+pub fn new_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
