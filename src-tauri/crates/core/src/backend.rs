@@ -25,6 +25,12 @@ pub trait CrmBackend: Send + Sync + 'static {
         dest: &Path,
     ) -> Result<u64, BackendError>;
 
+    /// The file's size in bytes when the CRM's listing does not carry it (Wix's does not), found
+    /// cheaply (e.g. a HEAD request). `None` when unknown; the UI then shows no size.
+    async fn file_size(&self, _attachment: &Attachment) -> Option<u64> {
+        None
+    }
+
     /// Attaches a local file to a contact and returns once the CRM has accepted the bytes.
     async fn attach_file(
         &self,

@@ -33,6 +33,10 @@ impl CrmBackend for WixClient {
         Ok(self.download_url(&url, dest).await?)
     }
 
+    async fn file_size(&self, attachment: &Attachment) -> Option<u64> {
+        self.content_length(attachment.file_url.as_deref()?).await
+    }
+
     async fn attach_file(
         &self,
         contact_id: &str,

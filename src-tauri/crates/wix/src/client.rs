@@ -297,6 +297,17 @@ impl WixClient {
     }
 }
 
+impl WixClient {
+    /// `Content-Length` of a file URL, by HEAD (no credentials, as for downloads).
+    pub async fn content_length(&self, url: &str) -> Option<u64> {
+        let resp = self.http.head(url).timeout(CALL_TIMEOUT).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.headers().get(reqwest::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    }
+}
+
 /// URL-encodes one path segment (ids are GUIDs, but never trust that).
 fn segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()

@@ -1,0 +1,194 @@
+//! `attache`: the local sandbox server, and the same core the desktop app uses, for scripts.
+//!
+//! Exit status: 0 on success, 1 on an error (printed to stderr as `error [CODE]: message`),
+//! 2 on a usage error (clap's convention).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use attache_core::{AppHome, Attachment, Contact, ErrorPayload};
+use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
+use attache_service::Attache;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "attache", version, about = "File clients' documents into your CRM")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a local site that speaks the Wix API (the Demo site), until killed.
+    Sandbox {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        /// Folder the site persists in (seeded with demo data when empty).
+        #[arg(long)]
+        data: PathBuf,
+        /// API key the site accepts in `Authorization`.
+        #[arg(long, default_value = DEMO_API_KEY)]
+        api_key: String,
+        /// Site id the site accepts in `wix-site-id`.
+        #[arg(long, default_value = DEMO_SITE_ID)]
+        site_id: String,
+    },
+    /// List the current account's contacts (fresh from the CRM), optionally filtered.
+    Contacts {
+        /// Name prefix, e-mail fragment or phone digits.
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many contacts.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a contact's attachments. CONTACT is a contact id or e-mail address.
+    Attachments {
+        contact: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ATTACHE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error [INTERNAL]: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            eprintln!("error [{code}]: {}", e.message);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), ErrorPayload> {
+    match command {
+        Command::Sandbox { addr, data, api_key, site_id } => sandbox(addr, data, api_key, site_id).await,
+        Command::Contacts { search, limit, json } => {
+            let app = open().await?;
+            app.refresh_contacts().await?;
+            let page = app.search_contacts(search.as_deref().unwrap_or(""), limit)?;
+            if json {
+                print_json(&page.contacts)
+            } else {
+                print_contacts(&page.contacts);
+                if page.truncated {
+                    eprintln!("(showing {} of {}; use --limit or --search)", page.contacts.len(), page.cached_total);
+                }
+                Ok(())
+            }
+        }
+        Command::Attachments { contact, json } => {
+            let app = open().await?;
+            let contact = app.resolve_contact(&contact).await?;
+            let attachments = app.refresh_attachments(&contact.id).await?;
+            if json {
+                print_json(&attachments)
+            } else {
+                print_attachments(&contact, &attachments);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn open() -> Result<Attache, ErrorPayload> {
+    let home = AppHome::discover().map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Io, e.to_string()))?;
+    Ok(Attache::open(home).await?)
+}
+
+async fn sandbox(addr: SocketAddr, data: PathBuf, api_key: String, site_id: String) -> Result<(), ErrorPayload> {
+    let config = SandboxConfig { data_dir: data, api_key, site_id };
+    let server = Sandbox::start(config, addr)
+        .await
+        .map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Unavailable, e.to_string()))?;
+    // The first line of stdout is the contract scripts and tests wait for.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {}", server.base_url());
+    let _ = out.flush();
+    drop(out);
+    tokio::select! {
+        _ = server.wait() => {}
+        _ = shutdown_signal() => {}
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ErrorPayload> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Internal, e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_contacts(contacts: &[Contact]) {
+    let width = contacts.iter().map(|c| c.display_name.chars().count()).max().unwrap_or(4).max(4);
+    let email_width = contacts.iter().map(|c| c.email.as_deref().unwrap_or("").len()).max().unwrap_or(5).max(5);
+    println!("{:<width$}  {:<email_width$}  {:<16}  ID", "NAME", "EMAIL", "PHONE");
+    for c in contacts {
+        println!(
+            "{:<width$}  {:<email_width$}  {:<16}  {}",
+            c.display_name,
+            c.email.as_deref().unwrap_or("-"),
+            c.phone.as_deref().unwrap_or("-"),
+            c.id
+        );
+    }
+}
+
+fn print_attachments(contact: &Contact, attachments: &[Attachment]) {
+    println!("{} — {} attachment(s)", contact.display_name, attachments.len());
+    for a in attachments {
+        let size = a.size_bytes.map(human_size).unwrap_or_else(|| "?".into());
+        println!("  {:<48}  {:<6}  {:>9}  {}", a.file_name, a.extension.to_uppercase(), size, a.id);
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,223 @@
+//! The application core both front ends drive: which account is current, the local cache the
+//! window paints from, background refreshes, and the downloads behind previews, "Open" and
+//! "Save as…". The desktop commands and the CLI are thin calls into [`Attache`].
+
+mod error;
+mod names;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use attache_core::store::DownloadVariant;
+use attache_core::{
+    AccountInfo, AccountKind, AppHome, Attachment, Contact, ContactPage, CrmBackend, Sensitive, Store,
+};
+use attache_sandbox::{Sandbox, SandboxConfig};
+use attache_wix::{WixAuth, WixClient};
+use futures::StreamExt;
+
+pub use error::ServiceError;
+pub use names::safe_file_name;
+
+/// How many HEAD requests run at once when learning attachment sizes.
+const SIZE_PROBES_IN_FLIGHT: usize = 8;
+
+pub struct Attache {
+    home: AppHome,
+    store: Store,
+    account: AccountInfo,
+    backend: Arc<dyn CrmBackend>,
+    /// The in-process Demo site, kept alive as long as the app uses it.
+    _demo: Option<Sandbox>,
+}
+
+impl Attache {
+    /// Opens the app's state under `home`. With no account connected (accounts arrive with the
+    /// accounts issue), this starts the built-in Demo site on a free loopback port and points a
+    /// real Wix client at it, so the Demo site exercises exactly the code a Wix site does.
+    /// Must be called inside a tokio runtime.
+    pub async fn open(home: AppHome) -> Result<Self, ServiceError> {
+        let store = Store::open(&home.cache_db())?;
+        let config = SandboxConfig::demo(home.demo_dir());
+        let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
+        let demo = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let base_url = demo.base_url();
+        let client = WixClient::new(&base_url, WixAuth::ApiKey { key: Sensitive::new(api_key), site_id: site_id.clone() })
+            .map_err(attache_core::BackendError::from)?;
+        let account = AccountInfo {
+            name: "demo".into(),
+            kind: AccountKind::Demo,
+            label: "Demo site".into(),
+            base_url,
+            site_id: Some(site_id),
+        };
+        Ok(Self { home, store, account, backend: Arc::new(client), _demo: Some(demo) })
+    }
+
+    pub fn account(&self) -> &AccountInfo {
+        &self.account
+    }
+
+    pub fn home(&self) -> &AppHome {
+        &self.home
+    }
+
+    fn key(&self) -> &str {
+        &self.account.name
+    }
+
+    /// Searches the local cache (never the network), so typing stays instant.
+    pub fn search_contacts(&self, query: &str, limit: usize) -> Result<ContactPage, ServiceError> {
+        Ok(self.store.search_contacts(self.key(), query, limit)?)
+    }
+
+    /// Whether the cache has ever been filled for this account (the UI shows a loading state
+    /// rather than "no contacts" until then).
+    pub fn contacts_cached(&self) -> Result<bool, ServiceError> {
+        Ok(self.store.refreshed_at(self.key(), "contacts")?.is_some())
+    }
+
+    /// Fetches every contact from the CRM and replaces the cache; returns how many.
+    pub async fn refresh_contacts(&self) -> Result<usize, ServiceError> {
+        let contacts = self.backend.list_contacts().await?;
+        self.store.replace_contacts(self.key(), &contacts)?;
+        Ok(contacts.len())
+    }
+
+    pub fn cached_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, ServiceError> {
+        Ok(self.store.attachments(self.key(), contact_id)?)
+    }
+
+    /// Fetches the contact's attachments, fills in sizes the CRM does not list (from earlier
+    /// downloads, else a HEAD request), and replaces the cache.
+    pub async fn refresh_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, ServiceError> {
+        let listed = self.backend.list_attachments(contact_id).await?;
+        let cached = self.store.attachments(self.key(), contact_id)?;
+        let backend = self.backend.clone();
+        let mut with_sizes: Vec<Attachment> = futures::stream::iter(listed.into_iter().map(|mut a| {
+            let backend = backend.clone();
+            let known = a.size_bytes.or_else(|| {
+                cached.iter().find(|c| c.id == a.id).and_then(|c| c.size_bytes)
+            });
+            let downloaded = self.store.known_size(self.key(), &a.id).ok().flatten();
+            async move {
+                a.size_bytes = match known.or(downloaded) {
+                    Some(size) => Some(size),
+                    None => backend.file_size(&a).await,
+                };
+                a
+            }
+        }))
+        .buffered(SIZE_PROBES_IN_FLIGHT)
+        .collect()
+        .await;
+        with_sizes.shrink_to_fit();
+        self.store.replace_attachments(self.key(), contact_id, &with_sizes)?;
+        Ok(with_sizes)
+    }
+
+    fn cached_attachment(&self, contact_id: &str, attachment_id: &str) -> Result<Attachment, ServiceError> {
+        self.store
+            .attachment(self.key(), contact_id, attachment_id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("attachment {attachment_id} is not known; refresh the contact")))
+    }
+
+    /// The local path of the attachment's preview image, downloading it once.
+    pub async fn preview(&self, contact_id: &str, attachment_id: &str) -> Result<PathBuf, ServiceError> {
+        if let Some((path, _)) = self.store.download(self.key(), attachment_id, DownloadVariant::Preview)? {
+            return Ok(path);
+        }
+        let attachment = self.cached_attachment(contact_id, attachment_id)?;
+        if !attachment.has_preview() {
+            return Err(ServiceError::NotFound(format!("{} has no preview", attachment.file_name)));
+        }
+        let dir = self.home.previews_dir().join(safe_file_name(self.key()));
+        let dest = dir.join(format!("{}.img", safe_file_name(attachment_id)));
+        let size = self
+            .fetch(&dir, &dest, |tmp| {
+                let backend = self.backend.clone();
+                let attachment = attachment.clone();
+                async move { backend.download_preview(&attachment, &tmp).await }
+            })
+            .await?;
+        self.store.record_download(self.key(), attachment_id, DownloadVariant::Preview, &dest, size)?;
+        Ok(dest)
+    }
+
+    /// Downloads the attachment into the cache (once) and returns the local path, named as the
+    /// CRM names the file so the system's default application shows a sensible title.
+    pub async fn download(&self, contact_id: &str, attachment_id: &str) -> Result<PathBuf, ServiceError> {
+        if let Some((path, _)) = self.store.download(self.key(), attachment_id, DownloadVariant::File)? {
+            return Ok(path);
+        }
+        let attachment = self.cached_attachment(contact_id, attachment_id)?;
+        let dir = self
+            .home
+            .files_dir()
+            .join(safe_file_name(self.key()))
+            .join(safe_file_name(attachment_id));
+        let dest = dir.join(safe_file_name(&attachment.file_name));
+        let size = self
+            .fetch(&dir, &dest, |tmp| {
+                let backend = self.backend.clone();
+                let attachment = attachment.clone();
+                async move { backend.download_file(&attachment, &tmp).await }
+            })
+            .await?;
+        self.store.record_download(self.key(), attachment_id, DownloadVariant::File, &dest, size)?;
+        Ok(dest)
+    }
+
+    /// Downloads into a unique temporary file beside `dest` and renames it into place, so a
+    /// crash or two concurrent requests never leave a torn file under the final name.
+    async fn fetch<F, Fut>(&self, dir: &Path, dest: &Path, download: F) -> Result<u64, ServiceError>
+    where
+        F: FnOnce(PathBuf) -> Fut,
+        Fut: std::future::Future<Output = Result<u64, attache_core::BackendError>>,
+    {
+        tokio::fs::create_dir_all(dir).await?;
+        let tmp = dir.join(format!(".{}.part", uuid::Uuid::new_v4().simple()));
+        match download(tmp.clone()).await {
+            Ok(size) => {
+                tokio::fs::rename(&tmp, dest).await?;
+                Ok(size)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Copies a downloaded attachment to where the user chose ("Save as…").
+    pub async fn save_as(&self, contact_id: &str, attachment_id: &str, target: &Path) -> Result<u64, ServiceError> {
+        let local = self.download(contact_id, attachment_id).await?;
+        Ok(tokio::fs::copy(&local, target).await?)
+    }
+
+    /// Finds a contact by id or e-mail address, refreshing the cache once if it is not there.
+    pub async fn resolve_contact(&self, id_or_email: &str) -> Result<Contact, ServiceError> {
+        let needle = id_or_email.trim();
+        for attempt in 0..2 {
+            if attempt == 1 || !self.contacts_cached()? {
+                self.refresh_contacts().await?;
+            }
+            let found = if needle.contains('@') {
+                self.store.contacts_by_email(self.key(), needle)?
+            } else {
+                self.store.contact(self.key(), needle)?.into_iter().collect()
+            };
+            match found.len() {
+                0 => continue,
+                1 => return Ok(found.into_iter().next().expect("one element")),
+                n => {
+                    return Err(ServiceError::Ambiguous(format!(
+                        "{n} contacts have the e-mail {needle}; use the contact id instead"
+                    )))
+                }
+            }
+        }
+        Err(ServiceError::NotFound(format!("no contact with id or e-mail {needle:?}")))
+    }
+}
