@@ -140,6 +140,16 @@ pub struct ContactPage {
     pub cached_total: u64,
 }
 
+/// What the window needs at start: which account it is on, and whether there is a cache to
+/// paint from while the first refresh runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AppStatus {
+    pub account: AccountInfo,
+    pub contacts_cached: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

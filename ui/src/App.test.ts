@@ -1,0 +1,152 @@
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen, within, fireEvent, waitFor } from '@testing-library/svelte';
+import { mockIPC, mockConvertFileSrc } from '@tauri-apps/api/mocks';
+import App from './App.svelte';
+import type { Attachment } from './lib/bindings/Attachment';
+import type { Contact } from './lib/bindings/Contact';
+
+const contact = (id: string, displayName: string, email: string, phone: string): Contact => ({
+  id,
+  displayName,
+  firstName: displayName.split(' ')[0],
+  lastName: displayName.split(' ')[1] ?? null,
+  email,
+  phone,
+  company: null,
+  address: '1450 Lombard Street, San Francisco',
+  createdAt: null,
+});
+
+const CONTACTS = [
+  contact('c1', 'Ana Silva', 'ana.silva@example.com', '+1 415 555 0132'),
+  contact('c2', 'Marcus Okafor', 'marcus.okafor@example.com', '+1 510 555 0178'),
+  contact('c3', 'Chloé Dubois', 'chloe.dubois@example.fr', '+1 650 555 0119'),
+];
+
+const ATTACHMENTS: Attachment[] = [
+  {
+    id: 'a1', contactId: 'c1', fileName: 'Front elevation.jpg', mimeType: 'image/jpeg', kind: 'image',
+    extension: 'jpg', sizeBytes: 242_000, fileUrl: 'http://x/f', previewUrl: 'http://x/p', createdAt: null,
+  },
+  {
+    id: 'a2', contactId: 'c1', fileName: 'Purchase Agreement.pdf', mimeType: 'application/pdf', kind: 'document',
+    extension: 'pdf', sizeBytes: 2600, fileUrl: 'http://x/d', previewUrl: null, createdAt: null,
+  },
+];
+
+type Handler = (cmd: string, args: Record<string, unknown>) => unknown;
+
+function backend(overrides: Record<string, Handler> = {}) {
+  const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+  const handlers: Record<string, Handler> = {
+    app_status: () => ({
+      account: { name: 'demo', kind: 'demo', label: 'Demo site', baseUrl: 'http://127.0.0.1:1', siteId: 's' },
+      contactsCached: true,
+    }),
+    search_contacts: (_c, args) => {
+      const q = String(args.query).toLowerCase();
+      const contacts = CONTACTS.filter((c) => c.displayName.toLowerCase().startsWith(q) || c.email.includes(q));
+      return { contacts, truncated: false, cachedTotal: CONTACTS.length };
+    },
+    refresh_contacts: () => CONTACTS.length,
+    list_attachments: (_c, args) => ATTACHMENTS.filter((a) => a.contactId === args.contactId),
+    'plugin:event|listen': () => 1,
+    'plugin:event|unlisten': () => undefined,
+    ...overrides,
+  };
+  mockConvertFileSrc('linux');
+  mockIPC((cmd, args) => {
+    calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
+    const handler = handlers[cmd];
+    if (!handler) throw new Error(`unexpected command ${cmd}`);
+    return handler(cmd, (args ?? {}) as Record<string, unknown>);
+  });
+  return calls;
+}
+
+describe('App', () => {
+  it('says it is on the Demo site and lists the contacts', async () => {
+    backend();
+    render(App);
+    expect(await screen.findByText(/Demo site — local, nothing leaves this computer/)).toBeTruthy();
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    expect(screen.getByText('marcus.okafor@example.com')).toBeTruthy();
+  });
+
+  it('narrows the list as the user types', async () => {
+    const calls = backend();
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    await fireEvent.input(screen.getByTestId('contact-search'), { target: { value: 'chl' } });
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(1));
+    expect(screen.getByTestId('contact-row').textContent).toContain('Chloé Dubois');
+    expect(calls.some((c) => c.cmd === 'search_contacts' && c.args.query === 'chl')).toBe(true);
+  });
+
+  it('shows a contact’s documents: thumbnail for images, type icon for documents', async () => {
+    backend();
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(2));
+    const [image, pdf] = screen.getAllByTestId('attachment-card');
+    const img = within(image).getByTestId('attachment-thumbnail') as HTMLImageElement;
+    expect(img.src).toBe('thumb://localhost/c1%2Fa1');
+    expect(within(pdf).getByTestId('file-icon')).toBeTruthy();
+    expect(pdf.textContent).toContain('PDF document');
+    expect(pdf.textContent).toContain('2.5 KB');
+  });
+
+  it('falls back to the type icon when a thumbnail fails to load', async () => {
+    backend();
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
+    const img = await screen.findByTestId('attachment-thumbnail');
+    await fireEvent.error(img);
+    await waitFor(() => expect(screen.queryByTestId('attachment-thumbnail')).toBeNull());
+    expect(screen.getAllByTestId('file-icon')).toHaveLength(2);
+  });
+
+  it('moves through contacts with the arrow keys and focuses search with /', async () => {
+    backend();
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    const search = screen.getByTestId('contact-search');
+    await fireEvent.keyDown(window, { key: '/' });
+    expect(document.activeElement).toBe(search);
+    await fireEvent.keyDown(search, { key: 'ArrowDown' });
+    const listbox = screen.getByTestId('contact-list');
+    expect(document.activeElement).toBe(listbox);
+    await waitFor(() => expect(screen.getByTestId('contact-name').textContent).toBe('Ana Silva'));
+    await fireEvent.keyDown(listbox, { key: 'ArrowDown' });
+    await waitFor(() => expect(screen.getByTestId('contact-name').textContent).toBe('Marcus Okafor'));
+    await fireEvent.keyDown(listbox, { key: 'End' });
+    await waitFor(() => expect(screen.getByTestId('contact-name').textContent).toBe('Chloé Dubois'));
+  });
+
+  it('branches on the error code, not the message', async () => {
+    backend({
+      refresh_contacts: () => {
+        throw { code: 'UNAVAILABLE', message: 'connection refused' };
+      },
+    });
+    render(App);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('cannot be reached right now');
+    expect(alert.textContent).toContain('connection refused');
+  });
+
+  it('passes the attachment ids to Save as and reports where it saved', async () => {
+    const save = vi.fn(() => '/home/agent/Agreement.pdf');
+    const calls = backend({ save_attachment_as: save });
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(2));
+    await fireEvent.click(screen.getAllByTestId('save-as')[1]);
+    expect(await screen.findByText(/Saved Purchase Agreement.pdf to \/home\/agent\/Agreement.pdf/)).toBeTruthy();
+    const call = calls.find((c) => c.cmd === 'save_attachment_as');
+    expect(call?.args).toEqual({ contactId: 'c1', attachmentId: 'a2', fileName: 'Purchase Agreement.pdf' });
+  });
+});
