@@ -1,0 +1,49 @@
+# Attaché: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test deps ui build types ui-test rust-test e2e bench clean
+
+## Opens the app on the built-in Demo site (installs what is missing, builds first).
+run: build
+	./target/debug/attache-desktop
+
+## Every test: generated types in sync, UI type check and unit tests, Rust unit and
+## integration tests, and the end-to-end suite in a real window.
+test: deps types ui-test build rust-test e2e
+	@echo "make test: all suites passed"
+
+deps:
+	@./.ci/deps.sh
+
+ui: deps
+	cd ui && npm run --silent build
+
+## The app and the CLI, debug profile (what the end-to-end tests drive).
+build: ui
+	$(CARGO) build -p attache-desktop -p attache-cli
+
+## TypeScript types are generated from Rust by ts-rs; fail if the committed copies drifted.
+types: deps
+	$(CARGO) test -q -p attache-core --lib export_bindings
+	@if ! git diff --quiet -- ui/src/lib/bindings || [ -n "$$(git ls-files --others --exclude-standard ui/src/lib/bindings)" ]; then \
+		echo "error: ui/src/lib/bindings is out of date with the Rust types; commit the regenerated files:"; \
+		git status --short ui/src/lib/bindings; exit 1; fi
+
+ui-test: deps
+	cd ui && npm run --silent check && npm run --silent test
+
+rust-test: build
+	$(CARGO) test --workspace
+
+e2e: build
+	./.ci/e2e.sh
+
+## Benchmarks, with ratios against a peer measured in the same run.
+bench: deps
+	$(CARGO) bench -p attache-tests --bench search
+
+clean:
+	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules artifacts

@@ -1,0 +1,170 @@
+//! End-to-end: the real `attache-desktop` binary in a real window (under Xvfb in CI), driven
+//! through tauri-driver + WebKitWebDriver. Asserts on what is on screen and saves a screenshot
+//! to `artifacts/`.
+//!
+//! Ignored by default because it needs a display, a D-Bus session and tauri-driver; `make e2e`
+//! (part of `make test`) runs it under `dbus-run-session -- xvfb-run`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use attache_tests::webdriver::{self, Session};
+use attache_tests::{repo_root, workspace_binary};
+use serde_json::Value;
+
+/// Kills tauri-driver (and with it WebKitWebDriver and the app) however the test ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn count(session: &Session, css: &str) -> usize {
+    session.find_all(css).map(|v| v.len()).unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
+fn demo_site_in_the_real_window() {
+    let app = workspace_binary("attache-desktop");
+    let home = tempfile::tempdir().unwrap();
+    let (port, native_port) = (free_port(), free_port());
+    let child = Command::new("tauri-driver")
+        .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+        // The app inherits this through WebKitWebDriver: a fresh state folder, so first launch
+        // seeds the Demo site exactly as it does for a new user.
+        .env("ATTACHE_HOME", home.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("tauri-driver must be installed (`cargo install tauri-driver --locked`; `make deps` does it)");
+    let _driver = Driver(child);
+    let base = format!("http://127.0.0.1:{port}");
+    webdriver::wait_until_ready(&base, Duration::from_secs(30)).expect("tauri-driver ready");
+
+    let session = Session::start(&base, app.to_str().unwrap()).expect("app session");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&session)));
+    // A screenshot in every run, pass or fail: a blank window and a missing UI look alike in logs.
+    let shot = session.screenshot();
+    let artifacts = repo_root().join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    if let Ok(png) = &shot {
+        std::fs::write(artifacts.join("e2e-demo-site.png"), png).unwrap();
+    }
+    let _ = session.end();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    let png = shot.expect("screenshot");
+    assert_not_blank(&png);
+}
+
+fn scenario(s: &Session) {
+    let long = Duration::from_secs(90); // first launch generates the Demo site's documents
+    let short = Duration::from_secs(20);
+
+    // The Demo site says so, plainly.
+    let banner = s
+        .wait_for("the demo banner", long, |s| {
+            Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next())
+        })
+        .unwrap();
+    assert!(s.text(&banner).unwrap().contains("Demo site — local, nothing leaves this computer"));
+
+    // Contacts are listed (name, e-mail, phone).
+    let rows = s
+        .wait_for("at least 12 contacts", long, |s| {
+            let n = count(s, "[data-testid=contact-row]");
+            Ok((n >= 12).then_some(n))
+        })
+        .unwrap();
+    assert!(rows >= 12, "{rows} contact rows");
+    let all_text = s.text(&s.find("[data-testid=contact-list]").unwrap()).unwrap();
+    for expected in ["Ana Silva", "ana.silva@example.com", "+1 415 555 0132", "Marcus Okafor"] {
+        assert!(all_text.contains(expected), "contact list lacks {expected:?}:\n{all_text}");
+    }
+
+    // Search narrows the list.
+    let search = s.find("[data-testid=contact-search]").unwrap();
+    s.click(&search).unwrap();
+    s.send_keys(&search, "silv").unwrap();
+    s.wait_for("the search to narrow to Ana Silva", short, |s| {
+        let rows = s.find_all("[data-testid=contact-row]")?;
+        if rows.len() != 1 {
+            return Ok(None);
+        }
+        Ok(s.text(&rows[0])?.contains("Ana Silva").then_some(()))
+    })
+    .unwrap();
+    s.clear(&search).unwrap();
+    // `clear` does not fire `input` in every driver; make the page see it.
+    s.execute(
+        "const el = document.querySelector('[data-testid=contact-search]'); el.value = ''; \
+         el.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![],
+    )
+    .unwrap();
+    s.wait_for("the full list again", short, |s| Ok((count(s, "[data-testid=contact-row]") >= 12).then_some(())))
+        .unwrap();
+
+    // A contact's attachments render: an image thumbnail that really loaded, a document icon.
+    let ana = s
+        .find_all("[data-testid=contact-row]")
+        .unwrap()
+        .into_iter()
+        .find(|r| s.text(r).map(|t| t.contains("Ana Silva")).unwrap_or(false))
+        .expect("Ana Silva's row");
+    s.click(&ana).unwrap();
+    s.wait_for("Ana Silva's 5 documents", long, |s| {
+        Ok((count(s, "[data-testid=attachment-card]") >= 5).then_some(()))
+    })
+    .unwrap();
+    let names: Vec<String> = s
+        .find_all("[data-testid=attachment-name]")
+        .unwrap()
+        .iter()
+        .map(|e| s.text(e).unwrap())
+        .collect();
+    assert!(names.iter().any(|n| n == "Front elevation.jpg"), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".pdf")), "{names:?}");
+    let loaded: Value = s
+        .wait_for("an image thumbnail to load", long, |s| {
+            let v = s.execute(
+                "return [...document.querySelectorAll('[data-testid=attachment-thumbnail]')] \
+                   .map(img => ({complete: img.complete, w: img.naturalWidth, h: img.naturalHeight}));",
+                vec![],
+            )?;
+            let any = v.as_array().is_some_and(|a| a.iter().any(|i| i["w"].as_u64().unwrap_or(0) > 0));
+            Ok(any.then_some(v))
+        })
+        .unwrap();
+    assert!(
+        loaded.as_array().unwrap().iter().filter(|i| i["w"].as_u64().unwrap_or(0) > 0).count() >= 2,
+        "both photos' thumbnails should load: {loaded}"
+    );
+    let doc_icons = count(s, "[data-kind=document] [data-testid=file-icon]");
+    assert!(doc_icons >= 3, "documents show a type icon ({doc_icons})");
+    let sizes = s.text(&s.find("[data-testid=attachment-grid]").unwrap()).unwrap();
+    assert!(sizes.contains("KB"), "sizes are shown: {sizes}");
+    assert!(sizes.contains("PDF document"), "types are shown: {sizes}");
+}
+
+/// The window must show something: many distinct colours, not one flat fill.
+fn assert_not_blank(png: &[u8]) {
+    let img = image::load_from_memory(png).expect("screenshot is a PNG").to_rgb8();
+    let mut colours = std::collections::HashSet::new();
+    for p in img.pixels().step_by(7) {
+        colours.insert(p.0);
+        if colours.len() > 64 {
+            return;
+        }
+    }
+    panic!("the screenshot looks blank ({} colours)", colours.len());
+}

@@ -1,0 +1,104 @@
+//! The application core on a fresh home folder: first launch starts and seeds the Demo site,
+//! the cache fills, search runs locally, previews and downloads land in the cache once.
+
+use attache_core::{AccountKind, AppHome, ErrorCode, ErrorPayload};
+use attache_service::Attache;
+
+async fn open(home: &std::path::Path) -> Attache {
+    Attache::open(AppHome::at(home.to_path_buf()).unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
+    let home = tempfile::tempdir().unwrap();
+    let app = open(home.path()).await;
+    assert_eq!(app.account().kind, AccountKind::Demo);
+    assert!(!app.contacts_cached().unwrap());
+    assert!(app.search_contacts("", 100).unwrap().contacts.is_empty());
+
+    let n = app.refresh_contacts().await.unwrap();
+    assert!(n >= 12);
+    assert!(app.contacts_cached().unwrap());
+    assert_eq!(app.search_contacts("", 100).unwrap().contacts.len(), n);
+    let by_prefix = app.search_contacts("sil", 100).unwrap().contacts;
+    assert_eq!(by_prefix.len(), 1);
+    assert_eq!(by_prefix[0].display_name, "Ana Silva");
+    let by_phone = app.search_contacts("4155550132", 100).unwrap().contacts;
+    assert_eq!(by_phone.len(), 1);
+    let accent_free = app.search_contacts("chloe", 100).unwrap().contacts;
+    assert_eq!(accent_free[0].display_name, "Chloé Dubois");
+
+    // The demo site persists in the home folder: a second open sees the same contacts.
+    let ids: Vec<String> = app.search_contacts("", 100).unwrap().contacts.into_iter().map(|c| c.id).collect();
+    drop(app);
+    let app = open(home.path()).await;
+    assert!(app.contacts_cached().unwrap(), "the cache survives a restart");
+    app.refresh_contacts().await.unwrap();
+    let again: Vec<String> = app.search_contacts("", 100).unwrap().contacts.into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, again);
+}
+
+#[tokio::test]
+async fn attachments_sizes_previews_and_downloads() {
+    let home = tempfile::tempdir().unwrap();
+    let app = open(home.path()).await;
+    let ana = app.resolve_contact("ANA.SILVA@example.com").await.unwrap();
+    assert_eq!(ana.display_name, "Ana Silva");
+    assert!(app.cached_attachments(&ana.id).unwrap().is_empty());
+
+    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    assert_eq!(files.len(), 5);
+    assert!(files.iter().all(|a| a.size_bytes.is_some_and(|s| s > 0)), "sizes learnt by HEAD: {files:?}");
+    assert_eq!(app.cached_attachments(&ana.id).unwrap(), files);
+
+    let photo = files.iter().find(|a| a.file_name == "Front elevation.jpg").unwrap();
+    let preview = app.preview(&ana.id, &photo.id).await.unwrap();
+    assert!(preview.starts_with(home.path()));
+    let img = image::ImageReader::open(&preview).unwrap().with_guessed_format().unwrap().decode().unwrap();
+    assert!(img.width() > 100);
+    // Served from the cache the second time: same path, even if the server were gone.
+    assert_eq!(app.preview(&ana.id, &photo.id).await.unwrap(), preview);
+
+    let pdf = files.iter().find(|a| a.extension == "pdf").unwrap();
+    let err = app.preview(&ana.id, &pdf.id).await.unwrap_err();
+    assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
+
+    let local = app.download(&ana.id, &pdf.id).await.unwrap();
+    assert_eq!(local.file_name().unwrap().to_str().unwrap(), pdf.file_name);
+    assert_eq!(std::fs::metadata(&local).unwrap().len(), pdf.size_bytes.unwrap());
+    assert!(std::fs::read(&local).unwrap().starts_with(b"%PDF"));
+
+    let target = home.path().join("saved copy.pdf");
+    app.save_as(&ana.id, &pdf.id, &target).await.unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(&local).unwrap());
+
+    // No stray temporary files are left in the cache.
+    let leftovers: Vec<_> = walk(home.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn unknown_contacts_are_a_clear_not_found() {
+    let home = tempfile::tempdir().unwrap();
+    let app = open(home.path()).await;
+    for who in ["nobody@example.com", "00000000-0000-4000-8000-000000000000"] {
+        let err = ErrorPayload::from(app.resolve_contact(who).await.unwrap_err());
+        assert_eq!(err.code, ErrorCode::NotFound, "{who}");
+        assert!(err.message.contains(who));
+    }
+    let err = ErrorPayload::from(app.download("x", "y").await.unwrap_err());
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
