@@ -108,6 +108,13 @@ impl Session {
         Ok(self.get(&format!("/element/{}/text", e.0))?.as_str().unwrap_or_default().to_string())
     }
 
+    /// The DOM's `textContent`. WebDriver's rendered "text" leaves out text clipped by
+    /// `overflow: hidden` (ellipsised e-mails), which is not what the tests mean.
+    pub fn text_content(&self, e: &Element) -> Result<String> {
+        let v = self.execute("return arguments[0].textContent;", vec![json!({ELEMENT_KEY: e.0})])?;
+        Ok(v.as_str().unwrap_or_default().to_string())
+    }
+
     pub fn click(&self, e: &Element) -> Result<()> {
         self.post(&format!("/element/{}/click", e.0), json!({})).map(|_| ())
     }

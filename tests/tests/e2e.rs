@@ -76,7 +76,7 @@ fn scenario(s: &Session) {
             Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next())
         })
         .unwrap();
-    assert!(s.text(&banner).unwrap().contains("Demo site — local, nothing leaves this computer"));
+    assert!(s.text_content(&banner).unwrap().contains("Demo site — local, nothing leaves this computer"));
 
     // Contacts are listed (name, e-mail, phone).
     let rows = s
@@ -86,7 +86,7 @@ fn scenario(s: &Session) {
         })
         .unwrap();
     assert!(rows >= 12, "{rows} contact rows");
-    let all_text = s.text(&s.find("[data-testid=contact-list]").unwrap()).unwrap();
+    let all_text = s.text_content(&s.find("[data-testid=contact-list]").unwrap()).unwrap();
     for expected in ["Ana Silva", "ana.silva@example.com", "+1 415 555 0132", "Marcus Okafor"] {
         assert!(all_text.contains(expected), "contact list lacks {expected:?}:\n{all_text}");
     }
@@ -100,7 +100,7 @@ fn scenario(s: &Session) {
         if rows.len() != 1 {
             return Ok(None);
         }
-        Ok(s.text(&rows[0])?.contains("Ana Silva").then_some(()))
+        Ok(s.text_content(&rows[0])?.contains("Ana Silva").then_some(()))
     })
     .unwrap();
     s.clear(&search).unwrap();
@@ -119,7 +119,7 @@ fn scenario(s: &Session) {
         .find_all("[data-testid=contact-row]")
         .unwrap()
         .into_iter()
-        .find(|r| s.text(r).map(|t| t.contains("Ana Silva")).unwrap_or(false))
+        .find(|r| s.text_content(r).map(|t| t.contains("Ana Silva")).unwrap_or(false))
         .expect("Ana Silva's row");
     s.click(&ana).unwrap();
     s.wait_for("Ana Silva's 5 documents", long, |s| {
@@ -130,7 +130,7 @@ fn scenario(s: &Session) {
         .find_all("[data-testid=attachment-name]")
         .unwrap()
         .iter()
-        .map(|e| s.text(e).unwrap())
+        .map(|e| s.text_content(e).unwrap())
         .collect();
     assert!(names.iter().any(|n| n == "Front elevation.jpg"), "{names:?}");
     assert!(names.iter().any(|n| n.ends_with(".pdf")), "{names:?}");
@@ -151,7 +151,7 @@ fn scenario(s: &Session) {
     );
     let doc_icons = count(s, "[data-kind=document] [data-testid=file-icon]");
     assert!(doc_icons >= 3, "documents show a type icon ({doc_icons})");
-    let sizes = s.text(&s.find("[data-testid=attachment-grid]").unwrap()).unwrap();
+    let sizes = s.text_content(&s.find("[data-testid=attachment-grid]").unwrap()).unwrap();
     assert!(sizes.contains("KB"), "sizes are shown: {sizes}");
     assert!(sizes.contains("PDF document"), "types are shown: {sizes}");
 }
