@@ -59,7 +59,10 @@ pub async fn open_attachment(
     handle
         .opener()
         .open_path(shown.clone(), None::<&str>)
-        .map_err(|e| ErrorPayload::new(ErrorCode::Unavailable, format!("no application could open {shown}: {e}")))?;
+        .map_err(|e| {
+            tracing::warn!("opening {shown}: {e}");
+            ErrorPayload::new(ErrorCode::NoApplication, format!("no application opens {shown}"))
+        })?;
     Ok(shown)
 }
 

@@ -37,11 +37,14 @@ fn demo_site_in_the_real_window() {
     let app = workspace_binary("attache-desktop");
     let home = tempfile::tempdir().unwrap();
     let (port, native_port) = (free_port(), free_port());
+    let opened_log = install_default_opener(home.path());
     let child = Command::new("tauri-driver")
         .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
         // The app inherits this through WebKitWebDriver: a fresh state folder, so first launch
         // seeds the Demo site exactly as it does for a new user.
-        .env("ATTACHE_HOME", home.path())
+        .env("ATTACHE_HOME", home.path().join("attache"))
+        .env("XDG_DATA_HOME", home.path().join("xdg-data"))
+        .env("XDG_CONFIG_HOME", home.path().join("xdg-config"))
         .stdout(Stdio::null())
         .spawn()
         .expect("tauri-driver must be installed (`cargo install tauri-driver --locked`; `make deps` does it)");
@@ -50,7 +53,7 @@ fn demo_site_in_the_real_window() {
     webdriver::wait_until_ready(&base, Duration::from_secs(30)).expect("tauri-driver ready");
 
     let session = Session::start(&base, app.to_str().unwrap()).expect("app session");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&session)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&session, &home.path().join("attache"), &opened_log)));
     // A screenshot in every run, pass or fail: a blank window and a missing UI look alike in logs.
     let shot = session.screenshot();
     let artifacts = repo_root().join("artifacts");
@@ -66,7 +69,7 @@ fn demo_site_in_the_real_window() {
     assert_not_blank(&png);
 }
 
-fn scenario(s: &Session) {
+fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
     let long = Duration::from_secs(90); // first launch generates the Demo site's documents
     let short = Duration::from_secs(20);
 
@@ -154,6 +157,67 @@ fn scenario(s: &Session) {
     let sizes = s.text_content(&s.find("[data-testid=attachment-grid]").unwrap()).unwrap();
     assert!(sizes.contains("KB"), "sizes are shown: {sizes}");
     assert!(sizes.contains("PDF document"), "types are shown: {sizes}");
+
+    // "Open" downloads the file into the cache, then hands it to the system's default
+    // application for its type (here a recording stand-in registered the XDG way).
+    let open = s
+        .find(r#"[data-testid=attachment-card][data-file-name="Offer comparison.csv"] [data-testid=open]"#)
+        .unwrap();
+    s.click(&open).unwrap();
+    let downloaded = s
+        .wait_for("the opened file in the cache", short, |_| {
+            Ok(find_file(&home.join("files"), "Offer comparison.csv"))
+        })
+        .unwrap();
+    assert!(std::fs::read_to_string(&downloaded).unwrap().starts_with("offer,amount"));
+    let opened = s
+        .wait_for("the default application to be launched", short, |_| {
+            Ok(std::fs::read_to_string(opened_log).ok().filter(|t| !t.is_empty()))
+        })
+        .unwrap();
+    assert_eq!(opened.trim(), downloaded.to_str().unwrap(), "opened the cached copy");
+    assert_eq!(count(s, "[data-testid=notice]"), 0, "opening reported an error");
+}
+
+/// Registers, the freedesktop way (XDG_DATA_HOME/applications + XDG_CONFIG_HOME/mimeapps.list),
+/// a default application for the demo's file types that only records what it was asked to open.
+fn install_default_opener(root: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let apps = root.join("xdg-data/applications");
+    let config = root.join("xdg-config");
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::create_dir_all(&config).unwrap();
+    let log = root.join("opened.log");
+    let script = root.join("record-open.sh");
+    std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let types = ["text/csv", "application/pdf", "image/jpeg"];
+    std::fs::write(
+        apps.join("attache-e2e-opener.desktop"),
+        format!(
+            "[Desktop Entry]\nType=Application\nName=E2E opener\nExec={} %f\nMimeType={};\nNoDisplay=true\n",
+            script.display(),
+            types.join(";")
+        ),
+    )
+    .unwrap();
+    let defaults: String = types.iter().map(|t| format!("{t}=attache-e2e-opener.desktop\n")).collect();
+    std::fs::write(config.join("mimeapps.list"), format!("[Default Applications]\n{defaults}")).unwrap();
+    log
+}
+
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// The window must show something: many distinct colours, not one flat fill.

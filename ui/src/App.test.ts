@@ -45,7 +45,7 @@ function backend(overrides: Record<string, Handler> = {}) {
     }),
     search_contacts: (_c, args) => {
       const q = String(args.query).toLowerCase();
-      const contacts = CONTACTS.filter((c) => c.displayName.toLowerCase().startsWith(q) || c.email.includes(q));
+      const contacts = CONTACTS.filter((c) => c.displayName.toLowerCase().startsWith(q) || (c.email ?? "").includes(q));
       return { contacts, truncated: false, cachedTotal: CONTACTS.length };
     },
     refresh_contacts: () => CONTACTS.length,
@@ -135,6 +135,22 @@ describe('App', () => {
     const alert = await screen.findByRole('alert');
     expect(alert.textContent).toContain('cannot be reached right now');
     expect(alert.textContent).toContain('connection refused');
+  });
+
+  it('says plainly when no application opens a file type', async () => {
+    backend({
+      open_attachment: () => {
+        throw { code: 'NO_APPLICATION', message: 'no application opens /cache/x.csv' };
+      },
+    });
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(2));
+    await fireEvent.click(screen.getAllByTestId('open')[1]);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('use “Save as…” instead');
+    expect(alert.textContent).not.toContain('cannot be reached');
   });
 
   it('passes the attachment ids to Save as and reports where it saved', async () => {

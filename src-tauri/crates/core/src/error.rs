@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Io,
     /// The app is still starting, or no account is open.
     NotReady,
+    /// No application on this computer opens this kind of file (opening, not downloading, failed).
+    NoApplication,
     /// A bug: the message says what.
     Internal,
 }
