@@ -9,8 +9,8 @@ use crate::core::Core;
 
 type Reply<T> = Result<T, ErrorPayload>;
 
-/// Most rows the list asks for at once; the list is virtualized, so this is only a safety cap.
-const MAX_PAGE: usize = 100_000;
+/// Most rows one call returns; the list fetches the pages it shows, so this only bounds a reply.
+const MAX_PAGE: usize = 1000;
 
 #[tauri::command]
 pub async fn app_status(core: State<'_, Core>) -> Reply<AppStatus> {
@@ -19,9 +19,14 @@ pub async fn app_status(core: State<'_, Core>) -> Reply<AppStatus> {
 }
 
 #[tauri::command]
-pub async fn search_contacts(core: State<'_, Core>, query: String, limit: usize) -> Reply<ContactPage> {
+pub async fn search_contacts(
+    core: State<'_, Core>,
+    query: String,
+    offset: usize,
+    limit: usize,
+) -> Reply<ContactPage> {
     let app = core.get().await?;
-    Ok(app.search_contacts(&query, limit.min(MAX_PAGE))?)
+    Ok(app.search_contacts(&query, offset, limit.min(MAX_PAGE)))
 }
 
 /// Refreshes the contact cache from the CRM. Also emits `contacts-refreshed` so every view

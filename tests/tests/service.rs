@@ -14,27 +14,27 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
     let app = open(home.path()).await;
     assert_eq!(app.account().kind, AccountKind::Demo);
     assert!(!app.contacts_cached().unwrap());
-    assert!(app.search_contacts("", 100).unwrap().contacts.is_empty());
+    assert!(app.search_contacts("", 0, 100).contacts.is_empty());
 
     let n = app.refresh_contacts().await.unwrap();
     assert!(n >= 12);
     assert!(app.contacts_cached().unwrap());
-    assert_eq!(app.search_contacts("", 100).unwrap().contacts.len(), n);
-    let by_prefix = app.search_contacts("sil", 100).unwrap().contacts;
+    assert_eq!(app.search_contacts("", 0, 100).contacts.len(), n);
+    let by_prefix = app.search_contacts("sil", 0, 100).contacts;
     assert_eq!(by_prefix.len(), 1);
     assert_eq!(by_prefix[0].display_name, "Ana Silva");
-    let by_phone = app.search_contacts("4155550132", 100).unwrap().contacts;
+    let by_phone = app.search_contacts("4155550132", 0, 100).contacts;
     assert_eq!(by_phone.len(), 1);
-    let accent_free = app.search_contacts("chloe", 100).unwrap().contacts;
+    let accent_free = app.search_contacts("chloe", 0, 100).contacts;
     assert_eq!(accent_free[0].display_name, "Chloé Dubois");
 
     // The demo site persists in the home folder: a second open sees the same contacts.
-    let ids: Vec<String> = app.search_contacts("", 100).unwrap().contacts.into_iter().map(|c| c.id).collect();
+    let ids: Vec<String> = app.search_contacts("", 0, 100).contacts.into_iter().map(|c| c.id).collect();
     drop(app);
     let app = open(home.path()).await;
     assert!(app.contacts_cached().unwrap(), "the cache survives a restart");
     app.refresh_contacts().await.unwrap();
-    let again: Vec<String> = app.search_contacts("", 100).unwrap().contacts.into_iter().map(|c| c.id).collect();
+    let again: Vec<String> = app.search_contacts("", 0, 100).contacts.into_iter().map(|c| c.id).collect();
     assert_eq!(ids, again);
 }
 

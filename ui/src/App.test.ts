@@ -45,8 +45,10 @@ function backend(overrides: Record<string, Handler> = {}) {
     }),
     search_contacts: (_c, args) => {
       const q = String(args.query).toLowerCase();
-      const contacts = CONTACTS.filter((c) => c.displayName.toLowerCase().startsWith(q) || (c.email ?? "").includes(q));
-      return { contacts, truncated: false, cachedTotal: CONTACTS.length };
+      const all = CONTACTS.filter((c) => c.displayName.toLowerCase().startsWith(q) || (c.email ?? '').includes(q));
+      const offset = Number(args.offset);
+      const contacts = all.slice(offset, offset + Number(args.limit));
+      return { contacts, offset, matched: all.length, cachedTotal: CONTACTS.length };
     },
     refresh_contacts: () => CONTACTS.length,
     list_attachments: (_c, args) => ATTACHMENTS.filter((a) => a.contactId === args.contactId),
@@ -71,6 +73,32 @@ describe('App', () => {
     expect(await screen.findByText(/Demo site — local, nothing leaves this computer/)).toBeTruthy();
     await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
     expect(screen.getByText('marcus.okafor@example.com')).toBeTruthy();
+  });
+
+  it('renders only the rows in view and fetches pages as the list scrolls', async () => {
+    const many = Array.from({ length: 1000 }, (_, i) =>
+      contact(`m${i}`, `Client ${String(i).padStart(4, '0')}`, `c${i}@example.com`, `+1 555 ${i}`),
+    );
+    const calls = backend({
+      search_contacts: (_c, args) => {
+        const offset = Number(args.offset);
+        return { contacts: many.slice(offset, offset + Number(args.limit)), offset, matched: 1000, cachedTotal: 1000 };
+      },
+    });
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row').length).toBeGreaterThan(5));
+    expect(screen.getAllByTestId('contact-row').length).toBeLessThan(30);
+    expect(screen.getByTestId('contact-count').textContent).toContain('1,000 contacts');
+    const offsets = () => calls.filter((c) => c.cmd === 'search_contacts').map((c) => c.args.offset);
+    expect(offsets()).not.toContain(600);
+
+    const list = screen.getByTestId('contact-list');
+    // jsdom has no layout, so scrollTop is a plain value here.
+    Object.defineProperty(list, 'scrollTop', { value: 650 * 56, writable: true, configurable: true });
+    await fireEvent.scroll(list);
+    await waitFor(() => expect(screen.getByText('Client 0650')).toBeTruthy());
+    expect(offsets()).toContain(600);
+    expect(screen.getAllByTestId('contact-row').length).toBeLessThan(30);
   });
 
   it('narrows the list as the user types', async () => {

@@ -32,7 +32,8 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const api = {
   appStatus: () => call<AppStatus>('app_status'),
-  searchContacts: (query: string, limit: number) => call<ContactPage>('search_contacts', { query, limit }),
+  searchContacts: (query: string, offset: number, limit: number) =>
+    call<ContactPage>('search_contacts', { query, offset, limit }),
   refreshContacts: () => call<number>('refresh_contacts'),
   listAttachments: (contactId: string, refresh: boolean) =>
     call<Attachment[]>('list_attachments', { contactId, refresh }),

@@ -87,13 +87,13 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
         Command::Contacts { search, limit, json } => {
             let app = open().await?;
             app.refresh_contacts().await?;
-            let page = app.search_contacts(search.as_deref().unwrap_or(""), limit)?;
+            let page = app.search_contacts(search.as_deref().unwrap_or(""), 0, limit);
             if json {
                 print_json(&page.contacts)
             } else {
                 print_contacts(&page.contacts);
-                if page.truncated {
-                    eprintln!("(showing {} of {}; use --limit or --search)", page.contacts.len(), page.cached_total);
+                if page.matched > page.contacts.len() as u64 {
+                    eprintln!("(showing {} of {}; use --limit or --search)", page.contacts.len(), page.matched);
                 }
                 Ok(())
             }

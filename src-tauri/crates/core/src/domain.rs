@@ -132,10 +132,15 @@ impl AccountInfo {
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct ContactPage {
+    /// The requested slice of the matches, in list order.
     pub contacts: Vec<Contact>,
-    /// True when more contacts matched than were returned; the UI asks the user to refine.
-    pub truncated: bool,
-    /// How many contacts the cache holds for this account in all.
+    /// Index of `contacts[0]` among the matches.
+    #[ts(type = "number")]
+    pub offset: u64,
+    /// How many contacts match in all.
+    #[ts(type = "number")]
+    pub matched: u64,
+    /// How many contacts the cache holds for the account.
     #[ts(type = "number")]
     pub cached_total: u64,
 }

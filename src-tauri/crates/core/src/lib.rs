@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod home;
 pub mod normalize;
+pub mod search;
 pub mod secret;
 pub mod store;
 
@@ -16,5 +17,6 @@ pub use backend::CrmBackend;
 pub use domain::*;
 pub use error::{BackendError, ErrorCode, ErrorPayload};
 pub use home::AppHome;
+pub use search::ContactIndex;
 pub use secret::Sensitive;
 pub use store::{Store, StoreError};

@@ -1,8 +1,8 @@
 //! The local cache: contacts, attachment metadata and downloaded files, per account, in SQLite
 //! (WAL). The window paints from here at once and a background refresh replaces the rows.
 //!
-//! Search runs here too. Substring search over names, e-mails and phone digits uses an FTS5
-//! trigram index; queries shorter than a trigram fall back to indexed prefix ranges.
+//! Typing-speed search does not run here: [`crate::ContactIndex`] is built from
+//! [`Store::all_contacts`] and answers from memory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -10,8 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::normalize::{digits, fold, looks_like_phone};
-use crate::{Attachment, Contact, ContactPage, ErrorCode, ErrorPayload};
+use crate::normalize::fold;
+use crate::{Attachment, Contact, ErrorCode, ErrorPayload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,26 +28,17 @@ impl From<StoreError> for ErrorPayload {
 }
 
 /// Bumped whenever the schema below changes; older caches are rebuilt (it is only a cache).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE contacts (
     account   TEXT NOT NULL,
     id        TEXT NOT NULL,
     data      TEXT NOT NULL,
-    sort_key  TEXT NOT NULL,
-    first_key TEXT NOT NULL,
-    last_key  TEXT NOT NULL,
     email_key TEXT NOT NULL,
     PRIMARY KEY (account, id)
 ) WITHOUT ROWID;
-CREATE INDEX contacts_by_sort  ON contacts (account, sort_key);
-CREATE INDEX contacts_by_first ON contacts (account, first_key);
-CREATE INDEX contacts_by_last  ON contacts (account, last_key);
 CREATE INDEX contacts_by_email ON contacts (account, email_key);
-CREATE VIRTUAL TABLE contacts_fts USING fts5 (
-    search, account UNINDEXED, id UNINDEXED, tokenize = 'trigram'
-);
 CREATE TABLE attachments (
     account    TEXT NOT NULL,
     contact_id TEXT NOT NULL,
@@ -134,26 +125,18 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM contacts WHERE account = ?1", [account])?;
-        tx.execute("DELETE FROM contacts_fts WHERE account = ?1", [account])?;
         {
             let mut put = tx.prepare(
-                "INSERT OR REPLACE INTO contacts
-                 (account, id, data, sort_key, first_key, last_key, email_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR REPLACE INTO contacts (account, id, data, email_key)
+                 VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut index =
-                tx.prepare("INSERT INTO contacts_fts (search, account, id) VALUES (?1, ?2, ?3)")?;
             for c in contacts {
                 put.execute(params![
                     account,
                     c.id,
                     serde_json::to_string(c)?,
-                    fold(&c.display_name),
-                    fold(c.first_name.as_deref().unwrap_or("")),
-                    fold(c.last_name.as_deref().unwrap_or("")),
                     fold(c.email.as_deref().unwrap_or("")),
                 ])?;
-                index.execute(params![search_text(c), account, c.id])?;
             }
         }
         stamp(&tx, account, "contacts")?;
@@ -194,67 +177,12 @@ impl Store {
             .optional()?)
     }
 
-    /// Searches the cached contacts: a name prefix, an e-mail fragment or phone digits.
-    /// Results come in name order; at most `limit`, with `truncated` set when there were more.
-    pub fn search_contacts(
-        &self,
-        account: &str,
-        query: &str,
-        limit: usize,
-    ) -> Result<ContactPage, StoreError> {
+    /// Every cached contact of the account (the search index is built from these).
+    pub fn all_contacts(&self, account: &str) -> Result<Vec<Contact>, StoreError> {
         let conn = self.conn();
-        let fetch = (limit + 1) as i64;
-        let needle = if looks_like_phone(query) && digits(query).len() >= 3 {
-            digits(query)
-        } else {
-            fold(query)
-        };
-        let mut rows: Vec<String> = Vec::new();
-        if needle.is_empty() {
-            let mut stmt = conn.prepare_cached(
-                "SELECT data FROM contacts WHERE account = ?1 ORDER BY sort_key, id LIMIT ?2",
-            )?;
-            for r in stmt.query_map(params![account, fetch], |r| r.get(0))? {
-                rows.push(r?);
-            }
-        } else if needle.chars().count() >= 3 {
-            // A quoted FTS5 phrase over trigrams matches any substring.
-            let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-            let mut stmt = conn.prepare_cached(
-                "SELECT c.data FROM contacts_fts f
-                 JOIN contacts c ON c.account = f.account AND c.id = f.id
-                 WHERE contacts_fts MATCH ?1 AND f.account = ?2
-                 ORDER BY c.sort_key, c.id LIMIT ?3",
-            )?;
-            for r in stmt.query_map(params![phrase, account, fetch], |r| r.get(0))? {
-                rows.push(r?);
-            }
-        } else {
-            // Too short for a trigram: a prefix of the first name, last name, full name or
-            // e-mail, each an indexed range scan.
-            let upper = format!("{needle}\u{10FFFF}");
-            let mut stmt = conn.prepare_cached(
-                "SELECT data FROM contacts WHERE account = ?1 AND (
-                    (first_key >= ?2 AND first_key < ?3) OR (last_key >= ?2 AND last_key < ?3)
-                    OR (sort_key >= ?2 AND sort_key < ?3) OR (email_key >= ?2 AND email_key < ?3))
-                 ORDER BY sort_key, id LIMIT ?4",
-            )?;
-            for r in stmt.query_map(params![account, needle, upper, fetch], |r| r.get(0))? {
-                rows.push(r?);
-            }
-        }
-        let truncated = rows.len() > limit;
-        rows.truncate(limit);
-        let contacts = rows
-            .iter()
-            .map(|d| serde_json::from_str(d))
-            .collect::<Result<Vec<Contact>, _>>()?;
-        let cached_total: i64 = conn.query_row(
-            "SELECT count(*) FROM contacts WHERE account = ?1",
-            [account],
-            |r| r.get(0),
-        )?;
-        Ok(ContactPage { contacts, truncated, cached_total: cached_total as u64 })
+        let mut stmt = conn.prepare_cached("SELECT data FROM contacts WHERE account = ?1")?;
+        let rows = stmt.query_map([account], |r| r.get::<_, String>(0))?;
+        decode_all(rows)
     }
 
     /// Replaces one contact's cached attachments, keeping the CRM's order.
@@ -365,19 +293,6 @@ impl Store {
     }
 }
 
-fn search_text(c: &Contact) -> String {
-    let mut text = fold(&c.display_name);
-    for part in [c.email.as_deref(), c.company.as_deref()].into_iter().flatten() {
-        text.push(' ');
-        text.push_str(&fold(part));
-    }
-    if let Some(phone) = &c.phone {
-        text.push(' ');
-        text.push_str(&digits(phone));
-    }
-    text
-}
-
 fn stamp(conn: &Connection, account: &str, scope: &str) -> Result<(), rusqlite::Error> {
     conn.execute(
         "INSERT OR REPLACE INTO refreshed (account, scope, at) VALUES (?1, ?2, ?3)",
@@ -434,45 +349,19 @@ mod tests {
         store
     }
 
-    fn ids(page: &ContactPage) -> Vec<&str> {
-        page.contacts.iter().map(|c| c.id.as_str()).collect()
+    fn ids(store: &Store, account: &str) -> Vec<String> {
+        let mut ids: Vec<String> = store.all_contacts(account).unwrap().into_iter().map(|c| c.id).collect();
+        ids.sort();
+        ids
     }
 
     #[test]
-    fn empty_query_lists_everything_in_name_order() {
-        let page = sample().search_contacts("demo", "", 10).unwrap();
-        assert_eq!(ids(&page), ["1", "3", "2"]);
-        assert_eq!(page.cached_total, 3);
-        assert!(!page.truncated);
-    }
-
-    #[test]
-    fn short_queries_match_name_prefixes() {
+    fn contacts_round_trip_and_accounts_are_separate() {
         let store = sample();
-        assert_eq!(ids(&store.search_contacts("demo", "an", 10).unwrap()), ["1", "3"]);
-        assert_eq!(ids(&store.search_contacts("demo", "b", 10).unwrap()), ["3"]);
-    }
-
-    #[test]
-    fn substring_search_covers_emails_accents_and_phone_digits() {
-        let store = sample();
-        assert_eq!(ids(&store.search_contacts("demo", "example.org", 10).unwrap()), ["2"]);
-        assert_eq!(ids(&store.search_contacts("demo", "alvarez", 10).unwrap()), ["2"]);
-        assert_eq!(ids(&store.search_contacts("demo", "ÁLVAREZ", 10).unwrap()), ["2"]);
-        assert_eq!(ids(&store.search_contacts("demo", "555-0142", 10).unwrap()), ["1"]);
-        assert_eq!(ids(&store.search_contacts("demo", "5552671", 10).unwrap()), ["3"]);
-        assert!(store.search_contacts("demo", "zzz", 10).unwrap().contacts.is_empty());
-        // FTS syntax in the query is taken literally, never as an expression.
-        assert!(store.search_contacts("demo", "\"a\" OR b*", 10).unwrap().contacts.is_empty());
-    }
-
-    #[test]
-    fn limit_sets_truncated_and_accounts_are_separate() {
-        let store = sample();
-        let page = store.search_contacts("demo", "", 2).unwrap();
-        assert_eq!(page.contacts.len(), 2);
-        assert!(page.truncated);
-        assert!(store.search_contacts("other", "", 10).unwrap().contacts.is_empty());
+        assert_eq!(ids(&store, "demo"), ["1", "2", "3"]);
+        assert!(ids(&store, "other").is_empty());
+        assert_eq!(store.contact("demo", "2").unwrap().unwrap().display_name, "José Álvarez");
+        assert_eq!(store.contacts_by_email("demo", "ANA.SILVA@example.com").unwrap().len(), 1);
     }
 
     #[test]
@@ -481,9 +370,8 @@ mod tests {
         store
             .replace_contacts("demo", &[contact("9", "Zed", "Ng", "z@n.example", "1")])
             .unwrap();
-        let page = store.search_contacts("demo", "", 10).unwrap();
-        assert_eq!(ids(&page), ["9"]);
-        assert!(store.search_contacts("demo", "silva", 10).unwrap().contacts.is_empty());
+        assert_eq!(ids(&store, "demo"), ["9"]);
+        assert!(store.contacts_by_email("demo", "ana.silva@example.com").unwrap().is_empty());
         assert!(store.refreshed_at("demo", "contacts").unwrap().is_some());
     }
 

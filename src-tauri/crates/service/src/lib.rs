@@ -7,11 +7,12 @@ mod names;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use attache_core::store::DownloadVariant;
 use attache_core::{
-    AccountInfo, AccountKind, AppHome, Attachment, Contact, ContactPage, CrmBackend, Sensitive, Store,
+    AccountInfo, AccountKind, AppHome, Attachment, Contact, ContactIndex, ContactPage, CrmBackend,
+    Sensitive, Store,
 };
 use attache_sandbox::{Sandbox, SandboxConfig};
 use attache_wix::{WixAuth, WixClient};
@@ -26,6 +27,8 @@ const SIZE_PROBES_IN_FLIGHT: usize = 8;
 pub struct Attache {
     home: AppHome,
     store: Store,
+    /// The cached contacts, indexed for typing-speed search; swapped whole on refresh.
+    index: RwLock<Arc<ContactIndex>>,
     account: AccountInfo,
     backend: Arc<dyn CrmBackend>,
     /// The in-process Demo site, kept alive as long as the app uses it.
@@ -52,7 +55,8 @@ impl Attache {
             base_url,
             site_id: Some(site_id),
         };
-        Ok(Self { home, store, account, backend: Arc::new(client), _demo: Some(demo) })
+        let index = RwLock::new(Arc::new(ContactIndex::new(store.all_contacts(&account.name)?)));
+        Ok(Self { home, store, index, account, backend: Arc::new(client), _demo: Some(demo) })
     }
 
     pub fn account(&self) -> &AccountInfo {
@@ -67,9 +71,11 @@ impl Attache {
         &self.account.name
     }
 
-    /// Searches the local cache (never the network), so typing stays instant.
-    pub fn search_contacts(&self, query: &str, limit: usize) -> Result<ContactPage, ServiceError> {
-        Ok(self.store.search_contacts(self.key(), query, limit)?)
+    /// Searches the cached contacts (never the network), so typing stays instant: `limit`
+    /// matches from `offset`, with the match count for the list's scrollbar.
+    pub fn search_contacts(&self, query: &str, offset: usize, limit: usize) -> ContactPage {
+        let index = self.index.read().unwrap_or_else(|p| p.into_inner()).clone();
+        index.search(query, offset, limit)
     }
 
     /// Whether the cache has ever been filled for this account (the UI shows a loading state
@@ -82,7 +88,10 @@ impl Attache {
     pub async fn refresh_contacts(&self) -> Result<usize, ServiceError> {
         let contacts = self.backend.list_contacts().await?;
         self.store.replace_contacts(self.key(), &contacts)?;
-        Ok(contacts.len())
+        let count = contacts.len();
+        let index = Arc::new(ContactIndex::new(contacts));
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = index;
+        Ok(count)
     }
 
     pub fn cached_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, ServiceError> {

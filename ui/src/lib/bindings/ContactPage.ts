@@ -4,12 +4,20 @@ import type { Contact } from "./Contact";
 /**
  * One screenful of search results from the local cache.
  */
-export type ContactPage = { contacts: Array<Contact>, 
+export type ContactPage = { 
 /**
- * True when more contacts matched than were returned; the UI asks the user to refine.
+ * The requested slice of the matches, in list order.
  */
-truncated: boolean, 
+contacts: Array<Contact>, 
 /**
- * How many contacts the cache holds for this account in all.
+ * Index of `contacts[0]` among the matches.
+ */
+offset: number, 
+/**
+ * How many contacts match in all.
+ */
+matched: number, 
+/**
+ * How many contacts the cache holds for the account.
  */
 cachedTotal: number, };
