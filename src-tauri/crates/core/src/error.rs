@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Io,
     /// The app is still starting, or no account is open.
     NotReady,
+    /// No system keyring (Secret Service, Keychain, Credential Manager) is reachable.
+    KeyringUnavailable,
+    /// The system keyring is locked and could not be unlocked.
+    KeyringLocked,
     /// No application on this computer opens this kind of file (opening, not downloading, failed).
     NoApplication,
     /// A bug: the message says what.

@@ -3,4 +3,4 @@
 /**
  * A stable, machine-readable error class. Adding a variant is fine; renaming one breaks the UI.
  */
-export type ErrorCode = "UNAUTHENTICATED" | "PERMISSION_DENIED" | "NOT_FOUND" | "INVALID_INPUT" | "RATE_LIMITED" | "UNAVAILABLE" | "BAD_RESPONSE" | "STORAGE" | "IO" | "NOT_READY" | "NO_APPLICATION" | "INTERNAL";
+export type ErrorCode = "UNAUTHENTICATED" | "PERMISSION_DENIED" | "NOT_FOUND" | "INVALID_INPUT" | "RATE_LIMITED" | "UNAVAILABLE" | "BAD_RESPONSE" | "STORAGE" | "IO" | "NOT_READY" | "KEYRING_UNAVAILABLE" | "KEYRING_LOCKED" | "NO_APPLICATION" | "INTERNAL";
