@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test deps ui build types ui-test rust-test e2e bench clean
+.PHONY: run test deps ui build types ui-test rust-test keyring-test e2e bench clean
 
 ## Opens the app on the built-in Demo site (installs what is missing, builds first).
 run: build
@@ -11,7 +11,7 @@ run: build
 
 ## Every test: generated types in sync, UI type check and unit tests, Rust unit and
 ## integration tests, and the end-to-end suite in a real window.
-test: deps types ui-test build rust-test e2e
+test: deps types ui-test build rust-test keyring-test e2e
 	@echo "make test: all suites passed"
 
 deps:
@@ -36,6 +36,10 @@ ui-test: deps
 
 rust-test: build
 	$(CARGO) test --workspace
+
+## Accounts against a real Secret Service (gnome-keyring in a private D-Bus session).
+keyring-test: build
+	./.ci/keyring.sh
 
 e2e: build
 	./.ci/e2e.sh

@@ -9,6 +9,10 @@ fn main() {
             "list_attachments",
             "open_attachment",
             "save_attachment_as",
+            "list_accounts",
+            "connect_wix",
+            "use_account",
+            "sign_out",
         ]),
     ))
     .expect("tauri build script");

@@ -1,11 +1,13 @@
 //! IPC commands. Errors cross as `{code, message}` ([`ErrorPayload`]).
 
-use attache_core::{AppStatus, Attachment, ContactPage, ErrorCode, ErrorPayload};
+use attache_core::{AccountInfo, AccountList, AppStatus, Attachment, ContactPage, ErrorCode, ErrorPayload, Sensitive};
+use attache_service::accounts;
+use attache_vault::Vault;
 use tauri::{AppHandle, Emitter, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::core::Core;
+use crate::core::{home, Core};
 
 type Reply<T> = Result<T, ErrorPayload>;
 
@@ -90,4 +92,47 @@ pub async fn save_attachment_as(
         .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, format!("cannot save there: {e}")))?;
     app.save_as(&contact_id, &attachment_id, &target).await?;
     Ok(Some(target.to_string_lossy().into_owned()))
+}
+
+#[tauri::command]
+pub async fn list_accounts() -> Reply<AccountList> {
+    let config = accounts::Config::load(&home()?)?;
+    Ok(AccountList {
+        current: config.current.clone().unwrap_or_else(|| accounts::DEMO.to_string()),
+        accounts: config.accounts.iter().map(|a| a.info()).collect(),
+    })
+}
+
+/// Connects a Wix site (checked with real calls; the key goes to the OS keyring only), makes it
+/// current and reopens the window's data on it.
+#[tauri::command]
+pub async fn connect_wix(
+    core: State<'_, Core>,
+    name: String,
+    site_id: String,
+    api_key: String,
+    base_url: String,
+) -> Reply<AccountInfo> {
+    let vault = Vault::system().await?;
+    let login = accounts::WixLogin { name, base_url, site_id, api_key: Sensitive::new(api_key) };
+    let info = accounts::login_wix(&home()?, &vault, login).await?;
+    core.reopen().await?;
+    Ok(info)
+}
+
+/// Switches to a saved account, or to the Demo site with "demo".
+#[tauri::command]
+pub async fn use_account(core: State<'_, Core>, name: String) -> Reply<()> {
+    accounts::use_account(&home()?, &name)?;
+    core.reopen().await?;
+    Ok(())
+}
+
+/// Signs out: the secret leaves the keyring, the account and its cached data are deleted.
+#[tauri::command]
+pub async fn sign_out(core: State<'_, Core>, name: String) -> Reply<()> {
+    let vault = Vault::system().await?;
+    accounts::logout(&home()?, &vault, &name).await?;
+    core.reopen().await?;
+    Ok(())
 }

@@ -27,6 +27,10 @@ pub fn run() {
             commands::list_attachments,
             commands::open_attachment,
             commands::save_attachment_as,
+            commands::list_accounts,
+            commands::connect_wix,
+            commands::use_account,
+            commands::sign_out,
         ])
         .setup(|app| {
             // Start the core (and the Demo site) while the webview loads; commands await it.

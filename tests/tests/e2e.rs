@@ -31,42 +31,126 @@ fn count(session: &Session, css: &str) -> usize {
     session.find_all(css).map(|v| v.len()).unwrap_or(0)
 }
 
-#[test]
-#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
-fn demo_site_in_the_real_window() {
+/// Starts tauri-driver and the app on a fresh state folder (`root/attache`).
+fn launch(root: &std::path::Path) -> (Driver, Session) {
     let app = workspace_binary("attache-desktop");
-    let home = tempfile::tempdir().unwrap();
     let (port, native_port) = (free_port(), free_port());
-    let opened_log = install_default_opener(home.path());
     let child = Command::new("tauri-driver")
         .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
         // The app inherits this through WebKitWebDriver: a fresh state folder, so first launch
         // seeds the Demo site exactly as it does for a new user.
-        .env("ATTACHE_HOME", home.path().join("attache"))
-        .env("XDG_DATA_HOME", home.path().join("xdg-data"))
-        .env("XDG_CONFIG_HOME", home.path().join("xdg-config"))
+        .env("ATTACHE_HOME", root.join("attache"))
+        .env("XDG_DATA_HOME", root.join("xdg-data"))
+        .env("XDG_CONFIG_HOME", root.join("xdg-config"))
         .stdout(Stdio::null())
         .spawn()
         .expect("tauri-driver must be installed (`cargo install tauri-driver --locked`; `make deps` does it)");
-    let _driver = Driver(child);
+    let driver = Driver(child);
     let base = format!("http://127.0.0.1:{port}");
     webdriver::wait_until_ready(&base, Duration::from_secs(30)).expect("tauri-driver ready");
-
     let session = Session::start(&base, app.to_str().unwrap()).expect("app session");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&session, &home.path().join("attache"), &opened_log)));
-    // A screenshot in every run, pass or fail: a blank window and a missing UI look alike in logs.
+    (driver, session)
+}
+
+/// Runs `scenario`, then always saves a screenshot (a blank window and a missing UI look alike
+/// in logs), ends the session and re-raises a failure.
+fn with_screenshot(session: Session, name: &str, scenario: impl FnOnce(&Session)) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&session)));
     let shot = session.screenshot();
     let artifacts = repo_root().join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     if let Ok(png) = &shot {
-        std::fs::write(artifacts.join("e2e-demo-site.png"), png).unwrap();
+        std::fs::write(artifacts.join(name), png).unwrap();
     }
     let _ = session.end();
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
-    let png = shot.expect("screenshot");
-    assert_not_blank(&png);
+    assert_not_blank(&shot.expect("screenshot"));
+}
+
+#[test]
+#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
+fn demo_site_in_the_real_window() {
+    let root = tempfile::tempdir().unwrap();
+    let opened_log = install_default_opener(root.path());
+    let (_driver, session) = launch(root.path());
+    with_screenshot(session, "e2e-demo-site.png", |s| scenario(s, &root.path().join("attache"), &opened_log));
+}
+
+#[test]
+#[ignore = "needs a display, tauri-driver and a Secret Service: run with `make e2e`"]
+fn connect_a_wix_site_see_its_contacts_and_sign_out() {
+    const KEY: &str = "e2e-key-5b1d0c7e";
+    const SITE: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let root = tempfile::tempdir().unwrap();
+    let site_data = tempfile::tempdir().unwrap();
+    let mut server = Command::new(workspace_binary("attache"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
+        .arg(site_data.path())
+        .args(["--api-key", KEY, "--site-id", SITE])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    let _server = Driver(server);
+    let base_url = line.trim().strip_prefix("listening on ").unwrap().to_string();
+
+    let (_driver, session) = launch(root.path());
+    with_screenshot(session, "e2e-wix-account.png", |s| {
+        let long = Duration::from_secs(90);
+        s.wait_for("the demo banner", long, |s| Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next()))
+            .unwrap();
+        s.click(&s.find("[data-testid=account]").unwrap()).unwrap();
+        let fill = |css: &str, text: &str| {
+            let input = s.wait_for(css, long, |s| Ok(s.find_all(css)?.into_iter().next())).unwrap();
+            s.clear(&input).unwrap();
+            s.send_keys(&input, text).unwrap();
+        };
+        fill("[data-testid=wix-name]", "Bayview Realty");
+        fill("[data-testid=wix-site-id]", SITE);
+        fill("[data-testid=wix-api-key]", KEY);
+        fill("[data-testid=wix-base-url]", &base_url);
+        s.click(&s.find("[data-testid=wix-connect]").unwrap()).unwrap();
+        s.wait_for("the new account in the list", long, |s| {
+            if let Some(e) = s.find_all("[data-testid=accounts-error]")?.into_iter().next() {
+                panic!("connecting failed: {}", s.text_content(&e)?);
+            }
+            Ok((count(s, "[data-testid=account-item]") == 1).then_some(()))
+        })
+        .unwrap();
+        assert_eq!(secret_tool_lookup("Bayview Realty").as_deref(), Some(KEY), "the key is in the keyring");
+
+        // Close the dialog; the window is now on the Wix site: no demo banner, its contacts.
+        s.execute("window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));", vec![]).unwrap();
+        s.wait_for("the Wix site's contacts", long, |s| {
+            let account = s.text_content(&s.find("[data-testid=account]")?)?;
+            let rows = count(s, "[data-testid=contact-row]");
+            Ok((account.contains("Bayview Realty") && rows >= 12 && count(s, "[data-testid=demo-banner]") == 0)
+                .then_some(()))
+        })
+        .unwrap();
+
+        // Sign out: back on the Demo site, the key gone from the keyring.
+        s.click(&s.find("[data-testid=account]").unwrap()).unwrap();
+        let sign_out = s.wait_for("sign out", long, |s| Ok(s.find_all("[data-testid=sign-out]")?.into_iter().next())).unwrap();
+        s.click(&sign_out).unwrap();
+        s.wait_for("the account to be gone", long, |s| Ok((count(s, "[data-testid=account-item]") == 0).then_some(())))
+            .unwrap();
+        assert_eq!(secret_tool_lookup("Bayview Realty"), None, "sign-out removed the key");
+        s.execute("window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));", vec![]).unwrap();
+        s.wait_for("the demo banner again", long, |s| Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next()))
+            .unwrap();
+    });
+}
+
+fn secret_tool_lookup(account: &str) -> Option<String> {
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", "app.attache.desktop", "username", account])
+        .output()
+        .expect("secret-tool (libsecret-tools)");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
 }
 
 fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {

@@ -3,6 +3,8 @@
 // branch on `code`, never on message text.
 import { invoke, convertFileSrc } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type { AccountInfo } from './bindings/AccountInfo';
+import type { AccountList } from './bindings/AccountList';
 import type { AppStatus } from './bindings/AppStatus';
 import type { Attachment } from './bindings/Attachment';
 import type { ContactPage } from './bindings/ContactPage';
@@ -45,6 +47,11 @@ export const api = {
       attachmentId: a.id,
       fileName: a.fileName,
     }),
+  listAccounts: () => call<AccountList>('list_accounts'),
+  connectWix: (form: { name: string; siteId: string; apiKey: string; baseUrl: string }) =>
+    call<AccountInfo>('connect_wix', form),
+  useAccount: (name: string) => call<null>('use_account', { name }),
+  signOut: (name: string) => call<null>('sign_out', { name }),
   onContactsRefreshed: (handler: (count: number) => void): Promise<UnlistenFn> =>
     listen<number>('contacts-refreshed', (e) => handler(e.payload)),
 };

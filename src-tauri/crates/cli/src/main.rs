@@ -8,9 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use attache_core::{AppHome, Attachment, Contact, ErrorPayload};
+use attache_core::{AppHome, Attachment, Contact, ErrorPayload, Sensitive};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
-use attache_service::Attache;
+use attache_service::{accounts, Attache};
+use attache_vault::Vault;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -53,6 +54,36 @@ enum Command {
         contact: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Connect a CRM account. The secret is read from stdin (prompted, hidden, on a terminal),
+    /// never from the command line, and stored only in the OS keyring.
+    Login {
+        #[command(subcommand)]
+        kind: LoginKind,
+    },
+    /// List the saved accounts; `*` marks the current one.
+    Accounts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make NAME the current account ("demo" for the built-in Demo site).
+    Use { name: String },
+    /// Sign out of NAME: its secret leaves the keyring and its cached data is deleted.
+    Logout { name: String },
+}
+
+#[derive(Subcommand)]
+enum LoginKind {
+    /// A Wix site, with an API key (from the API Keys Manager) and the site's ID.
+    Wix {
+        #[arg(long)]
+        site_id: String,
+        /// What to call this account in Attaché.
+        #[arg(long, default_value = "wix")]
+        name: String,
+        /// The Wix API host; a loopback sandbox for tests.
+        #[arg(long, default_value = attache_wix::DEFAULT_BASE_URL)]
+        base_url: String,
     },
 }
 
@@ -98,6 +129,45 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                 Ok(())
             }
         }
+        Command::Login { kind: LoginKind::Wix { site_id, name, base_url } } => {
+            let api_key = read_secret("Wix API key: ")?;
+            let vault = Vault::system().await?;
+            let login = accounts::WixLogin { name, base_url, site_id, api_key };
+            let info = accounts::login_wix(&home()?, &vault, login).await?;
+            println!("Connected {} ({}); it is now the current account.", info.name, info.base_url);
+            Ok(())
+        }
+        Command::Accounts { json } => {
+            let config = accounts::Config::load(&home()?)?;
+            if json {
+                return print_json(&config);
+            }
+            let current = config.current.as_deref().unwrap_or(accounts::DEMO);
+            let mark = |name: &str| if name == current { "*" } else { " " };
+            println!("{} demo  (built-in Demo site, local)", mark(accounts::DEMO));
+            for a in &config.accounts {
+                println!(
+                    "{} {}  {:?}  {}  site {}",
+                    mark(&a.name),
+                    a.name,
+                    a.kind,
+                    a.base_url,
+                    a.site_id.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(())
+        }
+        Command::Use { name } => {
+            accounts::use_account(&home()?, &name)?;
+            println!("Now using {name}.");
+            Ok(())
+        }
+        Command::Logout { name } => {
+            let vault = Vault::system().await?;
+            accounts::logout(&home()?, &vault, &name).await?;
+            println!("Signed out of {name}; its login and cached data are gone.");
+            Ok(())
+        }
         Command::Attachments { contact, json } => {
             let app = open().await?;
             let contact = app.resolve_contact(&contact).await?;
@@ -112,9 +182,25 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
     }
 }
 
+fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorPayload> {
+    use std::io::IsTerminal;
+    let io_error = |e: std::io::Error| ErrorPayload::new(attache_core::ErrorCode::Io, format!("reading the secret: {e}"));
+    let secret = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).map_err(io_error)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(io_error)?;
+        line
+    };
+    Ok(Sensitive::new(secret.trim().to_string()))
+}
+
+fn home() -> Result<AppHome, ErrorPayload> {
+    AppHome::discover().map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Io, e.to_string()))
+}
+
 async fn open() -> Result<Attache, ErrorPayload> {
-    let home = AppHome::discover().map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Io, e.to_string()))?;
-    Ok(Attache::open(home).await?)
+    Ok(Attache::open(home()?).await?)
 }
 
 async fn sandbox(addr: SocketAddr, data: PathBuf, api_key: String, site_id: String) -> Result<(), ErrorPayload> {

@@ -145,6 +145,15 @@ pub struct ContactPage {
     pub cached_total: u64,
 }
 
+/// The saved accounts and which one is current ("demo" for the built-in Demo site).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AccountList {
+    pub current: String,
+    pub accounts: Vec<AccountInfo>,
+}
+
 /// What the window needs at start: which account it is on, and whether there is a cache to
 /// paint from while the first refresh runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

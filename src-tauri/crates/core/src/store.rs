@@ -185,6 +185,18 @@ impl Store {
         decode_all(rows)
     }
 
+    /// Deletes everything cached for an account (sign-out). Downloaded files are removed by the
+    /// caller, which knows where they live.
+    pub fn forget_account(&self, account: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for table in ["contacts", "attachments", "downloads", "refreshed"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE account = ?1"), [account])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Replaces one contact's cached attachments, keeping the CRM's order.
     pub fn replace_attachments(
         &self,

@@ -14,6 +14,12 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Ambiguous(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("settings: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Vault(#[from] attache_vault::VaultError),
 }
 
 impl ServiceError {
@@ -24,7 +30,9 @@ impl ServiceError {
             ServiceError::Io(_) => ErrorCode::Io,
             ServiceError::Sandbox(_) => ErrorCode::Unavailable,
             ServiceError::NotFound(_) => ErrorCode::NotFound,
-            ServiceError::Ambiguous(_) => ErrorCode::InvalidInput,
+            ServiceError::Ambiguous(_) | ServiceError::Invalid(_) => ErrorCode::InvalidInput,
+            ServiceError::Config(_) => ErrorCode::Io,
+            ServiceError::Vault(e) => e.code(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! window paints from, background refreshes, and the downloads behind previews, "Open" and
 //! "Save as…". The desktop commands and the CLI are thin calls into [`Attache`].
 
+pub mod accounts;
 mod error;
 mod names;
 
@@ -15,6 +16,7 @@ use attache_core::{
     Sensitive, Store,
 };
 use attache_sandbox::{Sandbox, SandboxConfig};
+use attache_vault::Vault;
 use attache_wix::{WixAuth, WixClient};
 use futures::StreamExt;
 
@@ -36,12 +38,25 @@ pub struct Attache {
 }
 
 impl Attache {
-    /// Opens the app's state under `home`. With no account connected (accounts arrive with the
-    /// accounts issue), this starts the built-in Demo site on a free loopback port and points a
-    /// real Wix client at it, so the Demo site exercises exactly the code a Wix site does.
-    /// Must be called inside a tokio runtime.
+    /// Opens the app's state under `home` on the current account: a saved CRM account (its
+    /// secret read from the OS keyring), or, with none, the built-in Demo site, started on a
+    /// free loopback port with a real Wix client pointed at it, so the Demo site exercises
+    /// exactly the code a Wix site does. Must be called inside a tokio runtime.
     pub async fn open(home: AppHome) -> Result<Self, ServiceError> {
         let store = Store::open(&home.cache_db())?;
+        let config = accounts::Config::load(&home)?;
+        let Some(saved) = config.current_account().cloned() else {
+            return Self::open_demo(home, store).await;
+        };
+        let vault = Vault::system().await?;
+        let key = vault.read_secret(&saved.name).await?;
+        let auth = WixAuth::ApiKey { key, site_id: saved.site_id.clone().unwrap_or_default() };
+        let client = WixClient::new(&saved.base_url, auth).map_err(attache_core::BackendError::from)?;
+        let index = RwLock::new(Arc::new(ContactIndex::new(store.all_contacts(&saved.name)?)));
+        Ok(Self { home, store, index, account: saved.info(), backend: Arc::new(client), _demo: None })
+    }
+
+    async fn open_demo(home: AppHome, store: Store) -> Result<Self, ServiceError> {
         let config = SandboxConfig::demo(home.demo_dir());
         let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
         let demo = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
@@ -49,7 +64,7 @@ impl Attache {
         let client = WixClient::new(&base_url, WixAuth::ApiKey { key: Sensitive::new(api_key), site_id: site_id.clone() })
             .map_err(attache_core::BackendError::from)?;
         let account = AccountInfo {
-            name: "demo".into(),
+            name: accounts::DEMO.into(),
             kind: AccountKind::Demo,
             label: "Demo site".into(),
             base_url,

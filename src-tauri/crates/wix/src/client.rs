@@ -124,7 +124,12 @@ impl WixClient {
         let reason = if e.is_timeout() {
             "the request timed out".to_owned()
         } else if e.is_connect() {
-            "the connection was refused or could not be made".to_owned()
+            // The innermost cause tells "refused" from "bad TLS certificate" from "no such host".
+            let mut cause: &dyn std::error::Error = e;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!("the connection could not be made: {cause}")
         } else {
             e.to_string()
         };

@@ -1,0 +1,284 @@
+//! Saved CRM accounts. Metadata (name, kind, base URL, site id) lives in `config.json`; the secret
+//! lives only in the OS keyring ([`attache_vault`]). Connecting checks the login with real calls
+//! before anything is saved, and saves the secret before the metadata, so a failure at any step
+//! leaves no half-connected account behind.
+
+use std::net::IpAddr;
+
+use attache_core::{AccountInfo, AccountKind, AppHome, BackendError, ErrorCode, Sensitive, Store};
+use attache_vault::Vault;
+use attache_wix::wire::Paging;
+use attache_wix::{WixAuth, WixClient, WixError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServiceError;
+use crate::safe_file_name;
+
+/// The name the built-in Demo site goes by (`attache use demo`).
+pub const DEMO: &str = "demo";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavedAccount {
+    pub name: String,
+    pub kind: AccountKind,
+    pub base_url: String,
+    pub site_id: Option<String>,
+}
+
+impl SavedAccount {
+    pub fn info(&self) -> AccountInfo {
+        AccountInfo {
+            name: self.name.clone(),
+            kind: self.kind,
+            label: self.name.clone(),
+            base_url: self.base_url.clone(),
+            site_id: self.site_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// The account the app opens on; `None` is the Demo site.
+    pub current: Option<String>,
+    #[serde(default)]
+    pub accounts: Vec<SavedAccount>,
+}
+
+impl Config {
+    pub fn load(home: &AppHome) -> Result<Self, ServiceError> {
+        match std::fs::read(home.config_file()) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ServiceError::Config(format!("{} is not valid: {e}", home.config_file().display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Written through a temporary file and a rename: a crash leaves the old or the new file.
+    pub fn save(&self, home: &AppHome) -> Result<(), ServiceError> {
+        let path = home.config_file();
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| ServiceError::Config(e.to_string()))?;
+        std::fs::write(&tmp, bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    pub fn find(&self, name: &str) -> Option<&SavedAccount> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn current_account(&self) -> Option<&SavedAccount> {
+        self.current.as_deref().and_then(|n| self.find(n))
+    }
+}
+
+/// What a Wix API-key login needs. The key is read by the caller from stdin or a password field,
+/// never from a command line.
+pub struct WixLogin {
+    pub name: String,
+    pub base_url: String,
+    pub site_id: String,
+    pub api_key: Sensitive<String>,
+}
+
+/// Refuses plain `http://` except to loopback (the sandbox), and anything not http(s).
+pub fn check_base_url(base_url: &str) -> Result<url::Url, ServiceError> {
+    let url = url::Url::parse(base_url)
+        .map_err(|e| ServiceError::Invalid(format!("{base_url:?} is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(ServiceError::Invalid(format!(
+            "{base_url} uses plain http://, which would send the login unencrypted; use https://"
+        ))),
+        other => Err(ServiceError::Invalid(format!("{other}:// is not a web address; use https://"))),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn check_name(name: &str, config: &Config) -> Result<(), ServiceError> {
+    if name.trim().is_empty() || name != name.trim() || name.len() > 64 {
+        return Err(ServiceError::Invalid("an account name is 1 to 64 characters, no outer spaces".into()));
+    }
+    if name == DEMO || safe_file_name(name) != name {
+        return Err(ServiceError::Invalid(format!("{name:?} cannot be an account name; pick another")));
+    }
+    if config.find(name).is_some() {
+        return Err(ServiceError::Invalid(format!(
+            "an account named {name:?} exists; sign out of it first or pick another name"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a Wix login with real calls and says in plain words why it fails.
+pub async fn verify_wix(client: &WixClient) -> Result<(), ServiceError> {
+    let page = client
+        .list_contacts(Paging { limit: Some(1), offset: None }, None)
+        .await
+        .map_err(|e| explain_wix(e, "contacts"))?;
+    if let Some(first) = page.contacts.first() {
+        client
+            .list_attachments(&first.id, Paging { limit: Some(1), offset: None })
+            .await
+            .map_err(|e| explain_wix(e, "contact attachments"))?;
+    }
+    Ok(())
+}
+
+fn explain_wix(e: WixError, what: &str) -> ServiceError {
+    let plain = match &e {
+        WixError::Api { status: 401, .. } => "Wix refused the API key: check that it is complete and not revoked".to_string(),
+        WixError::Api { status: 403, .. } => {
+            format!("the API key lacks permission to read {what}: add it in Wix's API Keys Manager")
+        }
+        WixError::Api { status: 404, application_code, .. }
+            if application_code.as_deref() == Some("SITE_NOT_FOUND") =>
+        {
+            "Wix knows no site with that site ID for this API key".to_string()
+        }
+        WixError::Transport { reason, .. } if reason.to_ascii_lowercase().contains("certificate") => {
+            format!("the server's TLS certificate is not valid ({reason})")
+        }
+        WixError::Transport { host, reason } => format!("{host} could not be reached ({reason})"),
+        _ => format!("the check of {what} failed: {e}"),
+    };
+    let mut err = BackendError::from(e);
+    err.message = plain;
+    ServiceError::Backend(err)
+}
+
+/// Connects a Wix site: checks the login, stores the key in the keyring, then saves the account
+/// and makes it current. Nothing is saved when any step fails.
+pub async fn login_wix(home: &AppHome, vault: &Vault, login: WixLogin) -> Result<AccountInfo, ServiceError> {
+    let mut config = Config::load(home)?;
+    check_name(&login.name, &config)?;
+    let url = check_base_url(&login.base_url)?;
+    if login.site_id.trim().is_empty() {
+        return Err(ServiceError::Invalid("a site ID is needed (Wix dashboard → Settings → Advanced)".into()));
+    }
+    if login.api_key.expose().trim().is_empty() {
+        return Err(ServiceError::Invalid("the API key is empty".into()));
+    }
+    let client = WixClient::new(
+        url.as_str(),
+        WixAuth::ApiKey { key: login.api_key.clone(), site_id: login.site_id.clone() },
+    )
+    .map_err(BackendError::from)?;
+    verify_wix(&client).await?;
+
+    vault.store_secret(&login.name, &login.api_key).await?;
+    let account = SavedAccount {
+        name: login.name.clone(),
+        kind: AccountKind::WixApiKey,
+        base_url: url.as_str().trim_end_matches('/').to_string(),
+        site_id: Some(login.site_id.clone()),
+    };
+    config.accounts.push(account.clone());
+    config.current = Some(login.name.clone());
+    if let Err(e) = config.save(home) {
+        // Do not leave a secret no account refers to.
+        let _ = vault.delete_secret(&login.name).await;
+        return Err(e);
+    }
+    Ok(account.info())
+}
+
+/// Makes `name` (or the Demo site, "demo") the account the app opens on.
+pub fn use_account(home: &AppHome, name: &str) -> Result<(), ServiceError> {
+    let mut config = Config::load(home)?;
+    if name == DEMO {
+        config.current = None;
+    } else if config.find(name).is_some() {
+        config.current = Some(name.to_string());
+    } else {
+        return Err(ServiceError::NotFound(format!("no account named {name:?}; see `attache accounts`")));
+    }
+    config.save(home)
+}
+
+/// Signs out: the secret leaves the keyring, the account leaves the config, and its cached
+/// contacts, attachments, downloads and previews are deleted.
+pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), ServiceError> {
+    let mut config = Config::load(home)?;
+    if config.find(name).is_none() {
+        return Err(ServiceError::NotFound(format!("no account named {name:?}; see `attache accounts`")));
+    }
+    vault.delete_secret(name).await?;
+    config.accounts.retain(|a| a.name != name);
+    if config.current.as_deref() == Some(name) {
+        config.current = None;
+    }
+    config.save(home)?;
+    let store = Store::open(&home.cache_db())?;
+    store.forget_account(name)?;
+    for dir in [home.files_dir(), home.previews_dir()] {
+        let dir = dir.join(safe_file_name(name));
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn is_auth_error(e: &ServiceError) -> bool {
+    e.code() == ErrorCode::Unauthenticated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_base_url("https://www.wixapis.com").is_ok());
+        assert!(check_base_url("http://127.0.0.1:4321").is_ok());
+        assert!(check_base_url("http://localhost:8080").is_ok());
+        assert!(check_base_url("http://[::1]:8080").is_ok());
+        let err = check_base_url("http://crm.example.com").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidInput);
+        assert!(err.to_string().contains("unencrypted"));
+        assert!(check_base_url("ftp://x").is_err());
+        assert!(check_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn config_round_trips_and_names_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = AppHome::at(dir.path().to_path_buf()).unwrap();
+        assert_eq!(Config::load(&home).unwrap(), Config::default());
+        let config = Config {
+            current: Some("office".into()),
+            accounts: vec![SavedAccount {
+                name: "office".into(),
+                kind: AccountKind::WixApiKey,
+                base_url: "https://www.wixapis.com".into(),
+                site_id: Some("s".into()),
+            }],
+        };
+        config.save(&home).unwrap();
+        assert_eq!(Config::load(&home).unwrap(), config);
+        assert!(check_name("office", &config).is_err(), "taken");
+        assert!(check_name("demo", &config).is_err(), "reserved");
+        assert!(check_name("../x", &config).is_err(), "path-like");
+        assert!(check_name(" x", &config).is_err());
+        assert!(check_name("Bayview Realty", &config).is_ok());
+        use_account(&home, "demo").unwrap();
+        assert_eq!(Config::load(&home).unwrap().current, None);
+        assert!(use_account(&home, "nope").is_err());
+    }
+}

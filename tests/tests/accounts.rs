@@ -1,0 +1,189 @@
+//! Accounts against a real Secret Service (gnome-keyring-daemon in its own D-Bus session, see
+//! `.ci/keyring.sh`), through the real `attache` binary, one process per step as a user runs it.
+//! Ignored by default; `make keyring-test` (part of `make test`) runs them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use attache_tests::workspace_binary;
+use serde_json::Value;
+
+const KEY: &str = "sandbox-key-7f3c9a2e51d84b06";
+const SITE: &str = "0c9e4d6a-1b2f-4a3c-8d5e-6f7a8b9c0d1e";
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sandbox(data: &Path) -> Server {
+    let mut child = Command::new(workspace_binary("attache"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--api-key", KEY, "--site-id", SITE])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    Server(child, base)
+}
+
+fn attache(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(workspace_binary("attache"))
+        .args(args)
+        .env("ATTACHE_HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn err(out: &Output) -> String {
+    assert!(!out.status.success(), "unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+/// Reads the keyring independently of Attaché, with libsecret's `secret-tool`.
+fn keyring_lookup(account: &str) -> Option<String> {
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", "app.attache.desktop", "username", account])
+        .output()
+        .expect("secret-tool (libsecret-tools) is installed by make deps");
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                hits.push(path);
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+#[ignore = "needs a Secret Service: run with `make keyring-test`"]
+fn login_use_logout_with_the_real_keyring_and_no_secret_on_disk() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let server = sandbox(data.path());
+
+    // Connect: checked with real calls, secret to the keyring only.
+    let out = attache(
+        home.path(),
+        &["login", "wix", "--name", "office", "--site-id", SITE, "--base-url", &server.1],
+        Some(&format!("{KEY}\n")),
+    );
+    assert!(ok(&out).contains("Connected office"));
+    assert_eq!(keyring_lookup("office").as_deref(), Some(KEY), "secret-tool sees the key");
+
+    // A second process reads it back from the keyring and works against the site.
+    let contacts: Vec<Value> = serde_json::from_str(&ok(&attache(home.path(), &["contacts", "--json"], None))).unwrap();
+    assert!(contacts.len() >= 12);
+    let listed = ok(&attache(home.path(), &["attachments", "ana.silva@example.com"], None));
+    assert!(listed.contains("Front elevation.jpg"));
+
+    let accounts = ok(&attache(home.path(), &["accounts"], None));
+    assert!(accounts.contains("* office"), "{accounts}");
+
+    // Switch to the Demo site and back.
+    ok(&attache(home.path(), &["use", "demo"], None));
+    assert!(ok(&attache(home.path(), &["accounts"], None)).contains("* demo"));
+    ok(&attache(home.path(), &["use", "office"], None));
+
+    // Sign out: the secret leaves the keyring, the cached data goes, the app is on the Demo site.
+    ok(&attache(home.path(), &["logout", "office"], None));
+    assert_eq!(keyring_lookup("office"), None);
+    assert!(ok(&attache(home.path(), &["accounts"], None)).contains("* demo"));
+    assert!(!home.path().join("files/office").exists());
+
+    // Nowhere under the app's folder (config, SQLite and its WAL, logs, cache) holds the key.
+    let leaks = files_containing(home.path(), KEY.as_bytes());
+    assert!(leaks.is_empty(), "the secret is on disk in {leaks:?}");
+}
+
+#[test]
+#[ignore = "needs a Secret Service: run with `make keyring-test`"]
+fn a_failed_check_saves_nothing_and_says_why() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let server = sandbox(data.path());
+
+    let wrong_key = err(&attache(
+        home.path(),
+        &["login", "wix", "--name", "bad", "--site-id", SITE, "--base-url", &server.1],
+        Some("not-the-key\n"),
+    ));
+    assert!(wrong_key.contains("[UNAUTHENTICATED]") && wrong_key.contains("refused the API key"), "{wrong_key}");
+
+    let wrong_site = err(&attache(
+        home.path(),
+        &["login", "wix", "--name", "bad", "--site-id", "11111111-2222-4333-8444-555555555555", "--base-url", &server.1],
+        Some(&format!("{KEY}\n")),
+    ));
+    assert!(wrong_site.contains("no site with that site ID"), "{wrong_site}");
+
+    let unreachable = err(&attache(
+        home.path(),
+        &["login", "wix", "--name", "bad", "--site-id", SITE, "--base-url", "http://127.0.0.1:9"],
+        Some(&format!("{KEY}\n")),
+    ));
+    assert!(unreachable.contains("[UNAVAILABLE]") && unreachable.contains("could not be reached"), "{unreachable}");
+
+    let plain_http = err(&attache(
+        home.path(),
+        &["login", "wix", "--name", "bad", "--site-id", SITE, "--base-url", "http://crm.example.com"],
+        Some(&format!("{KEY}\n")),
+    ));
+    assert!(plain_http.contains("[INVALID_INPUT]") && plain_http.contains("unencrypted"), "{plain_http}");
+
+    assert_eq!(keyring_lookup("bad"), None);
+    assert!(ok(&attache(home.path(), &["accounts"], None)).contains("* demo"));
+    assert!(!ok(&attache(home.path(), &["accounts"], None)).contains("bad"));
+}
+
+#[test]
+#[ignore = "needs a Secret Service: run with `make keyring-test`"]
+fn no_keyring_is_a_clear_error_never_a_file() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let server = sandbox(data.path());
+    // A session bus address with nothing behind it: no Secret Service.
+    let out = Command::new(workspace_binary("attache"))
+        .args(["login", "wix", "--name", "x", "--site-id", SITE, "--base-url", &server.1])
+        .env("ATTACHE_HOME", home.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    let message = err(&out);
+    assert!(message.contains("[KEYRING_UNAVAILABLE]") && message.contains("start one"), "{message}");
+    assert!(files_containing(home.path(), KEY.as_bytes()).is_empty());
+    assert!(!home.path().join("config.json").exists(), "nothing saved");
+}

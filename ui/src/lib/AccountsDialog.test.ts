@@ -1,0 +1,84 @@
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen, fireEvent, waitFor } from '@testing-library/svelte';
+import { mockIPC } from '@tauri-apps/api/mocks';
+import AccountsDialog from './AccountsDialog.svelte';
+
+const office = { name: 'office', kind: 'wixApiKey', label: 'office', baseUrl: 'https://www.wixapis.com', siteId: 's-1' };
+
+function backend(handlers: Record<string, (args: Record<string, unknown>) => unknown>) {
+  const calls: { cmd: string; args: Record<string, unknown> }[] = [];
+  mockIPC((cmd, args) => {
+    const a = (args ?? {}) as Record<string, unknown>;
+    calls.push({ cmd, args: a });
+    const h = handlers[cmd];
+    if (!h) throw new Error(`unexpected ${cmd}`);
+    return h(a);
+  });
+  return calls;
+}
+
+async function fillAndSubmit() {
+  await fireEvent.input(screen.getByTestId('wix-name'), { target: { value: 'office' } });
+  await fireEvent.input(screen.getByTestId('wix-site-id'), { target: { value: ' s-1 ' } });
+  await fireEvent.input(screen.getByTestId('wix-api-key'), { target: { value: 'k3y' } });
+  await fireEvent.submit(screen.getByTestId('connect-wix'));
+}
+
+describe('AccountsDialog', () => {
+  it('connects a Wix site with the form values and reports the change', async () => {
+    let accounts: unknown[] = [];
+    const calls = backend({
+      list_accounts: () => ({ current: accounts.length ? 'office' : 'demo', accounts }),
+      connect_wix: () => {
+        accounts = [office];
+        return office;
+      },
+    });
+    const onchanged = vi.fn();
+    render(AccountsDialog, { onchanged, onclose: () => {} });
+    await screen.findByTestId('account-demo');
+    await fillAndSubmit();
+    await waitFor(() => expect(onchanged).toHaveBeenCalledOnce());
+    expect(calls.find((c) => c.cmd === 'connect_wix')?.args).toEqual({
+      name: 'office',
+      siteId: 's-1',
+      apiKey: 'k3y',
+      baseUrl: 'https://www.wixapis.com',
+    });
+    await screen.findByTestId('account-item');
+    expect((screen.getByTestId('wix-api-key') as HTMLInputElement).value).toBe(''); // the key is not kept in the form
+  });
+
+  it('names the remedy when there is no keyring, and changes nothing', async () => {
+    backend({
+      list_accounts: () => ({ current: 'demo', accounts: [] }),
+      connect_wix: () => {
+        throw { code: 'KEYRING_UNAVAILABLE', message: 'no system keyring is available; start one' };
+      },
+    });
+    const onchanged = vi.fn();
+    render(AccountsDialog, { onchanged, onclose: () => {} });
+    await screen.findByTestId('account-demo');
+    await fillAndSubmit();
+    const alert = await screen.findByTestId('accounts-error');
+    expect(alert.textContent).toContain('only in the system keyring');
+    expect(onchanged).not.toHaveBeenCalled();
+  });
+
+  it('signs out of an account', async () => {
+    let accounts: unknown[] = [office];
+    const calls = backend({
+      list_accounts: () => ({ current: accounts.length ? 'office' : 'demo', accounts }),
+      sign_out: () => {
+        accounts = [];
+        return null;
+      },
+    });
+    const onchanged = vi.fn();
+    render(AccountsDialog, { onchanged, onclose: () => {} });
+    await fireEvent.click(await screen.findByTestId('sign-out'));
+    await waitFor(() => expect(onchanged).toHaveBeenCalledOnce());
+    expect(calls.find((c) => c.cmd === 'sign_out')?.args).toEqual({ name: 'office' });
+    await waitFor(() => expect(screen.queryByTestId('account-item')).toBeNull());
+  });
+});
