@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo test -p attache-tests --test e2e --no-run
+cargo test --workspace --test e2e --no-run
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 HOME="$(mktemp -d)"
 export HOME
@@ -16,5 +16,5 @@ mkdir -p artifacts
 exec dbus-run-session -- bash -c '
   echo -n "attache-ci" | gnome-keyring-daemon --components=secrets --daemonize --unlock >/dev/null
   xvfb-run -a -s "-screen 0 1280x800x24" \
-    cargo test -p attache-tests --test e2e -- --ignored --nocapture --test-threads=1
+    cargo test --workspace --test e2e -- --ignored --nocapture --test-threads=1
 '

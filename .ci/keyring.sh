@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 # Build before HOME changes, so cargo and rustup find their own folders.
-cargo test -p attache-tests --test accounts --no-run
+cargo test --workspace --test accounts --no-run
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}"
 HOME="$(mktemp -d)"
 export HOME
 trap 'rm -rf "$HOME"' EXIT
 exec dbus-run-session -- bash -c '
   echo -n "attache-ci" | gnome-keyring-daemon --components=secrets --daemonize --unlock >/dev/null
-  cargo test -p attache-tests --test accounts -- --ignored --test-threads=1
+  cargo test --workspace --test accounts -- --ignored --test-threads=1
 '

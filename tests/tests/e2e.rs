@@ -132,6 +132,8 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
         })
         .unwrap();
 
+        std::fs::write(repo_root().join("artifacts/e2e-wix-connected.png"), s.screenshot().unwrap()).unwrap();
+
         // Sign out: back on the Demo site, the key gone from the keyring.
         s.click(&s.find("[data-testid=account]").unwrap()).unwrap();
         let sign_out = s.wait_for("sign out", long, |s| Ok(s.find_all("[data-testid=sign-out]")?.into_iter().next())).unwrap();
