@@ -165,6 +165,19 @@ describe('App', () => {
     expect(alert.textContent).toContain('connection refused');
   });
 
+  it('still offers Accounts when the current account cannot open', async () => {
+    backend({
+      app_status: () => {
+        throw { code: 'KEYRING_LOCKED', message: 'the system keyring is locked' };
+      },
+      list_accounts: () => ({ current: 'office', accounts: [] }),
+    });
+    render(App);
+    await screen.findByRole('alert');
+    await fireEvent.click(screen.getByTestId('account'));
+    expect(await screen.findByTestId('accounts-dialog')).toBeTruthy();
+  });
+
   it('says plainly when no application opens a file type', async () => {
     backend({
       open_attachment: () => {
