@@ -9,7 +9,7 @@ APT_PACKAGES=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools
-  xdg-utils
+  xdg-utils libglib2.0-bin shared-mime-info
 )
 
 missing=()
