@@ -265,3 +265,22 @@ async fn get_contact_reports_merged_contacts() {
     assert_eq!(got.response_type.as_deref(), Some("MERGED"));
     assert_eq!(got.contact.id, survivor.as_str().unwrap());
 }
+
+#[tokio::test]
+async fn the_client_keeps_under_the_per_site_request_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path()).await;
+    // A budget of 3 per minute: three calls go at once, the fourth waits ~20 s for its turn.
+    let wix = client(&sb.base_url(), DEMO_API_KEY, DEMO_SITE_ID).with_rate_limit(3);
+    let clone = wix.clone(); // clones share one budget, as they talk to the same site
+    for c in [&wix, &clone, &wix] {
+        c.list_contacts(Paging { limit: Some(1), offset: None }, None).await.unwrap();
+    }
+    let fourth = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        clone.list_contacts(Paging { limit: Some(1), offset: None }, None),
+    )
+    .await;
+    assert!(fourth.is_err(), "the fourth call must wait for the budget, not go out at once");
+    assert_eq!(attache_wix::REQUESTS_PER_MINUTE, 200);
+}

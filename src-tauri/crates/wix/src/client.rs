@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use attache_core::Sensitive;
@@ -29,12 +30,31 @@ pub enum WixAuth {
     ApiKey { key: Sensitive<String>, site_id: String },
 }
 
-#[derive(Debug, Clone)]
+/// Wix allows 200 requests per minute per site (spec §5); staying under it on our side means
+/// bulk work (refreshing hundreds of contacts' attachments) never trips 429 in the first place.
+pub const REQUESTS_PER_MINUTE: u32 = 200;
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+#[derive(Clone)]
 pub struct WixClient {
     http: reqwest::Client,
     base: Url,
     auth: WixAuth,
     retry: RetryPolicy,
+    /// Shared by every clone of this client: one budget per site.
+    limiter: Arc<Limiter>,
+}
+
+impl std::fmt::Debug for WixClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WixClient").field("base", &self.base).field("auth", &self.auth).finish_non_exhaustive()
+    }
+}
+
+fn limiter(per_minute: u32) -> Arc<Limiter> {
+    let per_minute = std::num::NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+    Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(per_minute)))
 }
 
 impl WixClient {
@@ -52,7 +72,13 @@ impl WixClient {
             .user_agent(concat!("Attache/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| WixError::Transport { host: base.to_string(), reason: e.to_string() })?;
-        Ok(Self { http, base, auth, retry: RetryPolicy::default() })
+        Ok(Self { http, base, auth, retry: RetryPolicy::default(), limiter: limiter(REQUESTS_PER_MINUTE) })
+    }
+
+    /// Changes the request budget (requests per minute, bursts up to that many).
+    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
+        self.limiter = limiter(per_minute);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -81,6 +107,7 @@ impl WixClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.limiter.until_ready().await;
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())

@@ -11,6 +11,6 @@ pub mod mime;
 mod retry;
 pub mod wire;
 
-pub use client::{WixAuth, WixClient, DEFAULT_BASE_URL};
+pub use client::{WixAuth, WixClient, DEFAULT_BASE_URL, REQUESTS_PER_MINUTE};
 pub use error::{FieldViolation, WixError};
 pub use retry::RetryPolicy;
