@@ -71,6 +71,12 @@ async fn lists_all_demo_contacts_and_their_attachments() {
     let preview = image::open(out.join("p.jpg")).unwrap();
     assert!(preview.width() <= 400 && preview.height() <= 400);
     assert_eq!(CrmBackend::file_size(&wix, pdf).await, Some(n));
+
+    // An expired or revoked file URL (here: a wrong token) is refreshed from the API, once.
+    let mut stale = pdf.clone();
+    stale.file_url = Some(format!("{}/_media/{}/revoked-token/a.pdf", sb.base_url(), pdf.id));
+    let again = CrmBackend::download_file(&wix, &stale, &out.join("b.pdf")).await.unwrap();
+    assert_eq!(again, n);
 }
 
 #[tokio::test]

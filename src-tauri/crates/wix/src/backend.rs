@@ -24,13 +24,11 @@ impl CrmBackend for WixClient {
     }
 
     async fn download_file(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError> {
-        let url = self.fresh_url(attachment, |a| a.file_url.clone()).await?;
-        Ok(self.download_url(&url, dest).await?)
+        self.download_fresh(attachment, dest, |a| a.file_url.clone()).await
     }
 
     async fn download_preview(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError> {
-        let url = self.fresh_url(attachment, |a| a.preview_url.clone()).await?;
-        Ok(self.download_url(&url, dest).await?)
+        self.download_fresh(attachment, dest, |a| a.preview_url.clone()).await
     }
 
     async fn file_size(&self, attachment: &Attachment) -> Option<u64> {
@@ -56,6 +54,28 @@ impl CrmBackend for WixClient {
 }
 
 impl WixClient {
+    /// Downloads from the listed URL; only when the file host refuses it (expired signature,
+    /// moved file) is the attachment re-read for a current URL. Re-reading first would spend one
+    /// API call per thumbnail out of the site's 200-a-minute budget.
+    async fn download_fresh(
+        &self,
+        attachment: &Attachment,
+        dest: &Path,
+        pick: impl Fn(&Attachment) -> Option<String>,
+    ) -> Result<u64, BackendError> {
+        if let Some(url) = pick(attachment) {
+            match self.download_url(&url, dest).await {
+                Ok(n) => return Ok(n),
+                Err(crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) => {
+                    tracing::debug!("file URL refused; re-reading the attachment for a fresh one");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let url = self.fresh_url(attachment, pick).await?;
+        Ok(self.download_url(&url, dest).await?)
+    }
+
     /// Attachment URLs may be signed and expire; re-read the attachment to get a current one.
     /// Falls back to the cached URL when the re-read fails for a reason other than "gone".
     async fn fresh_url(
