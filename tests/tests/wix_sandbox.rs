@@ -213,6 +213,17 @@ async fn raw_wire_matches_the_contract() {
     assert!(body["contacts"][0]["info"]["emails"]["items"].is_array());
 }
 
+fn source(path: &std::path::Path, name: &str, mime: &str) -> attache_core::upload::UploadSource {
+    attache_core::upload::UploadSource {
+        path: path.into(),
+        file_name: name.into(),
+        mime_type: mime.into(),
+        size: std::fs::metadata(path).unwrap().len(),
+        content_hash: attache_core::upload::hash_file(path).unwrap(),
+        progress: Default::default(),
+    }
+}
+
 #[tokio::test]
 async fn upload_then_list_then_delete_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,20 +235,20 @@ async fn upload_then_list_then_delete_and_survive_a_restart() {
     let file = dir.path().join("Counter offer.pdf");
     let body = attache_sandbox::pdf::document("Counter offer", "1450 Lombard", &["Terms."], &["Ana Silva"]);
     std::fs::write(&file, &body).unwrap();
-    CrmBackend::attach_file(&wix, &ana.id, &file, "Counter offer.pdf", "application/pdf").await.unwrap();
+    CrmBackend::attach_file(&wix, &ana.id, &source(&file, "Counter offer.pdf", "application/pdf")).await.unwrap();
 
     // An upload URL is single-use.
     let target = wix.generate_attachment_upload_url(&ana.id, "Note.csv", "text/csv").await.unwrap();
     let csv = dir.path().join("n.csv");
     std::fs::write(&csv, "a,b\n1,2\n").unwrap();
-    wix.upload_to_url(&target.upload_url, &csv, "text/csv").await.unwrap();
-    let again = wix.upload_to_url(&target.upload_url, &csv, "text/csv").await.unwrap_err();
+    wix.upload_to_url(&target.upload_url, &source(&csv, "Note.csv", "text/csv")).await.unwrap();
+    let again = wix.upload_to_url(&target.upload_url, &source(&csv, "Note.csv", "text/csv")).await.unwrap_err();
     assert_eq!(status(&again), Some(429));
 
     // Wix refuses types outside its list before any bytes move.
     let e = wix.generate_attachment_upload_url(&ana.id, "notes.txt", "text/plain").await.unwrap_err();
     assert_eq!(status(&e), Some(400));
-    let e = CrmBackend::attach_file(&wix, &ana.id, &csv, "x.webp", "image/webp").await.unwrap_err();
+    let e = CrmBackend::attach_file(&wix, &ana.id, &source(&csv, "x.webp", "image/webp")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput);
 
     let after = CrmBackend::list_attachments(&wix, &ana.id).await.unwrap();

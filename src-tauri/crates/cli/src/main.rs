@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use attache_core::upload::{JobState, UploadView};
 use attache_core::{AppHome, Attachment, Contact, ErrorPayload, Sensitive};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
 use attache_service::{accounts, Attache};
@@ -52,6 +53,27 @@ enum Command {
     /// List a contact's attachments. CONTACT is a contact id or e-mail address.
     Attachments {
         contact: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Attach files to a contact (CONTACT is an id or e-mail address). Folders are walked.
+    /// Each file is checked, queued durably, sent and verified; an interrupted run resumes with
+    /// `attache uploads --resume` (or this command again) and never attaches a file twice.
+    Upload {
+        contact: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Attach even when the same content is already attached to this contact.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The upload queue of the current account: recent jobs, or `--resume` to run every
+    /// pending job to its end.
+    Uploads {
+        #[arg(long)]
+        resume: bool,
         #[arg(long)]
         json: bool,
     },
@@ -168,6 +190,29 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             println!("Signed out of {name}; its login and cached data are gone.");
             Ok(())
         }
+        Command::Upload { contact, files, force, json } => upload(contact, files, force, json).await,
+        Command::Uploads { resume, json } => {
+            let app = open().await?;
+            if resume {
+                let pending: Vec<i64> = app
+                    .recent_uploads(usize::MAX >> 1)?
+                    .iter()
+                    .filter(|v| !matches!(v.state, JobState::Done | JobState::Failed | JobState::Cancelled))
+                    .map(|v| v.id)
+                    .collect();
+                let ended = run_queue(&app, &pending, json).await?;
+                return report_outcome(&ended, 0, json);
+            }
+            let jobs = app.recent_uploads(200)?;
+            if json {
+                return print_json(&jobs);
+            }
+            for j in &jobs {
+                let why = j.error.as_ref().map(|e| format!("  ({})", e.message)).unwrap_or_default();
+                println!("{:>6}  {:<9}  {:<40}  {}{why}", j.id, format!("{:?}", j.state).to_lowercase(), j.file_name, j.contact_name);
+            }
+            Ok(())
+        }
         Command::Attachments { contact, json } => {
             let app = open().await?;
             let contact = app.resolve_contact(&contact).await?;
@@ -180,6 +225,77 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             }
         }
     }
+}
+
+async fn upload(contact: String, files: Vec<PathBuf>, force: bool, json: bool) -> Result<(), ErrorPayload> {
+    let app = open().await?;
+    let contact = app.resolve_contact(&contact).await?;
+    let report = app.queue_files(&contact, files, force).await?;
+    for r in &report.rejected {
+        eprintln!("skipped {}: {}", r.path, r.message);
+    }
+    for v in &report.already_attached {
+        eprintln!("{} is already attached to {} (use --force to attach it again)", v.file_name, contact.display_name);
+    }
+    let ids: Vec<i64> = report.queued.iter().chain(&report.already_queued).map(|v| v.id).collect();
+    let ended = run_queue(&app, &ids, json).await?;
+    if json {
+        print_json(&serde_json::json!({
+            "jobs": ended,
+            "alreadyAttached": report.already_attached,
+            "rejected": report.rejected,
+        }))?;
+    }
+    report_outcome(&ended, report.rejected.len(), json)
+}
+
+/// Runs (or, when the app already runs the queue, watches) the jobs until each has ended,
+/// printing each file's end unless `quiet`.
+async fn run_queue(app: &Attache, ids: &[i64], quiet: bool) -> Result<Vec<UploadView>, ErrorPayload> {
+    let engine = app.uploads();
+    engine.start();
+    let mut events = engine.subscribe();
+    let printer = async {
+        loop {
+            match events.recv().await {
+                Ok(event) if !quiet => {
+                    for v in event.jobs.iter().filter(|v| ids.contains(&v.id)) {
+                        match v.state {
+                            JobState::Done => eprintln!("attached {} to {}", v.file_name, v.contact_name),
+                            JobState::Failed => eprintln!(
+                                "failed {}: {}",
+                                v.file_name,
+                                v.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown reason")
+                            ),
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let ended = tokio::select! {
+        ended = engine.wait_for(ids) => ended?,
+        _ = printer => Vec::new(),
+    };
+    Ok(ended.iter().map(UploadView::of).collect())
+}
+
+/// Success only when every job ended attached and no file was refused.
+fn report_outcome(ended: &[UploadView], rejected: usize, quiet: bool) -> Result<(), ErrorPayload> {
+    let failed = ended.iter().filter(|v| v.state != JobState::Done).count();
+    if !quiet && !ended.is_empty() {
+        eprintln!("{} attached, {failed} not attached", ended.len() - failed);
+    }
+    if failed + rejected > 0 {
+        return Err(ErrorPayload::new(
+            attache_core::ErrorCode::InvalidInput,
+            format!("{} file(s) were not attached", failed + rejected),
+        ));
+    }
+    Ok(())
 }
 
 fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorPayload> {

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
+use crate::upload::{UploadRules, UploadSource};
 use crate::{Attachment, BackendError, Contact};
 
 #[async_trait]
-pub trait CrmBackend: Send + Sync + 'static {
+pub trait CrmBackend: UploadRules + Send + Sync + 'static {
     /// Every contact of the account, all pages fetched.
     async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError>;
 
@@ -31,12 +32,8 @@ pub trait CrmBackend: Send + Sync + 'static {
         None
     }
 
-    /// Attaches a local file to a contact and returns once the CRM has accepted the bytes.
-    async fn attach_file(
-        &self,
-        contact_id: &str,
-        path: &Path,
-        file_name: &str,
-        mime_type: &str,
-    ) -> Result<(), BackendError>;
+    /// Sends a local file to a contact and returns once the CRM has accepted the bytes. The body
+    /// must come from [`crate::upload::verified_body`] (constant memory, progress, no torn files).
+    /// The caller verifies the attachment appeared; this only sends.
+    async fn attach_file(&self, contact_id: &str, source: &UploadSource) -> Result<(), BackendError>;
 }

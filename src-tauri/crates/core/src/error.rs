@@ -75,11 +75,13 @@ pub struct BackendError {
     pub message: String,
     /// The HTTP status, when the failure was an HTTP answer.
     pub status: Option<u16>,
+    /// How long the server asked us to wait (`Retry-After`), when it did.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl BackendError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), status: None }
+        Self { code, message: message.into(), status: None, retry_after: None }
     }
 }
 

@@ -59,4 +59,16 @@ impl AppHome {
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
     }
+    /// The upload queue: durable state, kept apart from the cache (which may be rebuilt).
+    pub fn queue_db(&self) -> PathBuf {
+        self.root.join("queue.sqlite3")
+    }
+    /// Held (an OS file lock) by the one process that runs the upload queue at a time.
+    pub fn queue_lock(&self) -> PathBuf {
+        self.root.join("queue.lock")
+    }
+    /// Images converted on request (WebP/BMP/TIFF to PNG/JPEG) before upload.
+    pub fn converted_dir(&self) -> PathBuf {
+        self.root.join("converted")
+    }
 }

@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod search;
 pub mod secret;
 pub mod store;
+pub mod upload;
 
 pub use backend::CrmBackend;
 pub use domain::*;

@@ -5,12 +5,14 @@
 pub mod accounts;
 mod error;
 mod names;
+pub mod uploads;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use attache_core::store::DownloadVariant;
+use attache_core::upload::{self, Enqueued, QueueReport, UploadQueue, UploadView};
 use attache_core::{
     AccountInfo, AccountKind, AppHome, Attachment, Contact, ContactIndex, ContactPage, CrmBackend,
     Sensitive, Store,
@@ -21,7 +23,11 @@ use attache_wix::{WixAuth, WixClient};
 use futures::StreamExt;
 
 pub use error::ServiceError;
+pub use uploads::UploadEngine;
 pub use names::safe_file_name;
+
+/// Points the Demo account at a running sandbox instead of starting one in-process.
+pub const DEMO_URL_ENV: &str = "ATTACHE_DEMO_URL";
 
 /// How many HEAD requests run at once when learning attachment sizes.
 const SIZE_PROBES_IN_FLIGHT: usize = 8;
@@ -33,6 +39,8 @@ pub struct Attache {
     index: RwLock<Arc<ContactIndex>>,
     account: AccountInfo,
     backend: Arc<dyn CrmBackend>,
+    queue: Arc<UploadQueue>,
+    uploads: UploadEngine,
     /// The in-process Demo site, kept alive as long as the app uses it.
     _demo: Option<Sandbox>,
 }
@@ -52,15 +60,36 @@ impl Attache {
         let key = vault.read_secret(&saved.name).await?;
         let auth = WixAuth::ApiKey { key, site_id: saved.site_id.clone().unwrap_or_default() };
         let client = WixClient::new(&saved.base_url, auth).map_err(attache_core::BackendError::from)?;
-        let index = RwLock::new(Arc::new(ContactIndex::new(store.all_contacts(&saved.name)?)));
-        Ok(Self { home, store, index, account: saved.info(), backend: Arc::new(client), _demo: None })
+        Self::assemble(home, store, saved.info(), Arc::new(client), None)
+    }
+
+    fn assemble(
+        home: AppHome,
+        store: Store,
+        account: AccountInfo,
+        backend: Arc<dyn CrmBackend>,
+        demo: Option<Sandbox>,
+    ) -> Result<Self, ServiceError> {
+        let index = RwLock::new(Arc::new(ContactIndex::new(store.all_contacts(&account.name)?)));
+        let queue = Arc::new(UploadQueue::open(&home.queue_db())?);
+        let concurrency = std::env::var("ATTACHE_UPLOADS_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        let uploads = UploadEngine::new(queue.clone(), backend.clone(), &account.name, home.queue_lock(), concurrency);
+        Ok(Self { home, store, index, account, backend, queue, uploads, _demo: demo })
     }
 
     async fn open_demo(home: AppHome, store: Store) -> Result<Self, ServiceError> {
         let config = SandboxConfig::demo(home.demo_dir());
         let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
-        let demo = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let base_url = demo.base_url();
+        // A Demo site already running elsewhere (`attache sandbox`), e.g. one a test kills the
+        // client under, or one shared by several machines on a training day.
+        let (demo, base_url) = match std::env::var(DEMO_URL_ENV) {
+            Ok(url) if !url.is_empty() => (None, url),
+            _ => {
+                let demo = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+                let url = demo.base_url();
+                (Some(demo), url)
+            }
+        };
         let client = WixClient::new(&base_url, WixAuth::ApiKey { key: Sensitive::new(api_key), site_id: site_id.clone() })
             .map_err(attache_core::BackendError::from)?;
         let account = AccountInfo {
@@ -70,8 +99,7 @@ impl Attache {
             base_url,
             site_id: Some(site_id),
         };
-        let index = RwLock::new(Arc::new(ContactIndex::new(store.all_contacts(&account.name)?)));
-        Ok(Self { home, store, index, account, backend: Arc::new(client), _demo: Some(demo) })
+        Self::assemble(home, store, account, Arc::new(client), demo)
     }
 
     pub fn account(&self) -> &AccountInfo {
@@ -243,5 +271,49 @@ impl Attache {
             }
         }
         Err(ServiceError::NotFound(format!("no contact with id or e-mail {needle:?}")))
+    }
+
+    /// The upload engine of the current account (not running until [`UploadEngine::start`]).
+    pub fn uploads(&self) -> &UploadEngine {
+        &self.uploads
+    }
+
+    /// Checks and queues files (folders expanded) for a contact; the engine picks them up.
+    /// Nothing touches the network here: each refused file comes back with its reason.
+    pub async fn queue_files(&self, contact: &Contact, paths: Vec<PathBuf>, force: bool) -> Result<QueueReport, ServiceError> {
+        let backend = self.backend.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let (files, mut rejected) = upload::expand(&paths);
+            let mut accepted = Vec::new();
+            for path in files {
+                match upload::inspect(&path, &*backend) {
+                    Ok(f) => accepted.push(f),
+                    Err(r) => rejected.push(r),
+                }
+            }
+            (accepted, rejected)
+        })
+        .await
+        .map_err(|e| ServiceError::Invalid(format!("file check stopped: {e}")))?;
+        let (accepted, rejected) = checked;
+        let mut report = QueueReport { rejected, ..QueueReport::default() };
+        for file in &accepted {
+            match self.queue.enqueue(self.key(), &contact.id, &contact.display_name, file, force)? {
+                Enqueued::New(job) => report.queued.push(UploadView::of(&job)),
+                Enqueued::AlreadyQueued(job) => report.already_queued.push(UploadView::of(&job)),
+                Enqueued::AlreadyAttached(job) => report.already_attached.push(UploadView::of(&job)),
+            }
+        }
+        self.uploads.poke();
+        Ok(report)
+    }
+
+    /// The most recent upload jobs of this account, newest first.
+    pub fn recent_uploads(&self, limit: usize) -> Result<Vec<UploadView>, ServiceError> {
+        Ok(self.queue.recent(self.key(), limit)?.iter().map(UploadView::of).collect())
+    }
+
+    pub fn clear_finished_uploads(&self) -> Result<usize, ServiceError> {
+        Ok(self.queue.clear_finished(self.key())?)
     }
 }

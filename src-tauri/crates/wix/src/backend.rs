@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use async_trait::async_trait;
+use attache_core::upload::{UploadRules, UploadSource};
 use attache_core::{Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode};
 
 use crate::wire;
@@ -35,21 +36,41 @@ impl CrmBackend for WixClient {
         self.content_length(attachment.file_url.as_deref()?).await
     }
 
-    async fn attach_file(
-        &self,
-        contact_id: &str,
-        path: &Path,
-        file_name: &str,
-        mime_type: &str,
-    ) -> Result<(), BackendError> {
-        if !crate::mime::is_supported_attachment_type(mime_type) {
+    async fn attach_file(&self, contact_id: &str, source: &UploadSource) -> Result<(), BackendError> {
+        let mime = &source.mime_type;
+        if !crate::mime::is_supported_attachment_type(mime) {
             return Err(BackendError::new(
                 ErrorCode::InvalidInput,
-                format!("Wix does not accept {mime_type} files as contact attachments"),
+                format!("Wix does not accept {mime} files as contact attachments"),
             ));
         }
-        let target = self.generate_attachment_upload_url(contact_id, file_name, mime_type).await?;
-        Ok(self.upload_to_url(&target.upload_url, path, mime_type).await?)
+        let target = self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?;
+        match self.upload_to_url(&target.upload_url, source).await {
+            // Upload URLs are single-use and may expire: when the host refuses this one (and
+            // took none of the bytes), ask for a fresh URL once.
+            Err(crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) if !source.progress.file_changed() => {
+                tracing::info!(file = %source.file_name, "upload URL refused; generating a fresh one");
+                let target = self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?;
+                Ok(self.upload_to_url(&target.upload_url, source).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+/// Wix documents no size limit for attachments (UNCONFIRMED, wix-api.md §6); this is the limit
+/// Attaché applies, beyond which its Media Manager path is meant for.
+pub const MAX_ATTACHMENT_BYTES: u64 = 1 << 30;
+
+impl UploadRules for WixClient {
+    fn crm_name(&self) -> &str {
+        "Wix"
+    }
+    fn accepts_mime(&self, mime: &str) -> bool {
+        crate::mime::is_supported_attachment_type(mime)
+    }
+    fn max_upload_bytes(&self) -> u64 {
+        MAX_ATTACHMENT_BYTES
     }
 }
 

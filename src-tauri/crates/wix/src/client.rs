@@ -2,6 +2,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use attache_core::upload::{verified_body, UploadSource};
 use attache_core::Sensitive;
 use futures::TryStreamExt;
 use reqwest::{header, Method, Response, StatusCode};
@@ -284,18 +285,17 @@ impl WixClient {
         self.call(Method::POST, &path, &[], Some(&body)).await
     }
 
-    /// PUTs the file's bytes, streamed, to an upload URL Wix generated. The URL carries its own
-    /// token: the Wix `Authorization` header is never sent to an upload host.
-    pub async fn upload_to_url(&self, upload_url: &str, path: &Path, mime_type: &str) -> Result<(), WixError> {
+    /// PUTs the file's bytes, streamed and verified (see [`attache_core::upload::verified_body`]),
+    /// to an upload URL Wix generated. The URL carries its own token: the Wix `Authorization`
+    /// header is never sent to an upload host.
+    pub async fn upload_to_url(&self, upload_url: &str, source: &UploadSource) -> Result<(), WixError> {
         let url = Url::parse(upload_url).map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
-        let file = tokio::fs::File::open(path).await?;
-        let len = file.metadata().await?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let body = reqwest::Body::wrap_stream(verified_body(source));
         let resp = self
             .http
             .put(url)
-            .header(header::CONTENT_TYPE, mime_type)
-            .header(header::CONTENT_LENGTH, len)
+            .header(header::CONTENT_TYPE, &source.mime_type)
+            .header(header::CONTENT_LENGTH, source.size)
             .body(body)
             .send()
             .await

@@ -82,7 +82,11 @@ impl WixError {
 
 impl From<WixError> for BackendError {
     fn from(e: WixError) -> Self {
-        BackendError { code: e.code(), status: e.status(), message: e.to_string() }
+        let retry_after = match &e {
+            WixError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        BackendError { code: e.code(), status: e.status(), message: e.to_string(), retry_after }
     }
 }
 

@@ -1,0 +1,404 @@
+//! The durable upload queue: one row per job in SQLite (WAL, `synchronous=FULL`: a job's state
+//! must survive power loss, not just a crash). Unlike the cache this file is never rebuilt;
+//! the schema only migrates forward.
+//!
+//! A job is keyed by account + contact + content hash: queuing the same bytes for the same
+//! contact again returns the existing job (or says it is already attached), so neither a
+//! double drop nor a retry can attach twice.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::{InspectedFile, JobState, UploadJob};
+use crate::{ErrorCode, ErrorPayload, StoreError};
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE upload_jobs (
+    id            INTEGER PRIMARY KEY,
+    account       TEXT NOT NULL,
+    contact_id    TEXT NOT NULL,
+    contact_name  TEXT NOT NULL,
+    path          TEXT NOT NULL,
+    file_name     TEXT NOT NULL,
+    mime_type     TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    modified_ns   INTEGER NOT NULL,
+    content_hash  TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    -- JSON array: ids of same-named attachments the contact had before the first send. What is
+    -- new beyond these (and not claimed by another job) is this job's attachment.
+    baseline      TEXT,
+    attachment_id TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT,
+    forced        INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX upload_jobs_by_key ON upload_jobs (account, contact_id, content_hash);
+CREATE INDEX upload_jobs_by_state ON upload_jobs (account, state);
+CREATE INDEX upload_jobs_by_update ON upload_jobs (account, updated_at);
+"#];
+
+pub struct UploadQueue {
+    conn: Mutex<Connection>,
+}
+
+/// What queuing a file did.
+#[derive(Debug, Clone)]
+pub enum Enqueued {
+    New(UploadJob),
+    /// The same content for the same contact is already waiting or in flight.
+    AlreadyQueued(UploadJob),
+    /// The same content was already attached to this contact (queue it with `force` to add it
+    /// again anyway).
+    AlreadyAttached(UploadJob),
+}
+
+impl Enqueued {
+    pub fn job(&self) -> &UploadJob {
+        match self {
+            Enqueued::New(j) | Enqueued::AlreadyQueued(j) | Enqueued::AlreadyAttached(j) => j,
+        }
+    }
+}
+
+/// Milliseconds since the epoch: the clock `updated_at` is written in.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+const COLUMNS: &str = "id, account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
+     content_hash, state, baseline, attachment_id, attempts, error_code, error_message, forced, created_at, updated_at";
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<UploadJob> {
+    let state: String = r.get(10)?;
+    let baseline: Option<String> = r.get(11)?;
+    let code: Option<String> = r.get(14)?;
+    let message: Option<String> = r.get(15)?;
+    Ok(UploadJob {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        contact_id: r.get(2)?,
+        contact_name: r.get(3)?,
+        path: r.get::<_, String>(4)?.into(),
+        file_name: r.get(5)?,
+        mime_type: r.get(6)?,
+        size: r.get::<_, i64>(7)? as u64,
+        modified_ns: r.get(8)?,
+        content_hash: r.get(9)?,
+        state: JobState::parse(&state),
+        baseline: baseline.and_then(|b| serde_json::from_str(&b).ok()),
+        attachment_id: r.get(12)?,
+        attempts: r.get::<_, i64>(13)? as u32,
+        error: match (code, message) {
+            (Some(c), Some(m)) => Some(ErrorPayload::new(
+                serde_json::from_value(serde_json::Value::String(c)).unwrap_or(ErrorCode::Internal),
+                m,
+            )),
+            _ => None,
+        },
+        forced: r.get::<_, i64>(16)? != 0,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+    })
+}
+
+impl UploadQueue {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // The app and a CLI may share the file; writers wait for each other.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+        for migration in MIGRATIONS.iter().skip(version) {
+            tx.execute_batch(migration)?;
+        }
+        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+        tx.commit()?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `file` for `contact`, unless the same content is already queued or attached there
+    /// (then that job is returned). `force` adds it even when already attached.
+    pub fn enqueue(
+        &self,
+        account: &str,
+        contact_id: &str,
+        contact_name: &str,
+        file: &InspectedFile,
+        force: bool,
+    ) -> Result<Enqueued, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: two processes queuing the same file serialize here, so only one inserts.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Vec<UploadJob> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND contact_id = ?2 AND content_hash = ?3 \
+                 AND state NOT IN ('cancelled') ORDER BY id DESC"
+            ))?;
+            let rows = stmt.query_map(params![account, contact_id, file.content_hash], job_from_row)?;
+            rows.collect::<Result<_, _>>()?
+        };
+        if let Some(live) = existing.iter().find(|j| !j.state.is_finished()) {
+            return Ok(Enqueued::AlreadyQueued(live.clone()));
+        }
+        if !force {
+            if let Some(done) = existing.iter().find(|j| j.state == JobState::Done) {
+                return Ok(Enqueued::AlreadyAttached(done.clone()));
+            }
+            // A failed job for the same content is retried rather than doubled.
+            if let Some(failed) = existing.iter().find(|j| j.state == JobState::Failed) {
+                tx.execute(
+                    "UPDATE upload_jobs SET state = 'queued', error_code = NULL, error_message = NULL, attempts = 0, \
+                     path = ?2, file_name = ?3, updated_at = ?4 WHERE id = ?1",
+                    params![failed.id, file.path.to_string_lossy(), file.file_name, now_ms()],
+                )?;
+                let job = tx.query_row(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"), [failed.id], job_from_row)?;
+                tx.commit()?;
+                return Ok(Enqueued::New(job));
+            }
+        }
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO upload_jobs (account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
+             content_hash, state, forced, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11, ?11)",
+            params![
+                account,
+                contact_id,
+                contact_name,
+                file.path.to_string_lossy(),
+                file.file_name,
+                file.mime_type,
+                file.size as i64,
+                file.modified_ns,
+                file.content_hash,
+                force as i64,
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let job = tx.query_row(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"), [id], job_from_row)?;
+        tx.commit()?;
+        Ok(Enqueued::New(job))
+    }
+
+    pub fn job(&self, id: i64) -> Result<Option<UploadJob>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"), [id], job_from_row)
+            .optional()?)
+    }
+
+    /// Jobs of `account` that still have work to do, oldest first.
+    pub fn pending(&self, account: &str) -> Result<Vec<UploadJob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND state IN ('queued', 'sending', 'verifying') ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([account], job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The most recent jobs of `account`, newest first (what the upload tray lists).
+    pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<UploadJob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 ORDER BY id DESC LIMIT ?2"))?;
+        let rows = stmt.query_map(params![account, limit as i64], job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Jobs of `account` written at or after `since_ms` (what changed since the last event).
+    pub fn changed_since(&self, account: &str, since_ms: i64) -> Result<Vec<UploadJob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND updated_at >= ?2 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![account, since_ms], job_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many jobs of `account` wait to start.
+    pub fn waiting(&self, account: &str) -> Result<u32, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT count(*) FROM upload_jobs WHERE account = ?1 AND state = 'queued'",
+            [account],
+            |r| r.get::<_, i64>(0),
+        )? as u32)
+    }
+
+    /// Records the baseline and that bytes may now reach the CRM. Written before the first byte
+    /// is sent, so after a crash the job knows to look before sending again.
+    pub fn begin_sending(&self, id: i64, baseline: &[String]) -> Result<(), StoreError> {
+        let baseline = serde_json::to_string(baseline)?;
+        self.conn().execute(
+            "UPDATE upload_jobs SET state = 'sending', baseline = ?2, attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
+            params![id, baseline, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn count_attempt(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE upload_jobs SET attempts = attempts + 1, state = 'sending', updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_state(&self, id: i64, state: JobState) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE upload_jobs SET state = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, state.as_str(), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The file changed before or while sending: the job now carries the new content.
+    pub fn update_content(&self, id: i64, file: &InspectedFile) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE upload_jobs SET size = ?2, modified_ns = ?3, content_hash = ?4, mime_type = ?5, updated_at = ?6 WHERE id = ?1",
+            params![id, file.size as i64, file.modified_ns, file.content_hash, file.mime_type, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_done(&self, id: i64, attachment_id: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE upload_jobs SET state = 'done', attachment_id = ?2, error_code = NULL, error_message = NULL, \
+             updated_at = ?3 WHERE id = ?1",
+            params![id, attachment_id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_failed(&self, id: i64, error: &ErrorPayload) -> Result<(), StoreError> {
+        let code = serde_json::to_value(error.code)?.as_str().unwrap_or("INTERNAL").to_owned();
+        self.conn().execute(
+            "UPDATE upload_jobs SET state = 'failed', error_code = ?2, error_message = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, code, error.message, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Puts a failed or cancelled job back in the queue. Its baseline is kept: if an earlier
+    /// attempt did land, the retry finds it instead of sending again.
+    pub fn retry(&self, id: i64) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE upload_jobs SET state = 'queued', attempts = 0, error_code = NULL, error_message = NULL, updated_at = ?2 \
+             WHERE id = ?1 AND state IN ('failed', 'cancelled')",
+            params![id, now_ms()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Cancels a job that is not finished; returns whether it was.
+    pub fn cancel(&self, id: i64) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE upload_jobs SET state = 'cancelled', updated_at = ?2 WHERE id = ?1 AND state IN ('queued', 'sending', 'verifying', 'failed')",
+            params![id, now_ms()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Attachment ids other jobs of this contact already own: never mistaken for a new one.
+    pub fn claimed_attachments(&self, account: &str, contact_id: &str) -> Result<HashSet<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT attachment_id FROM upload_jobs WHERE account = ?1 AND contact_id = ?2 AND attachment_id IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(params![account, contact_id], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets finished jobs (done, cancelled) of `account`; the tray's "Clear".
+    pub fn clear_finished(&self, account: &str) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM upload_jobs WHERE account = ?1 AND state IN ('done', 'cancelled')",
+            [account],
+        )?)
+    }
+
+    /// Drops every job of an account (on sign-out).
+    pub fn forget_account(&self, account: &str) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM upload_jobs WHERE account = ?1", [account])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(hash: &str) -> InspectedFile {
+        InspectedFile {
+            path: format!("/tmp/{hash}.pdf").into(),
+            file_name: format!("{hash}.pdf"),
+            mime_type: "application/pdf".into(),
+            size: 10,
+            modified_ns: 1,
+            content_hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn same_content_for_the_same_contact_is_one_job() {
+        let q = UploadQueue::open_in_memory().unwrap();
+        let first = q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap();
+        assert!(matches!(first, Enqueued::New(_)));
+        assert!(matches!(q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap(), Enqueued::AlreadyQueued(_)));
+        assert!(matches!(q.enqueue("acct", "c2", "Bob", &file("h1"), false).unwrap(), Enqueued::New(_)));
+        let id = first.job().id;
+        q.begin_sending(id, &["old".into()]).unwrap();
+        q.mark_done(id, "att-1").unwrap();
+        let again = q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap();
+        assert!(matches!(again, Enqueued::AlreadyAttached(ref j) if j.id == id));
+        assert!(matches!(q.enqueue("acct", "c1", "Ann", &file("h1"), true).unwrap(), Enqueued::New(_)), "forced");
+        assert_eq!(q.claimed_attachments("acct", "c1").unwrap(), HashSet::from(["att-1".to_string()]));
+    }
+
+    #[test]
+    fn state_survives_reopening_and_failed_jobs_are_requeued_not_doubled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite3");
+        let id = {
+            let q = UploadQueue::open(&path).unwrap();
+            let id = q.enqueue("acct", "c1", "Ann", &file("h2"), false).unwrap().job().id;
+            q.begin_sending(id, &[]).unwrap();
+            id
+        };
+        let q = UploadQueue::open(&path).unwrap();
+        let job = q.job(id).unwrap().unwrap();
+        assert_eq!(job.state, JobState::Sending);
+        assert_eq!(job.baseline, Some(vec![]));
+        assert_eq!(q.pending("acct").unwrap().len(), 1);
+        q.mark_failed(id, &ErrorPayload::new(ErrorCode::Unavailable, "down")).unwrap();
+        let failed = q.job(id).unwrap().unwrap();
+        assert_eq!(failed.error.unwrap().code, ErrorCode::Unavailable);
+        let again = q.enqueue("acct", "c1", "Ann", &file("h2"), false).unwrap();
+        assert!(matches!(again, Enqueued::New(ref j) if j.id == id && j.state == JobState::Queued));
+        assert!(q.cancel(id).unwrap());
+        assert!(q.retry(id).unwrap());
+        assert_eq!(q.job(id).unwrap().unwrap().baseline, Some(vec![]), "baseline kept across retry");
+    }
+}

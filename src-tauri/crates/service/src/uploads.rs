@@ -1,0 +1,464 @@
+//! The upload engine the window, the CLI and the inbox share. It runs the durable queue
+//! ([`UploadQueue`]) against the current account's [`CrmBackend`]:
+//!
+//! - bounded concurrency (default 3), never two jobs with the same name for the same contact at
+//!   once (their attachments could not be told apart);
+//! - before the first byte of a job leaves, the contact's same-named attachments are recorded
+//!   (the baseline) and the job is marked `sending`; any later attempt, or a restart after a
+//!   crash, first looks for an attachment beyond that baseline, so a job is never sent twice;
+//! - after the CRM accepts the bytes, the attachment must appear in the contact's list (polled
+//!   with a deadline) before the job is `done`;
+//! - transient failures are retried with exponential backoff and full jitter, honouring
+//!   `Retry-After`; a file that changed is re-read and sent as it now is;
+//! - one process at a time runs the queue (an OS file lock, released by the kernel even on
+//!   SIGKILL); others only add jobs and watch them.
+//!
+//! Progress reaches the front ends as [`UploadEvent`]s, at most five a second.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use attache_core::upload::{
+    inspect, now_ms, stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob, UploadQueue,
+    UploadSource, UploadView,
+};
+use attache_core::{BackendError, CrmBackend, ErrorCode, ErrorPayload};
+use tokio::sync::{broadcast, Notify};
+use tokio::task::JoinHandle;
+
+/// Attempts per job before it is marked failed (the user can retry it).
+const MAX_ATTEMPTS: u32 = 6;
+/// How long an accepted upload may take to appear in the contact's list.
+const VERIFY_DEADLINE: Duration = Duration::from_secs(30);
+/// How often the tray hears about progress.
+const EVENT_INTERVAL: Duration = Duration::from_millis(200);
+/// A queue run by another process is looked at this often.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct UploadEngine {
+    inner: Arc<Inner>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Inner {
+    queue: Arc<UploadQueue>,
+    backend: Arc<dyn CrmBackend>,
+    account: String,
+    concurrency: usize,
+    lock_path: PathBuf,
+    /// Held while this process runs the queue.
+    runner: Mutex<Option<std::fs::File>>,
+    active: Mutex<HashMap<i64, Active>>,
+    wake: Notify,
+    events: broadcast::Sender<UploadEvent>,
+}
+
+struct Active {
+    progress: Arc<Progress>,
+    task: tokio::task::AbortHandle,
+    same_name_key: (String, String),
+}
+
+impl UploadEngine {
+    pub fn new(
+        queue: Arc<UploadQueue>,
+        backend: Arc<dyn CrmBackend>,
+        account: &str,
+        lock_path: PathBuf,
+        concurrency: usize,
+    ) -> Self {
+        let (events, _) = broadcast::channel(64);
+        UploadEngine {
+            inner: Arc::new(Inner {
+                queue,
+                backend,
+                account: account.to_owned(),
+                concurrency: concurrency.max(1),
+                lock_path,
+                runner: Mutex::new(None),
+                active: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                events,
+            }),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Starts running the queue (pending jobs resume) and publishing events. Idempotent.
+    pub fn start(&self) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        if !tasks.is_empty() {
+            return;
+        }
+        tasks.push(tokio::spawn(self.inner.clone().run()));
+        tasks.push(tokio::spawn(self.inner.clone().publish()));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<UploadEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// New jobs are in the queue: look now rather than at the next tick.
+    pub fn poke(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Whether this process holds the queue (another `attache` or the app may).
+    pub fn is_runner(&self) -> bool {
+        self.inner.runner.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Cancels a job; one in flight is stopped where it is (its bytes, if any reached the CRM,
+    /// stay there; "Retry" would find them rather than send again).
+    pub fn cancel(&self, id: i64) -> Result<bool, attache_core::StoreError> {
+        let cancelled = self.inner.queue.cancel(id)?;
+        if let Some(active) = self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+            active.task.abort();
+        }
+        self.poke();
+        Ok(cancelled)
+    }
+
+    pub fn retry(&self, id: i64) -> Result<bool, attache_core::StoreError> {
+        let retried = self.inner.queue.retry(id)?;
+        self.poke();
+        Ok(retried)
+    }
+
+    /// Waits until every job in `ids` is finished (done, failed or cancelled), whichever
+    /// process runs them; returns them as they ended.
+    pub async fn wait_for(&self, ids: &[i64]) -> Result<Vec<UploadJob>, attache_core::StoreError> {
+        let mut events = self.subscribe();
+        loop {
+            let jobs: Vec<UploadJob> = ids.iter().filter_map(|id| self.inner.queue.job(*id).transpose()).collect::<Result<_, _>>()?;
+            if jobs.iter().all(|j| j.state.is_finished()) {
+                return Ok(jobs);
+            }
+            tokio::select! {
+                _ = events.recv() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+}
+
+impl Drop for UploadEngine {
+    fn drop(&mut self) {
+        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            task.abort();
+        }
+        // In-flight jobs stop here and resume (checking first) the next time the queue runs.
+        for (_, active) in self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            active.task.abort();
+        }
+    }
+}
+
+impl Inner {
+    fn try_become_runner(&self) -> bool {
+        let mut runner = self.runner.lock().unwrap_or_else(|p| p.into_inner());
+        if runner.is_some() {
+            return true;
+        }
+        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&self.lock_path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the upload queue lock");
+                return false;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                *runner = Some(file);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        loop {
+            if self.try_become_runner() {
+                if let Err(e) = self.schedule() {
+                    tracing::error!(error = %e, "upload queue unreadable");
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+
+    /// Starts as many pending jobs as there are free slots.
+    fn schedule(self: &Arc<Self>) -> Result<(), attache_core::StoreError> {
+        let pending = self.queue.pending(&self.account)?;
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let mut busy: HashSet<(String, String)> = active.values().map(|a| a.same_name_key.clone()).collect();
+        for job in pending {
+            if active.len() >= self.concurrency {
+                break;
+            }
+            let key = (job.contact_id.clone(), job.file_name.to_lowercase());
+            if active.contains_key(&job.id) || busy.contains(&key) {
+                continue;
+            }
+            busy.insert(key.clone());
+            let progress = Arc::new(Progress::default());
+            let id = job.id;
+            let me = self.clone();
+            let task_progress = progress.clone();
+            let task = tokio::spawn(async move {
+                let outcome = me.run_job(job, task_progress).await;
+                me.finish(id, outcome);
+            });
+            active.insert(id, Active { progress, task: task.abort_handle(), same_name_key: key });
+        }
+        Ok(())
+    }
+
+    fn finish(&self, id: i64, outcome: Result<String, ErrorPayload>) {
+        // A job cancelled meanwhile stays cancelled.
+        let still_ours = self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).is_some();
+        if still_ours {
+            let written = match &outcome {
+                Ok(attachment_id) => self.queue.mark_done(id, attachment_id),
+                Err(e) => {
+                    tracing::warn!(job = id, code = ?e.code, "upload failed: {}", e.message);
+                    self.queue.mark_failed(id, e)
+                }
+            };
+            if let Err(e) = written {
+                tracing::error!(job = id, error = %e, "could not record the upload's outcome");
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    async fn run_job(&self, mut job: UploadJob, progress: Arc<Progress>) -> Result<String, ErrorPayload> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.attempt(&mut job, &progress).await {
+                Ok(id) => return Ok(id),
+                Err(e) if progress.file_changed() && attempt < MAX_ATTEMPTS * 2 => {
+                    tracing::info!(job = job.id, "{}; sending it as it is now", e.message);
+                }
+                Err(e) if e.code.is_transient() && attempt < MAX_ATTEMPTS => {
+                    let wait = e.retry_after.unwrap_or_else(|| backoff(attempt));
+                    tracing::info!(job = job.id, attempt, ?wait, "transient upload failure: {}", e.message);
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// One try: look for an earlier attempt's attachment, check the file, send, verify.
+    async fn attempt(&self, job: &mut UploadJob, progress: &Arc<Progress>) -> Result<String, BackendError> {
+        if let Some(baseline) = job.baseline.clone() {
+            if let Some(id) = self.find_landed(job, &baseline).await? {
+                tracing::info!(job = job.id, attachment = %id, "an earlier attempt had landed; not sending again");
+                return Ok(id);
+            }
+        }
+        self.ensure_unchanged(job).await?;
+        if job.baseline.is_none() {
+            let listed = self.backend.list_attachments(&job.contact_id).await?;
+            let baseline: Vec<String> =
+                listed.into_iter().filter(|a| same_name(&a.file_name, &job.file_name)).map(|a| a.id).collect();
+            self.queue.begin_sending(job.id, &baseline).map_err(store_error)?;
+            job.baseline = Some(baseline);
+        } else {
+            self.queue.count_attempt(job.id).map_err(store_error)?;
+        }
+        let source = UploadSource {
+            path: job.path.clone(),
+            file_name: job.file_name.clone(),
+            mime_type: job.mime_type.clone(),
+            size: job.size,
+            content_hash: job.content_hash.clone(),
+            progress: progress.clone(),
+        };
+        self.backend.attach_file(&job.contact_id, &source).await?;
+        self.queue.set_state(job.id, JobState::Verifying).map_err(store_error)?;
+        self.verify(job).await
+    }
+
+    /// Polls the contact's list until the attachment shows up, or the deadline passes.
+    async fn verify(&self, job: &UploadJob) -> Result<String, BackendError> {
+        let baseline = job.baseline.clone().unwrap_or_default();
+        let deadline = Instant::now() + VERIFY_DEADLINE;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            if let Some(id) = self.find_landed(job, &baseline).await? {
+                return Ok(id);
+            }
+            if Instant::now() + pause > deadline {
+                return Err(BackendError::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "{} accepted {} but it has not appeared on {} yet; a retry looks for it before sending again",
+                        self.backend.crm_name(),
+                        job.file_name,
+                        job.contact_name
+                    ),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(3));
+        }
+    }
+
+    /// The attachment this job created, if one exists: same name, not in the baseline, and not
+    /// owned by another job.
+    async fn find_landed(&self, job: &UploadJob, baseline: &[String]) -> Result<Option<String>, BackendError> {
+        let listed = self.backend.list_attachments(&job.contact_id).await?;
+        let claimed = self.queue.claimed_attachments(&job.account, &job.contact_id).map_err(store_error)?;
+        Ok(listed
+            .into_iter()
+            .find(|a| same_name(&a.file_name, &job.file_name) && !baseline.contains(&a.id) && !claimed.contains(&a.id))
+            .map(|a| a.id))
+    }
+
+    /// Re-reads the file when its size or time changed since it was queued: the job then
+    /// carries the new content (or fails plainly when the file is gone or no longer valid).
+    async fn ensure_unchanged(&self, job: &mut UploadJob) -> Result<(), BackendError> {
+        let path = job.path.clone();
+        match tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || stat(&path)
+        })
+        .await
+        {
+            Ok(Ok((size, modified))) if size == job.size && modified == job.modified_ns => return Ok(()),
+            _ => {}
+        }
+        let backend = self.backend.clone();
+        let inspected: Result<InspectedFile, _> =
+            tokio::task::spawn_blocking(move || inspect(&path, &*backend)).await.map_err(|e| {
+                BackendError::new(ErrorCode::Internal, format!("file check stopped: {e}"))
+            })?;
+        let file = inspected.map_err(|r| BackendError::new(ErrorCode::InvalidInput, r.message))?;
+        if file.content_hash != job.content_hash {
+            tracing::info!(job = job.id, "{} changed since it was queued; sending the new content", job.file_name);
+        }
+        self.queue.update_content(job.id, &file).map_err(store_error)?;
+        job.size = file.size;
+        job.modified_ns = file.modified_ns;
+        job.content_hash = file.content_hash;
+        job.mime_type = file.mime_type;
+        Ok(())
+    }
+
+    /// Sends the tray what changed, throttled; progress of running jobs included.
+    async fn publish(self: Arc<Self>) {
+        let mut last_sent: HashMap<i64, UploadView> = HashMap::new();
+        let mut speed: HashMap<i64, (Instant, u64, f64)> = HashMap::new();
+        let mut batch: HashMap<i64, JobState> = HashMap::new();
+        let mut was_busy = false;
+        // Rows written just before a query may commit just after it: look back a little and
+        // let the comparison with what was last sent drop repeats.
+        let mut since = now_ms() - 60_000;
+        let mut tick = tokio::time::interval(EVENT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let started = now_ms();
+            let changed = match self.queue.changed_since(&self.account, since) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "upload queue unreadable");
+                    continue;
+                }
+            };
+            since = started - 2_000;
+            let progress: HashMap<i64, Arc<Progress>> = self
+                .active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(id, a)| (*id, a.progress.clone()))
+                .collect();
+            let mut views: HashMap<i64, UploadView> = changed.iter().map(|j| (j.id, UploadView::of(j))).collect();
+            for id in progress.keys() {
+                if let Some(v) = last_sent.get(id) {
+                    views.entry(*id).or_insert_with(|| v.clone());
+                }
+            }
+            let now = Instant::now();
+            for (id, view) in views.iter_mut() {
+                if let (Some(p), JobState::Sending) = (progress.get(id), view.state) {
+                    view.sent = p.sent().min(view.size);
+                    let (at, before, rate) = speed.entry(*id).or_insert((now, view.sent, 0.0));
+                    let dt = now.duration_since(*at).as_secs_f64();
+                    if dt > 0.0 {
+                        let instant = view.sent.saturating_sub(*before) as f64 / dt;
+                        *rate = if *rate == 0.0 { instant } else { 0.7 * *rate + 0.3 * instant };
+                        *at = now;
+                        *before = view.sent;
+                    }
+                    if *rate > 0.0 {
+                        view.bytes_per_second = Some(*rate as u64);
+                        view.seconds_left = Some((view.size.saturating_sub(view.sent) as f64 / *rate).ceil() as u64);
+                    }
+                } else {
+                    speed.remove(id);
+                }
+            }
+            let fresh: Vec<UploadView> = views
+                .into_values()
+                .filter(|v| last_sent.get(&v.id) != Some(v))
+                .collect();
+            let waiting = self.queue.waiting(&self.account).unwrap_or(0);
+            let active = progress.len() as u32;
+            let busy = active > 0 || waiting > 0;
+            for v in &fresh {
+                if busy || was_busy {
+                    batch.insert(v.id, v.state);
+                }
+            }
+            let finished_batch = if was_busy && !busy {
+                let mut summary = BatchSummary::default();
+                for state in batch.drain().map(|(_, s)| s) {
+                    match state {
+                        JobState::Done => summary.attached += 1,
+                        JobState::Failed => summary.failed += 1,
+                        JobState::Cancelled => summary.cancelled += 1,
+                        _ => {}
+                    }
+                }
+                Some(summary)
+            } else {
+                None
+            };
+            was_busy = busy;
+            if fresh.is_empty() && finished_batch.is_none() {
+                continue;
+            }
+            for v in &fresh {
+                last_sent.insert(v.id, v.clone());
+            }
+            let mut jobs = fresh;
+            jobs.sort_by_key(|v| v.id);
+            // Nobody listening is fine: the queue is the record, events are only news.
+            let _ = self.events.send(UploadEvent { jobs, active, waiting, finished_batch });
+        }
+    }
+}
+
+fn same_name(listed: &str, queued: &str) -> bool {
+    listed == queued || listed.to_lowercase() == queued.to_lowercase()
+}
+
+fn store_error(e: attache_core::StoreError) -> BackendError {
+    BackendError::new(ErrorCode::Storage, e.to_string())
+}
+
+/// Exponential backoff with full jitter: a random wait up to 0.5 s × 2^attempt, capped at 30 s.
+fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(500).saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(30));
+    cap.mul_f64(fastrand::f64())
+}
