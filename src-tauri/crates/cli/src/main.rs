@@ -38,6 +38,9 @@ enum Command {
         /// Site id the site accepts in `wix-site-id`.
         #[arg(long, default_value = DEMO_SITE_ID)]
         site_id: String,
+        /// Failures to inject, e.g. `5xx=0.1,429=0.05,reset=0.1,lost=0.05,url-ttl=2s,latency=20ms,rate=200`.
+        #[arg(long, default_value = "", value_parser = attache_sandbox::faults::Faults::parse)]
+        faults: attache_sandbox::faults::Faults,
     },
     /// List the current account's contacts (fresh from the CRM), optionally filtered.
     Contacts {
@@ -136,7 +139,9 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), ErrorPayload> {
     match command {
-        Command::Sandbox { addr, data, api_key, site_id } => sandbox(addr, data, api_key, site_id).await,
+        Command::Sandbox { addr, data, api_key, site_id, faults } => {
+            sandbox(SandboxConfig { data_dir: data, api_key, site_id, faults }, addr).await
+        }
         Command::Contacts { search, limit, json } => {
             let app = open().await?;
             app.refresh_contacts().await?;
@@ -319,8 +324,7 @@ async fn open() -> Result<Attache, ErrorPayload> {
     Ok(Attache::open(home()?).await?)
 }
 
-async fn sandbox(addr: SocketAddr, data: PathBuf, api_key: String, site_id: String) -> Result<(), ErrorPayload> {
-    let config = SandboxConfig { data_dir: data, api_key, site_id };
+async fn sandbox(config: SandboxConfig, addr: SocketAddr) -> Result<(), ErrorPayload> {
     let server = Sandbox::start(config, addr)
         .await
         .map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Unavailable, e.to_string()))?;

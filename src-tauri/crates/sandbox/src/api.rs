@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::errors::ApiError;
+use crate::faults::{Faults, RateWindow};
 use crate::site::{self, PendingUpload, Site, StoredAttachment};
 use crate::{files, SandboxConfig};
 
@@ -40,11 +41,18 @@ const SORT_FIELDS: &[&str] = &[
 pub struct AppState {
     config: SandboxConfig,
     site: Site,
+    faults: std::sync::RwLock<Faults>,
+    rate: RateWindow,
 }
 
 impl AppState {
     pub fn new(config: SandboxConfig, site: Site) -> Self {
-        Self { config, site }
+        let faults = std::sync::RwLock::new(config.faults.clone());
+        Self { config, site, faults, rate: RateWindow::default() }
+    }
+
+    fn faults(&self) -> Faults {
+        self.faults.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -68,10 +76,54 @@ pub fn router(state: Shared) -> Router {
         .route("/_upload/attachments/{token}", put(upload))
         .route("/_media/{id}/{token}/{name}", get(media_file))
         .route("/_preview/{id}/{token}", get(media_preview));
+    let admin = Router::new().route("/_admin/faults", get(get_faults).put(set_faults));
     wix.merge(hosts)
+        .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
+        .merge(admin)
         .fallback(|| async { ApiError::not_found("NOT_FOUND", "No such endpoint") })
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+async fn get_faults(State(state): State<Shared>) -> Response {
+    Json(state.faults()).into_response()
+}
+
+async fn set_faults(State(state): State<Shared>, body: axum::body::Bytes) -> ApiResult {
+    let faults: Faults = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::violation("body", format!("malformed faults: {e}"), "FORMAT"))?;
+    *state.faults.write().unwrap_or_else(|p| p.into_inner()) = faults.clone();
+    Ok(Json(faults).into_response())
+}
+
+/// Latency, the per-site rate limit, and 5xx / 429 answers given before any work is done.
+async fn inject_faults(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let faults = state.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(faults.latency_ms)).await;
+    }
+    let is_api = !req.uri().path().starts_with("/_");
+    if let (true, Some(limit)) = (is_api, faults.rate_limit_per_minute) {
+        if let Some(wait) = state.rate.admit(limit) {
+            return too_many_requests(wait.as_secs().max(1));
+        }
+    }
+    if Faults::roll(faults.throttle_rate) {
+        return too_many_requests(1);
+    }
+    if Faults::roll(faults.error_rate) {
+        let status = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
+            [fastrand::usize(0..3)];
+        return ApiError::application(status, "INJECTED_FAULT", "injected server error").into_response();
+    }
+    next.run(req).await
+}
+
+fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut resp = ApiError::application(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "Too many requests")
+        .into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
 }
 
 async fn request_id(req: Request, next: Next) -> Response {
@@ -737,6 +789,7 @@ async fn generate_upload_url(
             file_name,
             mime_type,
             used: false,
+            created_ms: site::now_ms(),
         });
         state.site.save(&data)?;
     }
@@ -792,6 +845,11 @@ async fn upload(
         }
         p.clone()
     };
+    let faults = state.faults();
+    let too_old = faults.upload_url_ttl_ms.is_some_and(|ttl| site::now_ms().saturating_sub(pending.created_ms) > ttl);
+    if too_old || Faults::roll(faults.expired_url_rate) {
+        return Err(ApiError::application(StatusCode::FORBIDDEN, "UPLOAD_URL_EXPIRED", "This upload URL has expired"));
+    }
     if headers.contains_key(header::AUTHORIZATION) {
         // Wix's upload hosts are a different origin; a client leaking its key here is a bug.
         return Err(ApiError::application(
@@ -811,6 +869,12 @@ async fn upload(
     let id = uuid::Uuid::new_v4().to_string();
     let final_path = state.site.file_path(&id);
     let part_path = final_path.with_extension("part");
+    if Faults::roll(faults.reset_rate) {
+        // Take part of the body, then hang up: the client sees the connection fail mid-upload.
+        let mut stream = body.into_data_stream();
+        let _ = stream.next().await;
+        return Err(ApiError::application(StatusCode::INTERNAL_SERVER_ERROR, "UPLOAD_INTERRUPTED", "connection reset"));
+    }
     let size = match receive(body, &part_path).await {
         Ok(0) => {
             let _ = tokio::fs::remove_file(&part_path).await;
@@ -870,6 +934,10 @@ async fn upload(
             "RESOURCE_EXHAUSTED",
             "This upload URL was already used",
         ));
+    }
+    if Faults::roll(faults.lost_response_rate) {
+        // Stored, but the client never hears so: the case that tempts a client to send twice.
+        return Err(ApiError::application(StatusCode::SERVICE_UNAVAILABLE, "INJECTED_FAULT", "connection lost"));
     }
     Ok(Json(json!({})).into_response())
 }

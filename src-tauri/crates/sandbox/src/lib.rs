@@ -8,6 +8,7 @@
 
 mod api;
 mod errors;
+pub mod faults;
 mod files;
 pub mod pdf;
 mod photo;
@@ -33,11 +34,13 @@ pub struct SandboxConfig {
     pub data_dir: PathBuf,
     pub api_key: String,
     pub site_id: String,
+    /// Failures to inject (none by default); switchable later through `/_admin/faults`.
+    pub faults: faults::Faults,
 }
 
 impl SandboxConfig {
     pub fn demo(data_dir: PathBuf) -> Self {
-        Self { data_dir, api_key: DEMO_API_KEY.into(), site_id: DEMO_SITE_ID.into() }
+        Self { data_dir, api_key: DEMO_API_KEY.into(), site_id: DEMO_SITE_ID.into(), faults: Default::default() }
     }
 }
 

@@ -55,6 +55,9 @@ pub struct PendingUpload {
     pub mime_type: String,
     /// Upload URLs are one-time: a second PUT is refused.
     pub used: bool,
+    /// When the URL was generated (ms since the epoch), for the `url-ttl` fault.
+    #[serde(default)]
+    pub created_ms: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -132,4 +135,8 @@ pub fn now_iso() -> String {
 
 pub fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

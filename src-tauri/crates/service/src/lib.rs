@@ -29,6 +29,9 @@ pub use names::safe_file_name;
 /// Points the Demo account at a running sandbox instead of starting one in-process.
 pub const DEMO_URL_ENV: &str = "ATTACHE_DEMO_URL";
 
+/// The Demo site's client budget: effectively unlimited.
+const DEMO_REQUESTS_PER_MINUTE: u32 = 1_000_000;
+
 /// How many HEAD requests run at once when learning attachment sizes.
 const SIZE_PROBES_IN_FLIGHT: usize = 8;
 
@@ -54,7 +57,8 @@ impl Attache {
         let store = Store::open(&home.cache_db())?;
         let config = accounts::Config::load(&home)?;
         let Some(saved) = config.current_account().cloned() else {
-            return Self::open_demo(home, store).await;
+            let running = std::env::var(DEMO_URL_ENV).ok().filter(|u| !u.is_empty());
+            return Self::open_demo(home, store, running).await;
         };
         let vault = Vault::system().await?;
         let key = vault.read_secret(&saved.name).await?;
@@ -77,21 +81,31 @@ impl Attache {
         Ok(Self { home, store, index, account, backend, queue, uploads, _demo: demo })
     }
 
-    async fn open_demo(home: AppHome, store: Store) -> Result<Self, ServiceError> {
+    /// Opens `home` on the Demo account served by an already running sandbox at `base_url`
+    /// (tests use this to inject faults; the saved accounts are ignored).
+    pub async fn open_demo_at(home: AppHome, base_url: &str) -> Result<Self, ServiceError> {
+        let store = Store::open(&home.cache_db())?;
+        Self::open_demo(home, store, Some(base_url.to_owned())).await
+    }
+
+    async fn open_demo(home: AppHome, store: Store, running: Option<String>) -> Result<Self, ServiceError> {
         let config = SandboxConfig::demo(home.demo_dir());
         let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
         // A Demo site already running elsewhere (`attache sandbox`), e.g. one a test kills the
         // client under, or one shared by several machines on a training day.
-        let (demo, base_url) = match std::env::var(DEMO_URL_ENV) {
-            Ok(url) if !url.is_empty() => (None, url),
-            _ => {
+        let (demo, base_url) = match running {
+            Some(url) => (None, url),
+            None => {
                 let demo = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
                 let url = demo.base_url();
                 (Some(demo), url)
             }
         };
+        // Wix's 200-a-minute budget belongs to Wix's servers; the Demo site is local and only
+        // limits requests when told to (`--faults rate=200`).
         let client = WixClient::new(&base_url, WixAuth::ApiKey { key: Sensitive::new(api_key), site_id: site_id.clone() })
-            .map_err(attache_core::BackendError::from)?;
+            .map_err(attache_core::BackendError::from)?
+            .with_rate_limit(DEMO_REQUESTS_PER_MINUTE);
         let account = AccountInfo {
             name: accounts::DEMO.into(),
             kind: AccountKind::Demo,

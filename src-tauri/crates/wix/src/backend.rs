@@ -51,7 +51,16 @@ impl CrmBackend for WixClient {
             Err(crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) if !source.progress.file_changed() => {
                 tracing::info!(file = %source.file_name, "upload URL refused; generating a fresh one");
                 let target = self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?;
-                Ok(self.upload_to_url(&target.upload_url, source).await?)
+                match self.upload_to_url(&target.upload_url, source).await {
+                    // Two fresh URLs refused in a row: the upload host is misbehaving (or our
+                    // clock is off), not the request; worth retrying later.
+                    Err(e @ crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) => {
+                        let mut e = BackendError::from(e);
+                        e.code = ErrorCode::Unavailable;
+                        Err(e)
+                    }
+                    other => Ok(other?),
+                }
             }
             other => Ok(other?),
         }
