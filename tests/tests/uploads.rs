@@ -168,17 +168,15 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
     let report = w.app.queue_files(&ana, vec![path.clone()], false).await.unwrap();
     let id = report.queued[0].id;
 
-    // What a crashed run leaves: the job marked sending with its baseline, the bytes accepted
-    // by Wix, and the process gone before it could write "done".
-    let home = w.app.home().clone();
-    let queue = UploadQueue::open(&home.queue_db()).unwrap();
-    queue.begin_sending(id, &[]).unwrap();
+    // What a crashed run leaves: the job marked sending with its baseline and upload target,
+    // the bytes accepted by Wix, and the process gone before it could write "done".
+    let queue = UploadQueue::open(&w.app.home().queue_db()).unwrap();
+    let job = queue.job(id).unwrap().unwrap();
     let wix = WixClient::new(
         &w.sandbox.base_url(),
         WixAuth::ApiKey { key: Sensitive::new(DEMO_API_KEY.into()), site_id: DEMO_SITE_ID.into() },
     )
     .unwrap();
-    let job = queue.job(id).unwrap().unwrap();
     let source = UploadSource {
         path: path.clone(),
         file_name: job.file_name.clone(),
@@ -187,7 +185,11 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
         content_hash: job.content_hash.clone(),
         progress: Default::default(),
     };
-    wix.attach_file(&ana.id, &source).await.unwrap();
+    let target = wix.prepare_upload(&ana.id, &source).await.unwrap();
+    queue.begin_sending(id, &[], &target).unwrap();
+    wix.send_upload(&target, &source).await.unwrap();
+    // A resend to the same target is refused: the target is single-use.
+    assert!(matches!(wix.send_upload(&target, &source).await, Err(attache_core::SendError::TargetGone(_))));
 
     let ended = run_until_done(&w.app, &[id]).await;
     assert_eq!(ended[0].state, JobState::Done);

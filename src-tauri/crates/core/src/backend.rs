@@ -8,6 +8,17 @@ use async_trait::async_trait;
 use crate::upload::{UploadRules, UploadSource};
 use crate::{Attachment, BackendError, Contact};
 
+/// Why a send did not complete.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// The target refuses any more bytes: already used (perhaps by an earlier send that did
+    /// land) or expired. Look for the attachment before preparing a new target.
+    #[error("{0}")]
+    TargetGone(BackendError),
+    #[error("{0}")]
+    Failed(BackendError),
+}
+
 #[async_trait]
 pub trait CrmBackend: UploadRules + Send + Sync + 'static {
     /// Every contact of the account, all pages fetched.
@@ -32,8 +43,22 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
         None
     }
 
-    /// Sends a local file to a contact and returns once the CRM has accepted the bytes. The body
-    /// must come from [`crate::upload::verified_body`] (constant memory, progress, no torn files).
-    /// The caller verifies the attachment appeared; this only sends.
-    async fn attach_file(&self, contact_id: &str, source: &UploadSource) -> Result<(), BackendError>;
+    /// Gets somewhere to send a file for this contact (Wix: a generated upload URL). The engine
+    /// stores the target before sending, and after a crash sends to the *same* target: upload
+    /// targets are single-use, so a send that landed late cannot be doubled by the resend.
+    async fn prepare_upload(&self, contact_id: &str, source: &UploadSource) -> Result<String, BackendError>;
+
+    /// Sends the file's bytes to a prepared target. The body must come from
+    /// [`crate::upload::verified_body`] (constant memory, progress, no torn files). Returns once
+    /// the CRM accepted the bytes; the caller verifies the attachment appeared.
+    async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError>;
+
+    /// Prepare and send in one go (no resume): for callers without a durable queue.
+    async fn attach_file(&self, contact_id: &str, source: &UploadSource) -> Result<(), BackendError> {
+        let target = self.prepare_upload(contact_id, source).await?;
+        match self.send_upload(&target, source).await {
+            Ok(()) => Ok(()),
+            Err(SendError::TargetGone(e) | SendError::Failed(e)) => Err(e),
+        }
+    }
 }

@@ -14,7 +14,7 @@ pub mod secret;
 pub mod store;
 pub mod upload;
 
-pub use backend::CrmBackend;
+pub use backend::{CrmBackend, SendError};
 pub use domain::*;
 pub use error::{BackendError, ErrorCode, ErrorPayload};
 pub use home::AppHome;

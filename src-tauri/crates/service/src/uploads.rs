@@ -24,14 +24,17 @@ use attache_core::upload::{
     inspect, now_ms, stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob, UploadQueue,
     UploadSource, UploadView,
 };
-use attache_core::{BackendError, CrmBackend, ErrorCode, ErrorPayload};
+use attache_core::{BackendError, CrmBackend, ErrorCode, ErrorPayload, SendError};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 
-/// Attempts per job before it is marked failed (the user can retry it).
-const MAX_ATTEMPTS: u32 = 6;
+/// Attempts per job before it is marked failed (the user can retry it); with the backoff below
+/// that is several minutes of patience for a flaky connection.
+const MAX_ATTEMPTS: u32 = 10;
 /// How long an accepted upload may take to appear in the contact's list.
 const VERIFY_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a spent upload target is given to show an earlier send's attachment.
+const TARGET_GONE_GRACE: Duration = Duration::from_secs(3);
 /// How often the tray hears about progress.
 const EVENT_INTERVAL: Duration = Duration::from_millis(200);
 /// A queue run by another process is looked at this often.
@@ -220,9 +223,11 @@ impl Inner {
     }
 
     fn finish(&self, id: i64, outcome: Result<String, ErrorPayload>) {
-        // A job cancelled meanwhile stays cancelled.
-        let still_ours = self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id).is_some();
-        if still_ours {
+        // The outcome is written before the job leaves `active`, under its lock: otherwise the
+        // scheduler could see the job still pending, not active, and start it a second time.
+        // A job cancelled meanwhile is no longer in `active` and stays cancelled.
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        if active.contains_key(&id) {
             let written = match &outcome {
                 Ok(attachment_id) => self.queue.mark_done(id, attachment_id),
                 Err(e) => {
@@ -233,7 +238,9 @@ impl Inner {
             if let Err(e) = written {
                 tracing::error!(job = id, error = %e, "could not record the upload's outcome");
             }
+            active.remove(&id);
         }
+        drop(active);
         self.wake.notify_one();
     }
 
@@ -256,7 +263,8 @@ impl Inner {
         }
     }
 
-    /// One try: look for an earlier attempt's attachment, check the file, send, verify.
+    /// One try: look for an earlier attempt's attachment, check the file, send (to the same
+    /// single-use target as any earlier attempt), verify.
     async fn attempt(&self, job: &mut UploadJob, progress: &Arc<Progress>) -> Result<String, BackendError> {
         if let Some(baseline) = job.baseline.clone() {
             if let Some(id) = self.find_landed(job, &baseline).await? {
@@ -265,16 +273,7 @@ impl Inner {
             }
         }
         self.ensure_unchanged(job).await?;
-        if job.baseline.is_none() {
-            let listed = self.backend.list_attachments(&job.contact_id).await?;
-            let baseline: Vec<String> =
-                listed.into_iter().filter(|a| same_name(&a.file_name, &job.file_name)).map(|a| a.id).collect();
-            self.queue.begin_sending(job.id, &baseline).map_err(store_error)?;
-            job.baseline = Some(baseline);
-        } else {
-            self.queue.count_attempt(job.id).map_err(store_error)?;
-        }
-        let source = UploadSource {
+        let mut source = UploadSource {
             path: job.path.clone(),
             file_name: job.file_name.clone(),
             mime_type: job.mime_type.clone(),
@@ -282,30 +281,64 @@ impl Inner {
             content_hash: job.content_hash.clone(),
             progress: progress.clone(),
         };
-        self.backend.attach_file(&job.contact_id, &source).await?;
+        let baseline = match job.baseline.clone() {
+            Some(b) => b,
+            None => {
+                let listed = self.backend.list_attachments(&job.contact_id).await?;
+                listed.into_iter().filter(|a| same_name(&a.file_name, &job.file_name)).map(|a| a.id).collect()
+            }
+        };
+        let target = match job.target.clone() {
+            Some(t) => t,
+            None => self.backend.prepare_upload(&job.contact_id, &source).await?,
+        };
+        // Written before the first byte leaves: from here on a restart looks before it sends.
+        self.queue.begin_sending(job.id, &baseline, &target).map_err(store_error)?;
+        job.baseline = Some(baseline);
+        job.target = Some(target.clone());
+        source.size = job.size;
+        match self.backend.send_upload(&target, &source).await {
+            Ok(()) => {}
+            Err(SendError::Failed(e)) => return Err(e),
+            Err(SendError::TargetGone(e)) => {
+                // Used up or expired. If an earlier send used it, its attachment is (or is about
+                // to be) there: give it a moment before preparing a new target.
+                if let Some(id) = self.await_landed(job, TARGET_GONE_GRACE).await? {
+                    return Ok(id);
+                }
+                self.queue.drop_target(job.id).map_err(store_error)?;
+                job.target = None;
+                let mut e = e;
+                e.code = ErrorCode::Unavailable;
+                return Err(e);
+            }
+        }
         self.queue.set_state(job.id, JobState::Verifying).map_err(store_error)?;
-        self.verify(job).await
+        match self.await_landed(job, VERIFY_DEADLINE).await? {
+            Some(id) => Ok(id),
+            None => Err(BackendError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "{} accepted {} but it has not appeared on {} yet; a retry looks for it before sending again",
+                    self.backend.crm_name(),
+                    job.file_name,
+                    job.contact_name
+                ),
+            )),
+        }
     }
 
-    /// Polls the contact's list until the attachment shows up, or the deadline passes.
-    async fn verify(&self, job: &UploadJob) -> Result<String, BackendError> {
+    /// Polls the contact's list until the job's attachment shows up or `within` passes.
+    async fn await_landed(&self, job: &UploadJob, within: Duration) -> Result<Option<String>, BackendError> {
         let baseline = job.baseline.clone().unwrap_or_default();
-        let deadline = Instant::now() + VERIFY_DEADLINE;
+        let deadline = Instant::now() + within;
         let mut pause = Duration::from_millis(100);
         loop {
             if let Some(id) = self.find_landed(job, &baseline).await? {
-                return Ok(id);
+                return Ok(Some(id));
             }
             if Instant::now() + pause > deadline {
-                return Err(BackendError::new(
-                    ErrorCode::Unavailable,
-                    format!(
-                        "{} accepted {} but it has not appeared on {} yet; a retry looks for it before sending again",
-                        self.backend.crm_name(),
-                        job.file_name,
-                        job.contact_name
-                    ),
-                ));
+                return Ok(None);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(3));
@@ -316,7 +349,7 @@ impl Inner {
     /// owned by another job.
     async fn find_landed(&self, job: &UploadJob, baseline: &[String]) -> Result<Option<String>, BackendError> {
         let listed = self.backend.list_attachments(&job.contact_id).await?;
-        let claimed = self.queue.claimed_attachments(&job.account, &job.contact_id).map_err(store_error)?;
+        let claimed = self.queue.claimed_attachments(&job.account, &job.contact_id, job.id).map_err(store_error)?;
         Ok(listed
             .into_iter()
             .find(|a| same_name(&a.file_name, &job.file_name) && !baseline.contains(&a.id) && !claimed.contains(&a.id))

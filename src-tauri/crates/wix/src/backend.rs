@@ -4,7 +4,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use attache_core::upload::{UploadRules, UploadSource};
-use attache_core::{Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode};
+use attache_core::{Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode, SendError};
 
 use crate::wire;
 use crate::WixClient;
@@ -36,7 +36,7 @@ impl CrmBackend for WixClient {
         self.content_length(attachment.file_url.as_deref()?).await
     }
 
-    async fn attach_file(&self, contact_id: &str, source: &UploadSource) -> Result<(), BackendError> {
+    async fn prepare_upload(&self, contact_id: &str, source: &UploadSource) -> Result<String, BackendError> {
         let mime = &source.mime_type;
         if !crate::mime::is_supported_attachment_type(mime) {
             return Err(BackendError::new(
@@ -44,26 +44,27 @@ impl CrmBackend for WixClient {
                 format!("Wix does not accept {mime} files as contact attachments"),
             ));
         }
-        let target = self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?;
-        match self.upload_to_url(&target.upload_url, source).await {
-            // Upload URLs are single-use and may expire: when the host refuses this one (and
-            // took none of the bytes), ask for a fresh URL once.
-            Err(crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) if !source.progress.file_changed() => {
-                tracing::info!(file = %source.file_name, "upload URL refused; generating a fresh one");
-                let target = self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?;
-                match self.upload_to_url(&target.upload_url, source).await {
-                    // Two fresh URLs refused in a row: the upload host is misbehaving (or our
-                    // clock is off), not the request; worth retrying later.
-                    Err(e @ crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) => {
-                        let mut e = BackendError::from(e);
-                        e.code = ErrorCode::Unavailable;
-                        Err(e)
-                    }
-                    other => Ok(other?),
-                }
-            }
-            other => Ok(other?),
+        Ok(self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?.upload_url)
+    }
+
+    async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError> {
+        match self.upload_to_url(target, source).await {
+            Ok(()) => Ok(()),
+            Err(e) if upload_url_spent(&e) && !source.progress.file_changed() => Err(SendError::TargetGone(e.into())),
+            Err(e) => Err(SendError::Failed(e.into())),
         }
+    }
+}
+
+/// An upload URL that takes no more bytes: refused (expired, unknown) or already used. Upload
+/// hosts answer this differently (UNCONFIRMED, wix-api.md §2a), so every such answer counts.
+fn upload_url_spent(e: &crate::WixError) -> bool {
+    match e {
+        crate::WixError::Api { status: 401 | 403 | 404 | 410, .. } => true,
+        crate::WixError::Api { status: 429, application_code, .. } => {
+            application_code.as_deref() == Some("RESOURCE_EXHAUSTED")
+        }
+        _ => false,
     }
 }
 

@@ -84,6 +84,8 @@ pub struct UploadJob {
     pub forced: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The prepared upload target (single-use), once there is one.
+    pub target: Option<String>,
 }
 
 /// A job as the upload tray shows it, progress included.

@@ -44,6 +44,10 @@ CREATE TABLE upload_jobs (
 CREATE INDEX upload_jobs_by_key ON upload_jobs (account, contact_id, content_hash);
 CREATE INDEX upload_jobs_by_state ON upload_jobs (account, state);
 CREATE INDEX upload_jobs_by_update ON upload_jobs (account, updated_at);
+"#, r#"
+-- Where the bytes go (Wix: the generated upload URL), kept so a resend after a crash reuses
+-- the same single-use target.
+ALTER TABLE upload_jobs ADD COLUMN target TEXT;
 "#];
 
 pub struct UploadQueue {
@@ -75,7 +79,7 @@ pub fn now_ms() -> i64 {
 }
 
 const COLUMNS: &str = "id, account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
-     content_hash, state, baseline, attachment_id, attempts, error_code, error_message, forced, created_at, updated_at";
+     content_hash, state, baseline, attachment_id, attempts, error_code, error_message, forced, created_at, updated_at, target";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<UploadJob> {
     let state: String = r.get(10)?;
@@ -107,6 +111,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<UploadJob> {
         forced: r.get::<_, i64>(16)? != 0,
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
+        target: r.get(19)?,
     })
 }
 
@@ -249,20 +254,19 @@ impl UploadQueue {
 
     /// Records the baseline and that bytes may now reach the CRM. Written before the first byte
     /// is sent, so after a crash the job knows to look before sending again.
-    pub fn begin_sending(&self, id: i64, baseline: &[String]) -> Result<(), StoreError> {
+    pub fn begin_sending(&self, id: i64, baseline: &[String], target: &str) -> Result<(), StoreError> {
         let baseline = serde_json::to_string(baseline)?;
         self.conn().execute(
-            "UPDATE upload_jobs SET state = 'sending', baseline = ?2, attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
-            params![id, baseline, now_ms()],
+            "UPDATE upload_jobs SET state = 'sending', baseline = ?2, target = ?3, attempts = attempts + 1, updated_at = ?4 \
+             WHERE id = ?1",
+            params![id, baseline, target, now_ms()],
         )?;
         Ok(())
     }
 
-    pub fn count_attempt(&self, id: i64) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE upload_jobs SET attempts = attempts + 1, state = 'sending', updated_at = ?2 WHERE id = ?1",
-            params![id, now_ms()],
-        )?;
+    /// The target takes no more bytes: the next attempt prepares a new one.
+    pub fn drop_target(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE upload_jobs SET target = NULL, updated_at = ?2 WHERE id = ?1", params![id, now_ms()])?;
         Ok(())
     }
 
@@ -321,13 +325,15 @@ impl UploadQueue {
         Ok(changed == 1)
     }
 
-    /// Attachment ids other jobs of this contact already own: never mistaken for a new one.
-    pub fn claimed_attachments(&self, account: &str, contact_id: &str) -> Result<HashSet<String>, StoreError> {
+    /// Attachment ids jobs of this contact other than `except_job` already own: never mistaken
+    /// for a new one.
+    pub fn claimed_attachments(&self, account: &str, contact_id: &str, except_job: i64) -> Result<HashSet<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT attachment_id FROM upload_jobs WHERE account = ?1 AND contact_id = ?2 AND attachment_id IS NOT NULL",
+            "SELECT attachment_id FROM upload_jobs WHERE account = ?1 AND contact_id = ?2 AND id != ?3 \
+             AND attachment_id IS NOT NULL",
         )?;
-        let rows = stmt.query_map(params![account, contact_id], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![account, contact_id, except_job], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -369,12 +375,13 @@ mod tests {
         assert!(matches!(q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap(), Enqueued::AlreadyQueued(_)));
         assert!(matches!(q.enqueue("acct", "c2", "Bob", &file("h1"), false).unwrap(), Enqueued::New(_)));
         let id = first.job().id;
-        q.begin_sending(id, &["old".into()]).unwrap();
+        q.begin_sending(id, &["old".into()], "url-1").unwrap();
         q.mark_done(id, "att-1").unwrap();
         let again = q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap();
         assert!(matches!(again, Enqueued::AlreadyAttached(ref j) if j.id == id));
         assert!(matches!(q.enqueue("acct", "c1", "Ann", &file("h1"), true).unwrap(), Enqueued::New(_)), "forced");
-        assert_eq!(q.claimed_attachments("acct", "c1").unwrap(), HashSet::from(["att-1".to_string()]));
+        assert_eq!(q.claimed_attachments("acct", "c1", 0).unwrap(), HashSet::from(["att-1".to_string()]));
+        assert!(q.claimed_attachments("acct", "c1", id).unwrap().is_empty(), "a job's own attachment is not someone else's");
     }
 
     #[test]
@@ -384,13 +391,14 @@ mod tests {
         let id = {
             let q = UploadQueue::open(&path).unwrap();
             let id = q.enqueue("acct", "c1", "Ann", &file("h2"), false).unwrap().job().id;
-            q.begin_sending(id, &[]).unwrap();
+            q.begin_sending(id, &[], "url-2").unwrap();
             id
         };
         let q = UploadQueue::open(&path).unwrap();
         let job = q.job(id).unwrap().unwrap();
         assert_eq!(job.state, JobState::Sending);
         assert_eq!(job.baseline, Some(vec![]));
+        assert_eq!(job.target.as_deref(), Some("url-2"));
         assert_eq!(q.pending("acct").unwrap().len(), 1);
         q.mark_failed(id, &ErrorPayload::new(ErrorCode::Unavailable, "down")).unwrap();
         let failed = q.job(id).unwrap().unwrap();

@@ -1,0 +1,123 @@
+//! The crash test: `attache upload` is killed with SIGKILL at random moments, over many trials,
+//! against a sandbox in another process; after a restart every file is attached exactly once.
+
+#![cfg(unix)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use attache_tests::workspace_binary;
+use serde_json::Value;
+
+struct SandboxProcess(Child);
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_sandbox(data: &Path) -> (SandboxProcess, String) {
+    let mut child = Command::new(workspace_binary("attache"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--faults", "latency=15ms", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let url = first.trim().strip_prefix("listening on ").expect(&first).to_string();
+    (SandboxProcess(child), url)
+}
+
+fn attache(home: &Path, url: &str) -> Command {
+    let mut cmd = Command::new(workspace_binary("attache"));
+    cmd.env("ATTACHE_HOME", home).env("ATTACHE_DEMO_URL", url).env("ATTACHE_LOG", "info").stdout(Stdio::piped());
+    // Each run's log (ATTACHE_LOG=info) lands beside the queue, for diagnosing a failure.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    cmd.stderr(std::fs::File::create(home.join(format!("log-{n:03}.txt"))).unwrap());
+    cmd
+}
+
+fn output(mut cmd: Command) -> std::process::Output {
+    cmd.output().unwrap()
+}
+
+#[test]
+fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
+    let site = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (_sandbox, url) = start_sandbox(site.path());
+    let mut contacts = attache(home.path(), &url);
+    contacts.args(["contacts", "--json", "--search", "Hiroshi"]);
+    let out = output(contacts);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let found: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let contact = found[0]["id"].as_str().unwrap().to_string();
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let trials = 10;
+    let per_trial = 20;
+    let mut kills = 0;
+    for trial in 0..trials {
+        let dir = home.path().join(format!("batch-{trial}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_trial {
+            let body = format!("%PDF-1.4\n% trial {trial} file {i} seed {seed}\n{}\n%%EOF\n", "x".repeat(rng.usize(10..200_000)));
+            std::fs::write(dir.join(format!("t{trial}-{i}.pdf")), body).unwrap();
+        }
+        let mut run = attache(home.path(), &url);
+        run.args(["upload", &contact]).arg(&dir);
+        let mut child = run.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.u64(0..500)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: no cleanup, no flush
+            kills += 1;
+        }
+        child.wait().unwrap();
+
+        // Sometimes the restart is killed too.
+        if rng.bool() {
+            let mut resume = attache(home.path(), &url);
+            resume.args(["uploads", "--resume"]);
+            let mut child = resume.spawn().unwrap();
+            std::thread::sleep(Duration::from_millis(rng.u64(0..400)));
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
+
+        // The restart: the same command again, which queues what the killed run had not,
+        // resumes what it had, and reports the rest as already attached.
+        let mut again = attache(home.path(), &url);
+        again.args(["upload", &contact]).arg(&dir);
+        let out = output(again);
+        assert!(
+            out.status.success(),
+            "trial {trial} (seed {seed}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(kills >= trials / 2, "most runs were killed mid-way ({kills} of {trials})");
+
+    let mut list = attache(home.path(), &url);
+    list.args(["attachments", &contact, "--json"]);
+    let out = output(list);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let attachments: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for a in &attachments {
+        *counts.entry(a["fileName"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    for trial in 0..trials {
+        for i in 0..per_trial {
+            let name = format!("t{trial}-{i}.pdf");
+            assert_eq!(counts.get(&name).copied(), Some(1), "{name} (seed {seed})");
+        }
+    }
+}
