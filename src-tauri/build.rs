@@ -13,6 +13,13 @@ fn main() {
             "connect_wix",
             "use_account",
             "sign_out",
+            "queue_files",
+            "pick_files",
+            "list_uploads",
+            "cancel_upload",
+            "cancel_all_uploads",
+            "retry_upload",
+            "clear_finished_uploads",
         ]),
     ))
     .expect("tauri build script");

@@ -1,5 +1,6 @@
 //! IPC commands. Errors cross as `{code, message}` ([`ErrorPayload`]).
 
+use attache_core::upload::{QueueReport, UploadView};
 use attache_core::{AccountInfo, AccountList, AppStatus, Attachment, ContactPage, ErrorCode, ErrorPayload, Sensitive};
 use attache_service::accounts;
 use attache_vault::Vault;
@@ -136,3 +137,63 @@ pub async fn sign_out(core: State<'_, Core>, name: String) -> Reply<()> {
     core.reopen().await?;
     Ok(())
 }
+
+/// Checks and queues dropped or picked files (folders are walked) for a contact. Nothing goes
+/// over the network here; the report says what was queued and why anything was refused.
+#[tauri::command]
+pub async fn queue_files(core: State<'_, Core>, contact_id: String, paths: Vec<String>, force: bool) -> Reply<QueueReport> {
+    let app = core.get().await?;
+    let contact = app.resolve_contact(&contact_id).await?;
+    Ok(app.queue_files(&contact, paths.into_iter().map(Into::into).collect(), force).await?)
+}
+
+/// "Attach files…": the native picker (from Rust: the webview never chooses paths itself),
+/// then the same path as a drop. `None` when the user cancels.
+#[tauri::command]
+pub async fn pick_files(core: State<'_, Core>, handle: AppHandle, contact_id: String) -> Reply<Option<QueueReport>> {
+    let app = core.get().await?;
+    let contact = app.resolve_contact(&contact_id).await?;
+    let title = format!("Attach files to {}", contact.display_name);
+    let Some(picked) = handle.dialog().file().set_title(&title).blocking_pick_files() else {
+        return Ok(None);
+    };
+    let paths = picked.into_iter().filter_map(|p| p.into_path().ok()).collect();
+    Ok(Some(app.queue_files(&contact, paths, false).await?))
+}
+
+/// The upload tray's rows: the most recent jobs, newest first.
+#[tauri::command]
+pub async fn list_uploads(core: State<'_, Core>) -> Reply<Vec<UploadView>> {
+    Ok(core.get().await?.recent_uploads(UPLOAD_TRAY_ROWS)?)
+}
+
+#[tauri::command]
+pub async fn cancel_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
+    core.get().await?.uploads().cancel(id).map_err(ErrorPayload::from)
+}
+
+/// Cancels every job that has not finished; returns how many.
+#[tauri::command]
+pub async fn cancel_all_uploads(core: State<'_, Core>) -> Reply<usize> {
+    let app = core.get().await?;
+    let mut cancelled = 0;
+    for job in app.recent_uploads(usize::MAX >> 1)? {
+        if !job.state_is_finished() && app.uploads().cancel(job.id).map_err(ErrorPayload::from)? {
+            cancelled += 1;
+        }
+    }
+    Ok(cancelled)
+}
+
+#[tauri::command]
+pub async fn retry_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
+    core.get().await?.uploads().retry(id).map_err(ErrorPayload::from)
+}
+
+#[tauri::command]
+pub async fn clear_finished_uploads(core: State<'_, Core>) -> Reply<usize> {
+    Ok(core.get().await?.clear_finished_uploads()?)
+}
+
+/// How many jobs the tray lists.
+const UPLOAD_TRAY_ROWS: usize = 200;

@@ -31,10 +31,18 @@ pub fn run() {
             commands::connect_wix,
             commands::use_account,
             commands::sign_out,
+            commands::queue_files,
+            commands::pick_files,
+            commands::list_uploads,
+            commands::cancel_upload,
+            commands::cancel_all_uploads,
+            commands::retry_upload,
+            commands::clear_finished_uploads,
         ])
         .setup(|app| {
             // Start the core (and the Demo site) while the webview loads; commands await it.
             let handle = app.handle().clone();
+            handle.state::<core::Core>().attach(handle.clone());
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = handle.state::<core::Core>().get().await {
                     tracing::error!("Attaché could not start: {}", e.message);

@@ -79,6 +79,71 @@ fn demo_site_in_the_real_window() {
 }
 
 #[test]
+#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
+fn a_file_dropped_on_a_contact_appears_in_its_grid() {
+    let root = tempfile::tempdir().unwrap();
+    let (_driver, session) = launch(root.path());
+    // A real file on disk, as the file manager would hand over.
+    let file = root.path().join("Inspection report – 12 Harbor Lane.pdf");
+    std::fs::write(&file, attache_sandbox::pdf::document("Inspection report", "12 Harbor Lane", &["Roof: good."], &["Marcus Okafor"]))
+        .unwrap();
+    let bad = root.path().join("notes.txt");
+    std::fs::write(&bad, "not a document Wix accepts").unwrap();
+    with_screenshot(session, "e2e-drop-upload.png", |s| {
+        let long = Duration::from_secs(90);
+        let marcus = s
+            .wait_for("Marcus Okafor in the list", long, |s| {
+                for row in s.find_all("[data-testid=contact-row]")? {
+                    if s.text_content(&row)?.contains("Marcus Okafor") {
+                        return Ok(Some(row));
+                    }
+                }
+                Ok(None)
+            })
+            .unwrap();
+        s.click(&marcus).unwrap();
+        s.wait_for("Marcus's documents", long, |s| Ok((count(s, "[data-testid=attachment-card]") > 0).then_some(()))).unwrap();
+        let before = count(s, "[data-testid=attachment-card]");
+
+        // Tauri reports a drop as real paths and a position in physical pixels; the UI resolves
+        // the contact under that point (here the open contact's pane).
+        let drop = r#"
+            const [paths, css] = arguments;
+            const r = document.querySelector(css).getBoundingClientRect();
+            const ratio = window.devicePixelRatio || 1;
+            window.attacheDrop(paths, (r.left + r.width / 2) * ratio, (r.top + r.height / 2) * ratio);
+        "#;
+        let paths = serde_json::json!([file.to_str().unwrap(), bad.to_str().unwrap()]);
+        s.execute(drop, vec![paths, Value::from("[data-testid=contact-detail]")]).unwrap();
+
+        s.wait_for("the upload to be attached in the tray", long, |s| {
+            for row in s.find_all("[data-testid=upload-row]")? {
+                let text = s.text_content(&row)?;
+                if text.contains("Inspection report") && text.contains("Attached") {
+                    return Ok(Some(()));
+                }
+                if text.contains("Failed") {
+                    panic!("upload failed: {text}");
+                }
+            }
+            Ok(None)
+        })
+        .unwrap();
+        let notice = s.text_content(&s.find("[data-testid=notice]").unwrap()).unwrap();
+        assert!(notice.contains("notes.txt"), "the refused file is named with its reason: {notice}");
+        s.wait_for("the new document in Marcus's grid", long, |s| {
+            let names: Vec<String> = s
+                .find_all("[data-testid=attachment-name]")?
+                .iter()
+                .map(|e| s.text_content(e))
+                .collect::<Result<_, _>>()?;
+            Ok((names.iter().any(|n| n.contains("Inspection report")) && names.len() == before + 1).then_some(()))
+        })
+        .unwrap();
+    });
+}
+
+#[test]
 #[ignore = "needs a display, tauri-driver and a Secret Service: run with `make e2e`"]
 fn connect_a_wix_site_see_its_contacts_and_sign_out() {
     const KEY: &str = "e2e-key-5b1d0c7e";

@@ -1,7 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { render, screen, within, fireEvent, waitFor } from '@testing-library/svelte';
 import { mockIPC, mockConvertFileSrc } from '@tauri-apps/api/mocks';
+import { emit } from '@tauri-apps/api/event';
 import App from './App.svelte';
+import type { UploadView } from './lib/bindings/UploadView';
+import type { QueueReport } from './lib/bindings/QueueReport';
 import type { Attachment } from './lib/bindings/Attachment';
 import type { Contact } from './lib/bindings/Contact';
 
@@ -52,8 +55,7 @@ function backend(overrides: Record<string, Handler> = {}) {
     },
     refresh_contacts: () => CONTACTS.length,
     list_attachments: (_c, args) => ATTACHMENTS.filter((a) => a.contactId === args.contactId),
-    'plugin:event|listen': () => 1,
-    'plugin:event|unlisten': () => undefined,
+    list_uploads: () => [],
     ...overrides,
   };
   mockConvertFileSrc('linux');
@@ -62,7 +64,7 @@ function backend(overrides: Record<string, Handler> = {}) {
     const handler = handlers[cmd];
     if (!handler) throw new Error(`unexpected command ${cmd}`);
     return handler(cmd, (args ?? {}) as Record<string, unknown>);
-  });
+  }, { shouldMockEvents: true });
   return calls;
 }
 
@@ -205,5 +207,66 @@ describe('App', () => {
     expect(await screen.findByText(/Saved Purchase Agreement.pdf to \/home\/agent\/Agreement.pdf/)).toBeTruthy();
     const call = calls.find((c) => c.cmd === 'save_attachment_as');
     expect(call?.args).toEqual({ contactId: 'c1', attachmentId: 'a2', fileName: 'Purchase Agreement.pdf' });
+  });
+
+  it('queues files dropped on a contact row, shows them in the tray, and retries a failure', async () => {
+    const job = (id: number, state: UploadView['state'], extra: Partial<UploadView> = {}): UploadView => ({
+      id, contactId: 'c2', contactName: 'Marcus Okafor', fileName: `doc${id}.pdf`, path: `/in/doc${id}.pdf`,
+      mimeType: 'application/pdf', size: 2_000_000, state, sent: 0, bytesPerSecond: null, secondsLeft: null,
+      attachmentId: null, error: null, attempts: 0, ...extra,
+    });
+    const queued: QueueReport = { queued: [job(1, 'queued'), job(2, 'queued')], alreadyQueued: [], alreadyAttached: [], rejected: [] };
+    const calls = backend({ queue_files: () => queued, retry_upload: () => true });
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    const marcus = screen.getAllByTestId('contact-row')[1];
+    document.elementFromPoint = () => marcus; // jsdom has no layout
+    (window as unknown as { attacheDrop: (p: string[], x: number, y: number) => void }).attacheDrop(
+      ['/in/doc1.pdf', '/in/doc2.pdf'], 40, 120);
+    await waitFor(() => expect(calls.some((c) => c.cmd === 'queue_files')).toBe(true));
+    const call = calls.find((c) => c.cmd === 'queue_files')!;
+    expect(call.args).toMatchObject({ contactId: 'c2', paths: ['/in/doc1.pdf', '/in/doc2.pdf'], force: false });
+
+    await emit('uploads', {
+      jobs: [job(1, 'sending', { sent: 1_000_000, bytesPerSecond: 500_000, secondsLeft: 2 }),
+             job(2, 'failed', { error: { code: 'UNAVAILABLE', message: 'Wix could not be reached' } })],
+      active: 1, waiting: 0, finishedBatch: null,
+    });
+    const rows = await screen.findAllByTestId('upload-row');
+    expect(rows).toHaveLength(2);
+    expect(rows[1].textContent).toContain('Uploading');
+    expect(rows[1].textContent).toContain('2 s left');
+    expect(screen.getByTestId('upload-reason').textContent).toBe('Wix could not be reached');
+    await fireEvent.click(screen.getByTestId('upload-retry'));
+    await waitFor(() => expect(calls.find((c) => c.cmd === 'retry_upload')?.args).toMatchObject({ id: 2 }));
+
+    await emit('uploads', { jobs: [job(1, 'done'), job(2, 'done')], active: 0, waiting: 0,
+      finishedBatch: { attached: 2, failed: 0, cancelled: 0 } });
+    expect((await screen.findByTestId('notice')).textContent).toContain('2 files attached');
+  });
+
+  it('says why files were refused and offers to attach a duplicate again', async () => {
+    const already: UploadView = {
+      id: 7, contactId: 'c1', contactName: 'Ana Silva', fileName: 'Deed.pdf', path: '/in/Deed.pdf',
+      mimeType: 'application/pdf', size: 10, state: 'done', sent: 10, bytesPerSecond: null, secondsLeft: null,
+      attachmentId: 'a9', error: null, attempts: 1,
+    };
+    let n = 0;
+    const calls = backend({
+      queue_files: () => (n++ === 0
+        ? { queued: [], alreadyQueued: [], alreadyAttached: [already], rejected: [] }
+        : { queued: [], alreadyQueued: [], alreadyAttached: [], rejected: [
+            { path: '/in/x.txt', kind: 'unsupported', message: 'Wix does not accept plain text files (x.txt)', convertTo: null }] }),
+    });
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    document.elementFromPoint = () => screen.getAllByTestId('contact-row')[0];
+    const drop = (window as unknown as { attacheDrop: (p: string[], x: number, y: number) => void }).attacheDrop;
+    drop(['/in/Deed.pdf'], 10, 10);
+    const notice = await screen.findByTestId('notice');
+    expect(notice.textContent).toContain('Already attached to Ana Silva: Deed.pdf');
+    await fireEvent.click(screen.getByText('Attach again'));
+    await waitFor(() => expect(calls.filter((c) => c.cmd === 'queue_files')[1]?.args).toMatchObject({ force: true }));
+    await waitFor(() => expect(screen.getByTestId('notice').textContent).toContain('Wix does not accept plain text files'));
   });
 });

@@ -10,6 +10,9 @@ import type { Attachment } from './bindings/Attachment';
 import type { ContactPage } from './bindings/ContactPage';
 import type { ErrorCode } from './bindings/ErrorCode';
 import type { ErrorPayload } from './bindings/ErrorPayload';
+import type { QueueReport } from './bindings/QueueReport';
+import type { UploadEvent } from './bindings/UploadEvent';
+import type { UploadView } from './bindings/UploadView';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -54,6 +57,16 @@ export const api = {
   signOut: (name: string) => call<null>('sign_out', { name }),
   onContactsRefreshed: (handler: (count: number) => void): Promise<UnlistenFn> =>
     listen<number>('contacts-refreshed', (e) => handler(e.payload)),
+  queueFiles: (contactId: string, paths: string[], force = false) =>
+    call<QueueReport>('queue_files', { contactId, paths, force }),
+  pickFiles: (contactId: string) => call<QueueReport | null>('pick_files', { contactId }),
+  listUploads: () => call<UploadView[]>('list_uploads'),
+  cancelUpload: (id: number) => call<boolean>('cancel_upload', { id }),
+  cancelAllUploads: () => call<number>('cancel_all_uploads'),
+  retryUpload: (id: number) => call<boolean>('retry_upload', { id }),
+  clearFinishedUploads: () => call<number>('clear_finished_uploads'),
+  onUploads: (handler: (event: UploadEvent) => void): Promise<UnlistenFn> =>
+    listen<UploadEvent>('uploads', (e) => handler(e.payload)),
 };
 
 /** URL of an attachment's preview, served by the app's `thumb:` protocol (ids, never paths). */

@@ -55,3 +55,12 @@ export function initials(name: string): string {
   const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
   return letters.map((w) => [...w][0]?.toUpperCase() ?? '').join('') || '?';
 }
+
+/** "12 s", "3 min", "1 h 5 min": how long an upload has left. */
+export function duration(seconds: number | null): string {
+  if (seconds === null) return '';
+  if (seconds < 60) return `${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  const h = Math.floor(seconds / 3600);
+  return `${h} h ${Math.round((seconds - h * 3600) / 60)} min`;
+}

@@ -226,6 +226,8 @@ pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), Ser
     config.save(home)?;
     let store = Store::open(&home.cache_db())?;
     store.forget_account(name)?;
+    // Its upload jobs go too: they could only run with the login that is now gone.
+    attache_core::upload::UploadQueue::open(&home.queue_db())?.forget_account(name)?;
     for dir in [home.files_dir(), home.previews_dir()] {
         let dir = dir.join(safe_file_name(name));
         if dir.exists() {

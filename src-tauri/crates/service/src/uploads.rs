@@ -390,11 +390,12 @@ impl Inner {
     async fn publish(self: Arc<Self>) {
         let mut last_sent: HashMap<i64, UploadView> = HashMap::new();
         let mut speed: HashMap<i64, (Instant, u64, f64)> = HashMap::new();
+        // Jobs that moved since the batch began, with their latest state: the summary's source.
         let mut batch: HashMap<i64, JobState> = HashMap::new();
-        let mut was_busy = false;
+        let began = now_ms();
         // Rows written just before a query may commit just after it: look back a little and
         // let the comparison with what was last sent drop repeats.
-        let mut since = now_ms() - 60_000;
+        let mut since = began - 2_000;
         let mut tick = tokio::time::interval(EVENT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -448,12 +449,13 @@ impl Inner {
             let waiting = self.queue.waiting(&self.account).unwrap_or(0);
             let active = progress.len() as u32;
             let busy = active > 0 || waiting > 0;
-            for v in &fresh {
-                if busy || was_busy {
-                    batch.insert(v.id, v.state);
-                }
+            // Only what moved while this engine ran belongs to a batch (not old rows seen at start).
+            for job in changed.iter().filter(|j| j.updated_at >= began) {
+                batch.insert(job.id, job.state);
             }
-            let finished_batch = if was_busy && !busy {
+            // A batch ends when nothing is left to do; jobs fast enough to start and finish
+            // between two ticks count too.
+            let finished_batch = if !busy && batch.values().any(|s| s.is_finished()) {
                 let mut summary = BatchSummary::default();
                 for state in batch.drain().map(|(_, s)| s) {
                     match state {
@@ -467,7 +469,6 @@ impl Inner {
             } else {
                 None
             };
-            was_busy = busy;
             if fresh.is_empty() && finished_batch.is_none() {
                 continue;
             }
