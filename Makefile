@@ -47,6 +47,7 @@ e2e: build
 ## Benchmarks, with ratios against a peer measured in the same run.
 bench: deps
 	$(CARGO) bench -p attache-tests --bench search
+	$(CARGO) bench -p attache-tests --bench upload
 
 clean:
 	$(CARGO) clean

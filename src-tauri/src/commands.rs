@@ -1,7 +1,10 @@
 //! IPC commands. Errors cross as `{code, message}` ([`ErrorPayload`]).
 
 use attache_core::upload::{QueueReport, UploadView};
-use attache_core::{AccountInfo, AccountList, AppStatus, Attachment, ContactPage, ErrorCode, ErrorPayload, Sensitive};
+use attache_core::{
+    AccountInfo, AccountList, AppStatus, Attachment, ContactPage, ErrorCode, ErrorPayload,
+    Sensitive,
+};
 use attache_service::accounts;
 use attache_vault::Vault;
 use tauri::{AppHandle, Emitter, State};
@@ -18,7 +21,10 @@ const MAX_PAGE: usize = 1000;
 #[tauri::command]
 pub async fn app_status(core: State<'_, Core>) -> Reply<AppStatus> {
     let app = core.get().await?;
-    Ok(AppStatus { account: app.account().clone(), contacts_cached: app.contacts_cached()? })
+    Ok(AppStatus {
+        account: app.account().clone(),
+        contacts_cached: app.contacts_cached()?,
+    })
 }
 
 #[tauri::command]
@@ -44,7 +50,11 @@ pub async fn refresh_contacts(core: State<'_, Core>, handle: AppHandle) -> Reply
 
 /// The contact's attachments: from the cache, or fresh from the CRM when `refresh` is set.
 #[tauri::command]
-pub async fn list_attachments(core: State<'_, Core>, contact_id: String, refresh: bool) -> Reply<Vec<Attachment>> {
+pub async fn list_attachments(
+    core: State<'_, Core>,
+    contact_id: String,
+    refresh: bool,
+) -> Reply<Vec<Attachment>> {
     let app = core.get().await?;
     if refresh {
         Ok(app.refresh_attachments(&contact_id).await?)
@@ -69,7 +79,10 @@ pub async fn open_attachment(
         .open_path(shown.clone(), None::<&str>)
         .map_err(|e| {
             tracing::warn!("opening {shown}: {e}");
-            ErrorPayload::new(ErrorCode::NoApplication, format!("no application opens {shown}"))
+            ErrorPayload::new(
+                ErrorCode::NoApplication,
+                format!("no application opens {shown}"),
+            )
         })?;
     Ok(shown)
 }
@@ -86,11 +99,17 @@ pub async fn save_attachment_as(
 ) -> Reply<Option<String>> {
     let app = core.get().await?;
     let suggested = attache_service::safe_file_name(&file_name);
-    let chosen = handle.dialog().file().set_file_name(&suggested).blocking_save_file();
-    let Some(target) = chosen else { return Ok(None) };
-    let target = target
-        .into_path()
-        .map_err(|e| ErrorPayload::new(ErrorCode::InvalidInput, format!("cannot save there: {e}")))?;
+    let chosen = handle
+        .dialog()
+        .file()
+        .set_file_name(&suggested)
+        .blocking_save_file();
+    let Some(target) = chosen else {
+        return Ok(None);
+    };
+    let target = target.into_path().map_err(|e| {
+        ErrorPayload::new(ErrorCode::InvalidInput, format!("cannot save there: {e}"))
+    })?;
     app.save_as(&contact_id, &attachment_id, &target).await?;
     Ok(Some(target.to_string_lossy().into_owned()))
 }
@@ -99,7 +118,10 @@ pub async fn save_attachment_as(
 pub async fn list_accounts() -> Reply<AccountList> {
     let config = accounts::Config::load(&home()?)?;
     Ok(AccountList {
-        current: config.current.clone().unwrap_or_else(|| accounts::DEMO.to_string()),
+        current: config
+            .current
+            .clone()
+            .unwrap_or_else(|| accounts::DEMO.to_string()),
         accounts: config.accounts.iter().map(|a| a.info()).collect(),
     })
 }
@@ -115,7 +137,12 @@ pub async fn connect_wix(
     base_url: String,
 ) -> Reply<AccountInfo> {
     let vault = Vault::system().await?;
-    let login = accounts::WixLogin { name, base_url, site_id, api_key: Sensitive::new(api_key) };
+    let login = accounts::WixLogin {
+        name,
+        base_url,
+        site_id,
+        api_key: Sensitive::new(api_key),
+    };
     let info = accounts::login_wix(&home()?, &vault, login).await?;
     core.reopen().await?;
     Ok(info)
@@ -141,23 +168,42 @@ pub async fn sign_out(core: State<'_, Core>, name: String) -> Reply<()> {
 /// Checks and queues dropped or picked files (folders are walked) for a contact. Nothing goes
 /// over the network here; the report says what was queued and why anything was refused.
 #[tauri::command]
-pub async fn queue_files(core: State<'_, Core>, contact_id: String, paths: Vec<String>, force: bool) -> Reply<QueueReport> {
+pub async fn queue_files(
+    core: State<'_, Core>,
+    contact_id: String,
+    paths: Vec<String>,
+    force: bool,
+) -> Reply<QueueReport> {
     let app = core.get().await?;
     let contact = app.resolve_contact(&contact_id).await?;
-    Ok(app.queue_files(&contact, paths.into_iter().map(Into::into).collect(), force).await?)
+    Ok(app
+        .queue_files(&contact, paths.into_iter().map(Into::into).collect(), force)
+        .await?)
 }
 
 /// "Attach files…": the native picker (from Rust: the webview never chooses paths itself),
 /// then the same path as a drop. `None` when the user cancels.
 #[tauri::command]
-pub async fn pick_files(core: State<'_, Core>, handle: AppHandle, contact_id: String) -> Reply<Option<QueueReport>> {
+pub async fn pick_files(
+    core: State<'_, Core>,
+    handle: AppHandle,
+    contact_id: String,
+) -> Reply<Option<QueueReport>> {
     let app = core.get().await?;
     let contact = app.resolve_contact(&contact_id).await?;
     let title = format!("Attach files to {}", contact.display_name);
-    let Some(picked) = handle.dialog().file().set_title(&title).blocking_pick_files() else {
+    let Some(picked) = handle
+        .dialog()
+        .file()
+        .set_title(&title)
+        .blocking_pick_files()
+    else {
         return Ok(None);
     };
-    let paths = picked.into_iter().filter_map(|p| p.into_path().ok()).collect();
+    let paths = picked
+        .into_iter()
+        .filter_map(|p| p.into_path().ok())
+        .collect();
     Ok(Some(app.queue_files(&contact, paths, false).await?))
 }
 
@@ -169,7 +215,11 @@ pub async fn list_uploads(core: State<'_, Core>) -> Reply<Vec<UploadView>> {
 
 #[tauri::command]
 pub async fn cancel_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
-    core.get().await?.uploads().cancel(id).map_err(ErrorPayload::from)
+    core.get()
+        .await?
+        .uploads()
+        .cancel(id)
+        .map_err(ErrorPayload::from)
 }
 
 /// Cancels every job that has not finished; returns how many.
@@ -187,7 +237,11 @@ pub async fn cancel_all_uploads(core: State<'_, Core>) -> Reply<usize> {
 
 #[tauri::command]
 pub async fn retry_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
-    core.get().await?.uploads().retry(id).map_err(ErrorPayload::from)
+    core.get()
+        .await?
+        .uploads()
+        .retry(id)
+        .map_err(ErrorPayload::from)
 }
 
 #[tauri::command]

@@ -7,7 +7,11 @@ use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
 
 use crate::core::Core;
 
-pub fn handle<R: Runtime>(ctx: UriSchemeContext<'_, R>, request: Request<Vec<u8>>, responder: UriSchemeResponder) {
+pub fn handle<R: Runtime>(
+    ctx: UriSchemeContext<'_, R>,
+    request: Request<Vec<u8>>,
+    responder: UriSchemeResponder,
+) {
     let app = ctx.app_handle().clone();
     let path = request.uri().path().to_string();
     tauri::async_runtime::spawn(async move {
@@ -16,10 +20,14 @@ pub fn handle<R: Runtime>(ctx: UriSchemeContext<'_, R>, request: Request<Vec<u8>
 }
 
 async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str) -> Response<Vec<u8>> {
-    let decoded = percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
+    let decoded =
+        percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
     let mut parts = decoded.split('/');
     let (Some(contact), Some(attachment), None) = (parts.next(), parts.next(), parts.next()) else {
-        return status(StatusCode::BAD_REQUEST, "expected /<contact id>/<attachment id>");
+        return status(
+            StatusCode::BAD_REQUEST,
+            "expected /<contact id>/<attachment id>",
+        );
     };
     let core = match app.state::<Core>().get().await {
         Ok(core) => core,

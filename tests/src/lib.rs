@@ -12,7 +12,10 @@ use std::path::PathBuf;
 /// `target/<profile>/` of this build: test executables live in `target/<profile>/deps/`.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// A workspace binary built beside the tests (`make test` builds them first).
@@ -22,12 +25,19 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         path.exists(),
         "{} is missing: build it first (`cargo build -p {}`), as `make test` does",
         path.display(),
-        if name == "attache" { "attache-cli" } else { "attache-desktop" }
+        if name == "attache" {
+            "attache-cli"
+        } else {
+            "attache-desktop"
+        }
     );
     path
 }
 
 /// The repository root (for artifacts/).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }

@@ -31,16 +31,28 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Element(pub String);
 
-fn request(http: &Client, method: reqwest::Method, url: &str, body: Option<Value>) -> Result<Value> {
+fn request(
+    http: &Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Value>,
+) -> Result<Value> {
     let mut req = http.request(method.clone(), url);
     if let Some(body) = body {
         req = req.json(&body);
     }
-    let resp = req.send().map_err(|e| WebDriverError(format!("{method} {url}: {e}")))?;
+    let resp = req
+        .send()
+        .map_err(|e| WebDriverError(format!("{method} {url}: {e}")))?;
     let status = resp.status();
-    let body: Value = resp.json().map_err(|e| WebDriverError(format!("{method} {url}: bad JSON: {e}")))?;
+    let body: Value = resp
+        .json()
+        .map_err(|e| WebDriverError(format!("{method} {url}: bad JSON: {e}")))?;
     if !status.is_success() {
-        return Err(WebDriverError(format!("{method} {url}: {status}: {}", body["value"])));
+        return Err(WebDriverError(format!(
+            "{method} {url}: {status}: {}",
+            body["value"]
+        )));
     }
     Ok(body["value"].clone())
 }
@@ -48,7 +60,10 @@ fn request(http: &Client, method: reqwest::Method, url: &str, body: Option<Value
 /// Polls `GET /status` until the driver answers ready (tauri-driver does not wait for its
 /// native driver to start).
 pub fn wait_until_ready(base: &str, timeout: Duration) -> Result<()> {
-    let http = Client::builder().timeout(Duration::from_secs(5)).build().expect("http client");
+    let http = Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(v) = request(&http, reqwest::Method::GET, &format!("{base}/status"), None) {
@@ -57,7 +72,9 @@ pub fn wait_until_ready(base: &str, timeout: Duration) -> Result<()> {
             }
         }
         if Instant::now() > deadline {
-            return Err(WebDriverError(format!("{base} did not become ready in {timeout:?}")));
+            return Err(WebDriverError(format!(
+                "{base} did not become ready in {timeout:?}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -66,16 +83,28 @@ pub fn wait_until_ready(base: &str, timeout: Duration) -> Result<()> {
 impl Session {
     /// Starts the app at `application` (absolute path) in a new session.
     pub fn start(base: &str, application: &str) -> Result<Self> {
-        let http = Client::builder().timeout(Duration::from_secs(120)).build().expect("http client");
+        let http = Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "tauri:options": {"application": application, "args": []}
         }}});
-        let value = request(&http, reqwest::Method::POST, &format!("{base}/session"), Some(caps))?;
+        let value = request(
+            &http,
+            reqwest::Method::POST,
+            &format!("{base}/session"),
+            Some(caps),
+        )?;
         let id = value["sessionId"]
             .as_str()
             .ok_or_else(|| WebDriverError(format!("no sessionId in {value}")))?
             .to_string();
-        Ok(Self { http, base: base.to_string(), id })
+        Ok(Self {
+            http,
+            base: base.to_string(),
+            id,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -83,7 +112,12 @@ impl Session {
     }
 
     fn post(&self, path: &str, body: Value) -> Result<Value> {
-        request(&self.http, reqwest::Method::POST, &self.url(path), Some(body))
+        request(
+            &self.http,
+            reqwest::Method::POST,
+            &self.url(path),
+            Some(body),
+        )
     }
 
     fn get(&self, path: &str) -> Result<Value> {
@@ -93,7 +127,11 @@ impl Session {
     pub fn find_all(&self, css: &str) -> Result<Vec<Element>> {
         let v = self.post("/elements", json!({"using": "css selector", "value": css}))?;
         Ok(v.as_array()
-            .map(|a| a.iter().filter_map(|e| e[ELEMENT_KEY].as_str().map(|s| Element(s.into()))).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e[ELEMENT_KEY].as_str().map(|s| Element(s.into())))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -105,28 +143,41 @@ impl Session {
     }
 
     pub fn text(&self, e: &Element) -> Result<String> {
-        Ok(self.get(&format!("/element/{}/text", e.0))?.as_str().unwrap_or_default().to_string())
+        Ok(self
+            .get(&format!("/element/{}/text", e.0))?
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// The DOM's `textContent`. WebDriver's rendered "text" leaves out text clipped by
     /// `overflow: hidden` (ellipsised e-mails), which is not what the tests mean.
     pub fn text_content(&self, e: &Element) -> Result<String> {
-        let v = self.execute("return arguments[0].textContent;", vec![json!({ELEMENT_KEY: e.0})])?;
+        let v = self.execute(
+            "return arguments[0].textContent;",
+            vec![json!({ELEMENT_KEY: e.0})],
+        )?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
     pub fn click(&self, e: &Element) -> Result<()> {
-        self.post(&format!("/element/{}/click", e.0), json!({})).map(|_| ())
+        self.post(&format!("/element/{}/click", e.0), json!({}))
+            .map(|_| ())
     }
 
     pub fn clear(&self, e: &Element) -> Result<()> {
-        self.post(&format!("/element/{}/clear", e.0), json!({})).map(|_| ())
+        self.post(&format!("/element/{}/clear", e.0), json!({}))
+            .map(|_| ())
     }
 
     /// Types into an element. Sends both the W3C `text` and the legacy `value` (notes §1.7).
     pub fn send_keys(&self, e: &Element, text: &str) -> Result<()> {
         let value: Vec<String> = text.chars().map(String::from).collect();
-        self.post(&format!("/element/{}/value", e.0), json!({"text": text, "value": value})).map(|_| ())
+        self.post(
+            &format!("/element/{}/value", e.0),
+            json!({"text": text, "value": value}),
+        )
+        .map(|_| ())
     }
 
     pub fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
@@ -142,7 +193,12 @@ impl Session {
     }
 
     /// Polls `check` until it returns `Some`, or fails with `what` after `timeout`.
-    pub fn wait_for<T>(&self, what: &str, timeout: Duration, mut check: impl FnMut(&Self) -> Result<Option<T>>) -> Result<T> {
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&Self) -> Result<Option<T>>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         let mut last_error = None;
         loop {
@@ -154,7 +210,9 @@ impl Session {
             if Instant::now() > deadline {
                 return Err(WebDriverError(format!(
                     "timed out after {timeout:?} waiting for {what}{}",
-                    last_error.map(|e| format!(" (last error: {e})")).unwrap_or_default()
+                    last_error
+                        .map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default()
                 )));
             }
             std::thread::sleep(Duration::from_millis(150));
@@ -162,6 +220,12 @@ impl Session {
     }
 
     pub fn end(self) -> Result<()> {
-        request(&self.http, reqwest::Method::DELETE, &format!("{}/session/{}", self.base, self.id), None).map(|_| ())
+        request(
+            &self.http,
+            reqwest::Method::DELETE,
+            &format!("{}/session/{}", self.base, self.id),
+            None,
+        )
+        .map(|_| ())
     }
 }

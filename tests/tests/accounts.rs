@@ -30,8 +30,14 @@ fn sandbox(data: &Path) -> Server {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
     Server(child, base)
 }
 
@@ -54,22 +60,39 @@ fn attache(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 fn err(out: &Output) -> String {
-    assert!(!out.status.success(), "unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
 /// Reads the keyring independently of Attaché, with libsecret's `secret-tool`.
 fn keyring_lookup(account: &str) -> Option<String> {
     let out = Command::new("secret-tool")
-        .args(["lookup", "service", "app.attache.desktop", "username", account])
+        .args([
+            "lookup",
+            "service",
+            "app.attache.desktop",
+            "username",
+            account,
+        ])
         .output()
         .expect("secret-tool (libsecret-tools) is installed by make deps");
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
@@ -97,16 +120,34 @@ fn login_use_logout_with_the_real_keyring_and_no_secret_on_disk() {
     // Connect: checked with real calls, secret to the keyring only.
     let out = attache(
         home.path(),
-        &["login", "wix", "--name", "office", "--site-id", SITE, "--base-url", &server.1],
+        &[
+            "login",
+            "wix",
+            "--name",
+            "office",
+            "--site-id",
+            SITE,
+            "--base-url",
+            &server.1,
+        ],
         Some(&format!("{KEY}\n")),
     );
     assert!(ok(&out).contains("Connected office"));
-    assert_eq!(keyring_lookup("office").as_deref(), Some(KEY), "secret-tool sees the key");
+    assert_eq!(
+        keyring_lookup("office").as_deref(),
+        Some(KEY),
+        "secret-tool sees the key"
+    );
 
     // A second process reads it back from the keyring and works against the site.
-    let contacts: Vec<Value> = serde_json::from_str(&ok(&attache(home.path(), &["contacts", "--json"], None))).unwrap();
+    let contacts: Vec<Value> =
+        serde_json::from_str(&ok(&attache(home.path(), &["contacts", "--json"], None))).unwrap();
     assert!(contacts.len() >= 12);
-    let listed = ok(&attache(home.path(), &["attachments", "ana.silva@example.com"], None));
+    let listed = ok(&attache(
+        home.path(),
+        &["attachments", "ana.silva@example.com"],
+        None,
+    ));
     assert!(listed.contains("Front elevation.jpg"));
 
     let accounts = ok(&attache(home.path(), &["accounts"], None));
@@ -137,31 +178,79 @@ fn a_failed_check_saves_nothing_and_says_why() {
 
     let wrong_key = err(&attache(
         home.path(),
-        &["login", "wix", "--name", "bad", "--site-id", SITE, "--base-url", &server.1],
+        &[
+            "login",
+            "wix",
+            "--name",
+            "bad",
+            "--site-id",
+            SITE,
+            "--base-url",
+            &server.1,
+        ],
         Some("not-the-key\n"),
     ));
-    assert!(wrong_key.contains("[UNAUTHENTICATED]") && wrong_key.contains("refused the API key"), "{wrong_key}");
+    assert!(
+        wrong_key.contains("[UNAUTHENTICATED]") && wrong_key.contains("refused the API key"),
+        "{wrong_key}"
+    );
 
     let wrong_site = err(&attache(
         home.path(),
-        &["login", "wix", "--name", "bad", "--site-id", "11111111-2222-4333-8444-555555555555", "--base-url", &server.1],
+        &[
+            "login",
+            "wix",
+            "--name",
+            "bad",
+            "--site-id",
+            "11111111-2222-4333-8444-555555555555",
+            "--base-url",
+            &server.1,
+        ],
         Some(&format!("{KEY}\n")),
     ));
-    assert!(wrong_site.contains("no site with that site ID"), "{wrong_site}");
+    assert!(
+        wrong_site.contains("no site with that site ID"),
+        "{wrong_site}"
+    );
 
     let unreachable = err(&attache(
         home.path(),
-        &["login", "wix", "--name", "bad", "--site-id", SITE, "--base-url", "http://127.0.0.1:9"],
+        &[
+            "login",
+            "wix",
+            "--name",
+            "bad",
+            "--site-id",
+            SITE,
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
         Some(&format!("{KEY}\n")),
     ));
-    assert!(unreachable.contains("[UNAVAILABLE]") && unreachable.contains("could not be reached"), "{unreachable}");
+    assert!(
+        unreachable.contains("[UNAVAILABLE]") && unreachable.contains("could not be reached"),
+        "{unreachable}"
+    );
 
     let plain_http = err(&attache(
         home.path(),
-        &["login", "wix", "--name", "bad", "--site-id", SITE, "--base-url", "http://crm.example.com"],
+        &[
+            "login",
+            "wix",
+            "--name",
+            "bad",
+            "--site-id",
+            SITE,
+            "--base-url",
+            "http://crm.example.com",
+        ],
         Some(&format!("{KEY}\n")),
     ));
-    assert!(plain_http.contains("[INVALID_INPUT]") && plain_http.contains("unencrypted"), "{plain_http}");
+    assert!(
+        plain_http.contains("[INVALID_INPUT]") && plain_http.contains("unencrypted"),
+        "{plain_http}"
+    );
 
     assert_eq!(keyring_lookup("bad"), None);
     assert!(ok(&attache(home.path(), &["accounts"], None)).contains("* demo"));
@@ -176,14 +265,26 @@ fn no_keyring_is_a_clear_error_never_a_file() {
     let server = sandbox(data.path());
     // A session bus address with nothing behind it: no Secret Service.
     let out = Command::new(workspace_binary("attache"))
-        .args(["login", "wix", "--name", "x", "--site-id", SITE, "--base-url", &server.1])
+        .args([
+            "login",
+            "wix",
+            "--name",
+            "x",
+            "--site-id",
+            SITE,
+            "--base-url",
+            &server.1,
+        ])
         .env("ATTACHE_HOME", home.path())
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
         .stdin(Stdio::piped())
         .output()
         .unwrap();
     let message = err(&out);
-    assert!(message.contains("[KEYRING_UNAVAILABLE]") && message.contains("start one"), "{message}");
+    assert!(
+        message.contains("[KEYRING_UNAVAILABLE]") && message.contains("start one"),
+        "{message}"
+    );
     assert!(files_containing(home.path(), KEY.as_bytes()).is_empty());
     assert!(!home.path().join("config.json").exists(), "nothing saved");
 }

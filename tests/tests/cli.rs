@@ -25,8 +25,14 @@ fn sandbox_prints_its_address_first_and_serves_the_wix_api() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let base = first.trim().strip_prefix("listening on ").expect(&first).to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_string();
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
 
     let http = reqwest::blocking::Client::new();
@@ -48,33 +54,55 @@ fn sandbox_prints_its_address_first_and_serves_the_wix_api() {
     assert_eq!(denied.status(), 401, "only the configured key is accepted");
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(data.path().join("site.json").exists(), "persists under --data");
+    assert!(
+        data.path().join("site.json").exists(),
+        "persists under --data"
+    );
 }
 
 #[test]
 fn contacts_and_attachments_on_the_demo_site() {
     let home = tempfile::tempdir().unwrap();
     let out = attache(home.path(), &["contacts", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(all.len() >= 12);
 
     let out = attache(home.path(), &["contacts", "--search", "okaf"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Marcus Okafor") && !text.contains("Ana Silva"), "{text}");
+    assert!(
+        text.contains("Marcus Okafor") && !text.contains("Ana Silva"),
+        "{text}"
+    );
 
-    let ana = all.iter().find(|c| c["displayName"] == "Ana Silva").unwrap();
+    let ana = all
+        .iter()
+        .find(|c| c["displayName"] == "Ana Silva")
+        .unwrap();
     for who in [ana["id"].as_str().unwrap(), "ana.silva@example.com"] {
         let out = attache(home.path(), &["attachments", who, "--json"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let files: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(files.len(), 5);
-        assert!(files.iter().any(|f| f["kind"] == "image" && f["previewUrl"].is_string()));
+        assert!(files
+            .iter()
+            .any(|f| f["kind"] == "image" && f["previewUrl"].is_string()));
     }
 
     let out = attache(home.path(), &["attachments", "ana.silva@example.com"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Front elevation.jpg") && text.contains("KB"), "{text}");
+    assert!(
+        text.contains("Front elevation.jpg") && text.contains("KB"),
+        "{text}"
+    );
 
     // All state lives under ATTACHE_HOME.
     assert!(home.path().join("cache.sqlite3").exists());
@@ -87,7 +115,10 @@ fn unknown_contact_fails_with_a_stable_code() {
     let out = attache(home.path(), &["attachments", "nobody@example.com"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("error [NOT_FOUND]") && err.contains("nobody@example.com"), "{err}");
+    assert!(
+        err.contains("error [NOT_FOUND]") && err.contains("nobody@example.com"),
+        "{err}"
+    );
     let usage = attache(home.path(), &["attachments"]);
     assert_eq!(usage.status.code(), Some(2));
 }

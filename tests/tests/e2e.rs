@@ -24,7 +24,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn count(session: &Session, css: &str) -> usize {
@@ -75,7 +79,9 @@ fn demo_site_in_the_real_window() {
     let root = tempfile::tempdir().unwrap();
     let opened_log = install_default_opener(root.path());
     let (_driver, session) = launch(root.path());
-    with_screenshot(session, "e2e-demo-site.png", |s| scenario(s, &root.path().join("attache"), &opened_log));
+    with_screenshot(session, "e2e-demo-site.png", |s| {
+        scenario(s, &root.path().join("attache"), &opened_log)
+    });
 }
 
 #[test]
@@ -85,8 +91,16 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
     let (_driver, session) = launch(root.path());
     // A real file on disk, as the file manager would hand over.
     let file = root.path().join("Inspection report – 12 Harbor Lane.pdf");
-    std::fs::write(&file, attache_sandbox::pdf::document("Inspection report", "12 Harbor Lane", &["Roof: good."], &["Marcus Okafor"]))
-        .unwrap();
+    std::fs::write(
+        &file,
+        attache_sandbox::pdf::document(
+            "Inspection report",
+            "12 Harbor Lane",
+            &["Roof: good."],
+            &["Marcus Okafor"],
+        ),
+    )
+    .unwrap();
     let bad = root.path().join("notes.txt");
     std::fs::write(&bad, "not a document Wix accepts").unwrap();
     with_screenshot(session, "e2e-drop-upload.png", |s| {
@@ -102,7 +116,10 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
             })
             .unwrap();
         s.click(&marcus).unwrap();
-        s.wait_for("Marcus's documents", long, |s| Ok((count(s, "[data-testid=attachment-card]") > 0).then_some(()))).unwrap();
+        s.wait_for("Marcus's documents", long, |s| {
+            Ok((count(s, "[data-testid=attachment-card]") > 0).then_some(()))
+        })
+        .unwrap();
         let before = count(s, "[data-testid=attachment-card]");
 
         // Tauri reports a drop as real paths and a position in physical pixels; the UI resolves
@@ -114,7 +131,11 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
             window.attacheDrop(paths, (r.left + r.width / 2) * ratio, (r.top + r.height / 2) * ratio);
         "#;
         let paths = serde_json::json!([file.to_str().unwrap(), bad.to_str().unwrap()]);
-        s.execute(drop, vec![paths, Value::from("[data-testid=contact-detail]")]).unwrap();
+        s.execute(
+            drop,
+            vec![paths, Value::from("[data-testid=contact-detail]")],
+        )
+        .unwrap();
 
         s.wait_for("the upload to be attached in the tray", long, |s| {
             for row in s.find_all("[data-testid=upload-row]")? {
@@ -129,15 +150,24 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
             Ok(None)
         })
         .unwrap();
-        let notice = s.text_content(&s.find("[data-testid=notice]").unwrap()).unwrap();
-        assert!(notice.contains("notes.txt"), "the refused file is named with its reason: {notice}");
+        let notice = s
+            .text_content(&s.find("[data-testid=notice]").unwrap())
+            .unwrap();
+        assert!(
+            notice.contains("notes.txt"),
+            "the refused file is named with its reason: {notice}"
+        );
         s.wait_for("the new document in Marcus's grid", long, |s| {
             let names: Vec<String> = s
                 .find_all("[data-testid=attachment-name]")?
                 .iter()
                 .map(|e| s.text_content(e))
                 .collect::<Result<_, _>>()?;
-            Ok((names.iter().any(|n| n.contains("Inspection report")) && names.len() == before + 1).then_some(()))
+            Ok(
+                (names.iter().any(|n| n.contains("Inspection report"))
+                    && names.len() == before + 1)
+                    .then_some(()),
+            )
         })
         .unwrap();
     });
@@ -158,18 +188,30 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.take().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     let _server = Driver(server);
-    let base_url = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let base_url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
 
     let (_driver, session) = launch(root.path());
     with_screenshot(session, "e2e-wix-account.png", |s| {
         let long = Duration::from_secs(90);
-        s.wait_for("the demo banner", long, |s| Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next()))
-            .unwrap();
+        s.wait_for("the demo banner", long, |s| {
+            Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next())
+        })
+        .unwrap();
         s.click(&s.find("[data-testid=account]").unwrap()).unwrap();
         let fill = |css: &str, text: &str| {
-            let input = s.wait_for(css, long, |s| Ok(s.find_all(css)?.into_iter().next())).unwrap();
+            let input = s
+                .wait_for(css, long, |s| Ok(s.find_all(css)?.into_iter().next()))
+                .unwrap();
             s.clear(&input).unwrap();
             s.send_keys(&input, text).unwrap();
         };
@@ -177,47 +219,91 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
         fill("[data-testid=wix-site-id]", SITE);
         fill("[data-testid=wix-api-key]", KEY);
         fill("[data-testid=wix-base-url]", &base_url);
-        s.click(&s.find("[data-testid=wix-connect]").unwrap()).unwrap();
+        s.click(&s.find("[data-testid=wix-connect]").unwrap())
+            .unwrap();
         s.wait_for("the new account in the list", long, |s| {
-            if let Some(e) = s.find_all("[data-testid=accounts-error]")?.into_iter().next() {
+            if let Some(e) = s
+                .find_all("[data-testid=accounts-error]")?
+                .into_iter()
+                .next()
+            {
                 panic!("connecting failed: {}", s.text_content(&e)?);
             }
             Ok((count(s, "[data-testid=account-item]") == 1).then_some(()))
         })
         .unwrap();
-        assert_eq!(secret_tool_lookup("Bayview Realty").as_deref(), Some(KEY), "the key is in the keyring");
+        assert_eq!(
+            secret_tool_lookup("Bayview Realty").as_deref(),
+            Some(KEY),
+            "the key is in the keyring"
+        );
 
         // Close the dialog; the window is now on the Wix site: no demo banner, its contacts.
-        s.execute("window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));", vec![]).unwrap();
+        s.execute(
+            "window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));",
+            vec![],
+        )
+        .unwrap();
         s.wait_for("the Wix site's contacts", long, |s| {
             let account = s.text_content(&s.find("[data-testid=account]")?)?;
             let rows = count(s, "[data-testid=contact-row]");
-            Ok((account.contains("Bayview Realty") && rows >= 12 && count(s, "[data-testid=demo-banner]") == 0)
+            Ok((account.contains("Bayview Realty")
+                && rows >= 12
+                && count(s, "[data-testid=demo-banner]") == 0)
                 .then_some(()))
         })
         .unwrap();
 
-        std::fs::write(repo_root().join("artifacts/e2e-wix-connected.png"), s.screenshot().unwrap()).unwrap();
+        std::fs::write(
+            repo_root().join("artifacts/e2e-wix-connected.png"),
+            s.screenshot().unwrap(),
+        )
+        .unwrap();
 
         // Sign out: back on the Demo site, the key gone from the keyring.
         s.click(&s.find("[data-testid=account]").unwrap()).unwrap();
-        let sign_out = s.wait_for("sign out", long, |s| Ok(s.find_all("[data-testid=sign-out]")?.into_iter().next())).unwrap();
+        let sign_out = s
+            .wait_for("sign out", long, |s| {
+                Ok(s.find_all("[data-testid=sign-out]")?.into_iter().next())
+            })
+            .unwrap();
         s.click(&sign_out).unwrap();
-        s.wait_for("the account to be gone", long, |s| Ok((count(s, "[data-testid=account-item]") == 0).then_some(())))
-            .unwrap();
-        assert_eq!(secret_tool_lookup("Bayview Realty"), None, "sign-out removed the key");
-        s.execute("window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));", vec![]).unwrap();
-        s.wait_for("the demo banner again", long, |s| Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next()))
-            .unwrap();
+        s.wait_for("the account to be gone", long, |s| {
+            Ok((count(s, "[data-testid=account-item]") == 0).then_some(()))
+        })
+        .unwrap();
+        assert_eq!(
+            secret_tool_lookup("Bayview Realty"),
+            None,
+            "sign-out removed the key"
+        );
+        s.execute(
+            "window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));",
+            vec![],
+        )
+        .unwrap();
+        s.wait_for("the demo banner again", long, |s| {
+            Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next())
+        })
+        .unwrap();
     });
 }
 
 fn secret_tool_lookup(account: &str) -> Option<String> {
     let out = Command::new("secret-tool")
-        .args(["lookup", "service", "app.attache.desktop", "username", account])
+        .args([
+            "lookup",
+            "service",
+            "app.attache.desktop",
+            "username",
+            account,
+        ])
         .output()
         .expect("secret-tool (libsecret-tools)");
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
@@ -230,7 +316,10 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
             Ok(s.find_all("[data-testid=demo-banner]")?.into_iter().next())
         })
         .unwrap();
-    assert!(s.text_content(&banner).unwrap().contains("Demo site — local, nothing leaves this computer"));
+    assert!(s
+        .text_content(&banner)
+        .unwrap()
+        .contains("Demo site — local, nothing leaves this computer"));
 
     // Contacts are listed (name, e-mail, phone).
     let rows = s
@@ -240,9 +329,19 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
         })
         .unwrap();
     assert!(rows >= 12, "{rows} contact rows");
-    let all_text = s.text_content(&s.find("[data-testid=contact-list]").unwrap()).unwrap();
-    for expected in ["Ana Silva", "ana.silva@example.com", "+1 415 555 0132", "Marcus Okafor"] {
-        assert!(all_text.contains(expected), "contact list lacks {expected:?}:\n{all_text}");
+    let all_text = s
+        .text_content(&s.find("[data-testid=contact-list]").unwrap())
+        .unwrap();
+    for expected in [
+        "Ana Silva",
+        "ana.silva@example.com",
+        "+1 415 555 0132",
+        "Marcus Okafor",
+    ] {
+        assert!(
+            all_text.contains(expected),
+            "contact list lacks {expected:?}:\n{all_text}"
+        );
     }
 
     // Search narrows the list.
@@ -254,7 +353,9 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
         if rows.len() != 1 {
             return Ok(None);
         }
-        Ok(s.text_content(&rows[0])?.contains("Ana Silva").then_some(()))
+        Ok(s.text_content(&rows[0])?
+            .contains("Ana Silva")
+            .then_some(()))
     })
     .unwrap();
     s.clear(&search).unwrap();
@@ -265,15 +366,21 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
         vec![],
     )
     .unwrap();
-    s.wait_for("the full list again", short, |s| Ok((count(s, "[data-testid=contact-row]") >= 12).then_some(())))
-        .unwrap();
+    s.wait_for("the full list again", short, |s| {
+        Ok((count(s, "[data-testid=contact-row]") >= 12).then_some(()))
+    })
+    .unwrap();
 
     // A contact's attachments render: an image thumbnail that really loaded, a document icon.
     let ana = s
         .find_all("[data-testid=contact-row]")
         .unwrap()
         .into_iter()
-        .find(|r| s.text_content(r).map(|t| t.contains("Ana Silva")).unwrap_or(false))
+        .find(|r| {
+            s.text_content(r)
+                .map(|t| t.contains("Ana Silva"))
+                .unwrap_or(false)
+        })
         .expect("Ana Silva's row");
     s.click(&ana).unwrap();
     s.wait_for("Ana Silva's 5 documents", long, |s| {
@@ -286,7 +393,10 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
         .iter()
         .map(|e| s.text_content(e).unwrap())
         .collect();
-    assert!(names.iter().any(|n| n == "Front elevation.jpg"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "Front elevation.jpg"),
+        "{names:?}"
+    );
     assert!(names.iter().any(|n| n.ends_with(".pdf")), "{names:?}");
     let loaded: Value = s
         .wait_for("an image thumbnail to load", long, |s| {
@@ -300,12 +410,20 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
         })
         .unwrap();
     assert!(
-        loaded.as_array().unwrap().iter().filter(|i| i["w"].as_u64().unwrap_or(0) > 0).count() >= 2,
+        loaded
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["w"].as_u64().unwrap_or(0) > 0)
+            .count()
+            >= 2,
         "both photos' thumbnails should load: {loaded}"
     );
     let doc_icons = count(s, "[data-kind=document] [data-testid=file-icon]");
     assert!(doc_icons >= 3, "documents show a type icon ({doc_icons})");
-    let sizes = s.text_content(&s.find("[data-testid=attachment-grid]").unwrap()).unwrap();
+    let sizes = s
+        .text_content(&s.find("[data-testid=attachment-grid]").unwrap())
+        .unwrap();
     assert!(sizes.contains("KB"), "sizes are shown: {sizes}");
     assert!(sizes.contains("PDF document"), "types are shown: {sizes}");
 
@@ -320,14 +438,26 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
             Ok(find_file(&home.join("files"), "Offer comparison.csv"))
         })
         .unwrap();
-    assert!(std::fs::read_to_string(&downloaded).unwrap().starts_with("offer,amount"));
+    assert!(std::fs::read_to_string(&downloaded)
+        .unwrap()
+        .starts_with("offer,amount"));
     let opened = s
         .wait_for("the default application to be launched", short, |_| {
-            Ok(std::fs::read_to_string(opened_log).ok().filter(|t| !t.is_empty()))
+            Ok(std::fs::read_to_string(opened_log)
+                .ok()
+                .filter(|t| !t.is_empty()))
         })
         .unwrap();
-    assert_eq!(opened.trim(), downloaded.to_str().unwrap(), "opened the cached copy");
-    assert_eq!(count(s, "[data-testid=notice]"), 0, "opening reported an error");
+    assert_eq!(
+        opened.trim(),
+        downloaded.to_str().unwrap(),
+        "opened the cached copy"
+    );
+    assert_eq!(
+        count(s, "[data-testid=notice]"),
+        0,
+        "opening reported an error"
+    );
 }
 
 /// Registers, the freedesktop way (XDG_DATA_HOME/applications + XDG_CONFIG_HOME/mimeapps.list),
@@ -340,7 +470,11 @@ fn install_default_opener(root: &std::path::Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&config).unwrap();
     let log = root.join("opened.log");
     let script = root.join("record-open.sh");
-    std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display())).unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display()),
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let types = ["text/csv", "application/pdf", "image/jpeg"];
     std::fs::write(
@@ -352,8 +486,15 @@ fn install_default_opener(root: &std::path::Path) -> std::path::PathBuf {
         ),
     )
     .unwrap();
-    let defaults: String = types.iter().map(|t| format!("{t}=attache-e2e-opener.desktop\n")).collect();
-    std::fs::write(config.join("mimeapps.list"), format!("[Default Applications]\n{defaults}")).unwrap();
+    let defaults: String = types
+        .iter()
+        .map(|t| format!("{t}=attache-e2e-opener.desktop\n"))
+        .collect();
+    std::fs::write(
+        config.join("mimeapps.list"),
+        format!("[Default Applications]\n{defaults}"),
+    )
+    .unwrap();
     log
 }
 
@@ -373,7 +514,9 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 
 /// The window must show something: many distinct colours, not one flat fill.
 fn assert_not_blank(png: &[u8]) {
-    let img = image::load_from_memory(png).expect("screenshot is a PNG").to_rgb8();
+    let img = image::load_from_memory(png)
+        .expect("screenshot is a PNG")
+        .to_rgb8();
     let mut colours = std::collections::HashSet::new();
     for p in img.pixels().step_by(7) {
         colours.insert(p.0);

@@ -5,7 +5,9 @@ use attache_core::{AccountKind, AppHome, ErrorCode, ErrorPayload};
 use attache_service::Attache;
 
 async fn open(home: &std::path::Path) -> Attache {
-    Attache::open(AppHome::at(home.to_path_buf()).unwrap()).await.unwrap()
+    Attache::open(AppHome::at(home.to_path_buf()).unwrap())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -29,12 +31,25 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
     assert_eq!(accent_free[0].display_name, "Chloé Dubois");
 
     // The demo site persists in the home folder: a second open sees the same contacts.
-    let ids: Vec<String> = app.search_contacts("", 0, 100).contacts.into_iter().map(|c| c.id).collect();
+    let ids: Vec<String> = app
+        .search_contacts("", 0, 100)
+        .contacts
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     drop(app);
     let app = open(home.path()).await;
-    assert!(app.contacts_cached().unwrap(), "the cache survives a restart");
+    assert!(
+        app.contacts_cached().unwrap(),
+        "the cache survives a restart"
+    );
     app.refresh_contacts().await.unwrap();
-    let again: Vec<String> = app.search_contacts("", 0, 100).contacts.into_iter().map(|c| c.id).collect();
+    let again: Vec<String> = app
+        .search_contacts("", 0, 100)
+        .contacts
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(ids, again);
 }
 
@@ -48,13 +63,24 @@ async fn attachments_sizes_previews_and_downloads() {
 
     let files = app.refresh_attachments(&ana.id).await.unwrap();
     assert_eq!(files.len(), 5);
-    assert!(files.iter().all(|a| a.size_bytes.is_some_and(|s| s > 0)), "sizes learnt by HEAD: {files:?}");
+    assert!(
+        files.iter().all(|a| a.size_bytes.is_some_and(|s| s > 0)),
+        "sizes learnt by HEAD: {files:?}"
+    );
     assert_eq!(app.cached_attachments(&ana.id).unwrap(), files);
 
-    let photo = files.iter().find(|a| a.file_name == "Front elevation.jpg").unwrap();
+    let photo = files
+        .iter()
+        .find(|a| a.file_name == "Front elevation.jpg")
+        .unwrap();
     let preview = app.preview(&ana.id, &photo.id).await.unwrap();
     assert!(preview.starts_with(home.path()));
-    let img = image::ImageReader::open(&preview).unwrap().with_guessed_format().unwrap().decode().unwrap();
+    let img = image::ImageReader::open(&preview)
+        .unwrap()
+        .with_guessed_format()
+        .unwrap()
+        .decode()
+        .unwrap();
     assert!(img.width() > 100);
     // Served from the cache the second time: same path, even if the server were gone.
     assert_eq!(app.preview(&ana.id, &photo.id).await.unwrap(), preview);
@@ -65,15 +91,24 @@ async fn attachments_sizes_previews_and_downloads() {
 
     let local = app.download(&ana.id, &pdf.id).await.unwrap();
     assert_eq!(local.file_name().unwrap().to_str().unwrap(), pdf.file_name);
-    assert_eq!(std::fs::metadata(&local).unwrap().len(), pdf.size_bytes.unwrap());
+    assert_eq!(
+        std::fs::metadata(&local).unwrap().len(),
+        pdf.size_bytes.unwrap()
+    );
     assert!(std::fs::read(&local).unwrap().starts_with(b"%PDF"));
 
     let target = home.path().join("saved copy.pdf");
     app.save_as(&ana.id, &pdf.id, &target).await.unwrap();
-    assert_eq!(std::fs::read(&target).unwrap(), std::fs::read(&local).unwrap());
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&local).unwrap()
+    );
 
     // No stray temporary files are left in the cache.
-    let leftovers: Vec<_> = walk(home.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".part")).collect();
+    let leftovers: Vec<_> = walk(home.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".part"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

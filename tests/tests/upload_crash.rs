@@ -23,20 +23,36 @@ impl Drop for SandboxProcess {
 
 fn start_sandbox(data: &Path) -> (SandboxProcess, String) {
     let mut child = Command::new(workspace_binary("attache"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--faults", "latency=15ms", "--data"])
+        .args([
+            "sandbox",
+            "--addr",
+            "127.0.0.1:0",
+            "--faults",
+            "latency=15ms",
+            "--data",
+        ])
         .arg(data)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let url = first.trim().strip_prefix("listening on ").expect(&first).to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_string();
     (SandboxProcess(child), url)
 }
 
 fn attache(home: &Path, url: &str) -> Command {
     let mut cmd = Command::new(workspace_binary("attache"));
-    cmd.env("ATTACHE_HOME", home).env("ATTACHE_DEMO_URL", url).env("ATTACHE_LOG", "info").stdout(Stdio::piped());
+    cmd.env("ATTACHE_HOME", home)
+        .env("ATTACHE_DEMO_URL", url)
+        .env("ATTACHE_LOG", "info")
+        .stdout(Stdio::piped());
     // Each run's log (ATTACHE_LOG=info) lands beside the queue, for diagnosing a failure.
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -56,11 +72,18 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
     let mut contacts = attache(home.path(), &url);
     contacts.args(["contacts", "--json", "--search", "Hiroshi"]);
     let out = output(contacts);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let found: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let contact = found[0]["id"].as_str().unwrap().to_string();
 
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let mut rng = fastrand::Rng::with_seed(seed);
     let trials = 10;
     let per_trial = 20;
@@ -69,7 +92,10 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
         let dir = home.path().join(format!("batch-{trial}"));
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..per_trial {
-            let body = format!("%PDF-1.4\n% trial {trial} file {i} seed {seed}\n{}\n%%EOF\n", "x".repeat(rng.usize(10..200_000)));
+            let body = format!(
+                "%PDF-1.4\n% trial {trial} file {i} seed {seed}\n{}\n%%EOF\n",
+                "x".repeat(rng.usize(10..200_000))
+            );
             std::fs::write(dir.join(format!("t{trial}-{i}.pdf")), body).unwrap();
         }
         let mut run = attache(home.path(), &url);
@@ -103,16 +129,25 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(kills >= trials / 2, "most runs were killed mid-way ({kills} of {trials})");
+    assert!(
+        kills >= trials / 2,
+        "most runs were killed mid-way ({kills} of {trials})"
+    );
 
     let mut list = attache(home.path(), &url);
     list.args(["attachments", &contact, "--json"]);
     let out = output(list);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let attachments: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let mut counts: HashMap<String, usize> = HashMap::new();
     for a in &attachments {
-        *counts.entry(a["fileName"].as_str().unwrap().to_string()).or_default() += 1;
+        *counts
+            .entry(a["fileName"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     for trial in 0..trials {
         for i in 0..per_trial {

@@ -24,18 +24,37 @@ struct World {
 async fn world() -> World {
     let site = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let sandbox =
-        Sandbox::start(SandboxConfig::demo(site.path().to_path_buf()), SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
-    let app = Attache::open_demo_at(AppHome::at(home.path().join("home")).unwrap(), &sandbox.base_url()).await.unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig::demo(site.path().to_path_buf()),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap();
+    let app = Attache::open_demo_at(
+        AppHome::at(home.path().join("home")).unwrap(),
+        &sandbox.base_url(),
+    )
+    .await
+    .unwrap();
     let files = home.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
-    World { files, sandbox, app, _dirs: (site, home) }
+    World {
+        files,
+        sandbox,
+        app,
+        _dirs: (site, home),
+    }
 }
 
 impl World {
     async fn contact(&self, name: &str) -> Contact {
         self.app.refresh_contacts().await.unwrap();
-        self.app.search_contacts(name, 0, 1).contacts.into_iter().next().expect(name)
+        self.app
+            .search_contacts(name, 0, 1)
+            .contacts
+            .into_iter()
+            .next()
+            .expect(name)
     }
 
     /// A fresh client with no faults: what is really on the site.
@@ -43,11 +62,17 @@ impl World {
         set_faults(&self.sandbox, &Faults::default()).await;
         let wix = WixClient::new(
             &self.sandbox.base_url(),
-            WixAuth::ApiKey { key: Sensitive::new(DEMO_API_KEY.into()), site_id: DEMO_SITE_ID.into() },
+            WixAuth::ApiKey {
+                key: Sensitive::new(DEMO_API_KEY.into()),
+                site_id: DEMO_SITE_ID.into(),
+            },
         )
         .unwrap();
         let mut counts = HashMap::new();
-        for a in CrmBackend::list_attachments(&wix, &contact.id).await.unwrap() {
+        for a in CrmBackend::list_attachments(&wix, &contact.id)
+            .await
+            .unwrap()
+        {
             *counts.entry(a.file_name).or_insert(0) += 1;
         }
         counts
@@ -67,13 +92,20 @@ async fn set_faults(sandbox: &Sandbox, faults: &Faults) {
 /// A small valid PDF whose bytes (and so content hash) are unique to `seed`.
 fn pdf(dir: &Path, name: &str, seed: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"),
+    )
+    .unwrap();
     path
 }
 
 async fn run_until_done(app: &Attache, ids: &[i64]) -> Vec<attache_core::upload::UploadJob> {
     app.uploads().start();
-    tokio::time::timeout(Duration::from_secs(300), app.uploads().wait_for(ids)).await.expect("uploads finish").unwrap()
+    tokio::time::timeout(Duration::from_secs(300), app.uploads().wait_for(ids))
+        .await
+        .expect("uploads finish")
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,47 +116,95 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled() {
     let mut events = w.app.uploads().subscribe();
     let folder = w.files.join("Closing docs");
     std::fs::create_dir_all(&folder).unwrap();
-    let good: Vec<PathBuf> = (0..5).map(|i| pdf(&folder, &format!("page {i}.pdf"), &format!("p{i}"))).collect();
+    let good: Vec<PathBuf> = (0..5)
+        .map(|i| pdf(&folder, &format!("page {i}.pdf"), &format!("p{i}")))
+        .collect();
     std::fs::write(folder.join("notes.txt"), "hello").unwrap();
     std::fs::write(folder.join("empty.pdf"), "").unwrap();
     std::fs::write(folder.join(".DS_Store"), "x").unwrap();
-    std::fs::write(folder.join("fake.pdf"), [0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F', 0]).unwrap();
+    std::fs::write(
+        folder.join("fake.pdf"),
+        [0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F', 0],
+    )
+    .unwrap();
 
-    let report = w.app.queue_files(&ana, vec![folder.clone()], false).await.unwrap();
+    let report = w
+        .app
+        .queue_files(&ana, vec![folder.clone()], false)
+        .await
+        .unwrap();
     assert_eq!(report.queued.len(), 5, "{report:?}");
     let kinds: Vec<RejectionKind> = report.rejected.iter().map(|r| r.kind).collect();
     assert_eq!(kinds.len(), 3, "{:?}", report.rejected);
-    for kind in [RejectionKind::Unsupported, RejectionKind::Empty, RejectionKind::TypeMismatch] {
+    for kind in [
+        RejectionKind::Unsupported,
+        RejectionKind::Empty,
+        RejectionKind::TypeMismatch,
+    ] {
         assert!(kinds.contains(&kind), "{kind:?} in {:?}", report.rejected);
     }
 
     // Dropped twice before the first upload finished: still one job each.
     let again = w.app.queue_files(&ana, good.clone(), false).await.unwrap();
-    assert_eq!(again.already_queued.len() + again.already_attached.len(), 5, "{again:?}");
+    assert_eq!(
+        again.already_queued.len() + again.already_attached.len(),
+        5,
+        "{again:?}"
+    );
     assert!(again.queued.is_empty());
 
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     let ended = run_until_done(&w.app, &ids).await;
-    assert!(ended.iter().all(|j| j.state == JobState::Done && j.attachment_id.is_some()), "{ended:?}");
+    assert!(
+        ended
+            .iter()
+            .all(|j| j.state == JobState::Done && j.attachment_id.is_some()),
+        "{ended:?}"
+    );
 
     let after = w.names_on(&ana).await;
     for i in 0..5 {
         let name = format!("page {i}.pdf");
-        assert_eq!(after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0), 1, "{name}");
+        assert_eq!(
+            after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0),
+            1,
+            "{name}"
+        );
     }
 
     // Afterwards the same content is "already attached", unless forced.
-    let later = w.app.queue_files(&ana, vec![good[0].clone()], false).await.unwrap();
+    let later = w
+        .app
+        .queue_files(&ana, vec![good[0].clone()], false)
+        .await
+        .unwrap();
     assert_eq!(later.already_attached.len(), 1);
-    let forced = w.app.queue_files(&ana, vec![good[0].clone()], true).await.unwrap();
+    let forced = w
+        .app
+        .queue_files(&ana, vec![good[0].clone()], true)
+        .await
+        .unwrap();
     assert_eq!(forced.queued.len(), 1);
     run_until_done(&w.app, &[forced.queued[0].id]).await;
-    assert_eq!(w.names_on(&ana).await["page 0.pdf"], before.get("page 0.pdf").copied().unwrap_or(0) + 2);
+    assert_eq!(
+        w.names_on(&ana).await["page 0.pdf"],
+        before.get("page 0.pdf").copied().unwrap_or(0) + 2
+    );
 
     // The tray heard about it, in batches, with a summary at the end.
     let mut seen_done = 0;
     let mut summaries = 0;
-    while let Ok(UploadEvent { jobs, finished_batch, .. }) = events.try_recv() {
+    // (Jobs end before the tray's next tick, so wait for the ticks that report them.)
+    while seen_done < 5 || summaries == 0 {
+        let next = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+        let Ok(Ok(UploadEvent {
+            jobs,
+            finished_batch,
+            ..
+        })) = next
+        else {
+            break;
+        };
         seen_done += jobs.iter().filter(|v| v.state == JobState::Done).count();
         summaries += finished_batch.is_some() as usize;
     }
@@ -137,7 +217,9 @@ async fn hundreds_of_files_through_every_fault_end_attached_exactly_once() {
     let w = world().await;
     let contact = w.contact("Noah").await;
     let before = w.names_on(&contact).await;
-    let files: Vec<PathBuf> = (0..200).map(|i| pdf(&w.files, &format!("scan-{i:03}.pdf"), &format!("scan {i}"))).collect();
+    let files: Vec<PathBuf> = (0..200)
+        .map(|i| pdf(&w.files, &format!("scan-{i:03}.pdf"), &format!("scan {i}")))
+        .collect();
     let report = w.app.queue_files(&contact, files, false).await.unwrap();
     assert_eq!(report.queued.len(), 200);
     set_faults(
@@ -150,12 +232,16 @@ async fn hundreds_of_files_through_every_fault_end_attached_exactly_once() {
     let failed: Vec<_> = ended.iter().filter(|j| j.state != JobState::Done).collect();
     assert!(failed.is_empty(), "{failed:?}");
     let retried = ended.iter().filter(|j| j.attempts > 1).count();
-    assert!(retried > 10, "the faults were exercised ({retried} jobs needed more than one attempt)");
+    assert!(
+        retried > 10,
+        "the faults were exercised ({retried} jobs needed more than one attempt)"
+    );
 
     let after = w.names_on(&contact).await;
     for i in 0..200 {
         let name = format!("scan-{i:03}.pdf");
-        let added = after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0);
+        let added =
+            after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0);
         assert_eq!(added, 1, "{name} attached {added} times");
     }
 }
@@ -165,7 +251,11 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
     let w = world().await;
     let ana = w.contact("Ana Silva").await;
     let path = pdf(&w.files, "Offer.pdf", "offer");
-    let report = w.app.queue_files(&ana, vec![path.clone()], false).await.unwrap();
+    let report = w
+        .app
+        .queue_files(&ana, vec![path.clone()], false)
+        .await
+        .unwrap();
     let id = report.queued[0].id;
 
     // What a crashed run leaves: the job marked sending with its baseline and upload target,
@@ -174,7 +264,10 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
     let job = queue.job(id).unwrap().unwrap();
     let wix = WixClient::new(
         &w.sandbox.base_url(),
-        WixAuth::ApiKey { key: Sensitive::new(DEMO_API_KEY.into()), site_id: DEMO_SITE_ID.into() },
+        WixAuth::ApiKey {
+            key: Sensitive::new(DEMO_API_KEY.into()),
+            site_id: DEMO_SITE_ID.into(),
+        },
     )
     .unwrap();
     let source = UploadSource {
@@ -182,6 +275,7 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
         file_name: job.file_name.clone(),
         mime_type: job.mime_type.clone(),
         size: job.size,
+        modified_ns: job.modified_ns,
         content_hash: job.content_hash.clone(),
         progress: Default::default(),
     };
@@ -189,7 +283,10 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
     queue.begin_sending(id, &[], &target).unwrap();
     wix.send_upload(&target, &source).await.unwrap();
     // A resend to the same target is refused: the target is single-use.
-    assert!(matches!(wix.send_upload(&target, &source).await, Err(attache_core::SendError::TargetGone(_))));
+    assert!(matches!(
+        wix.send_upload(&target, &source).await,
+        Err(attache_core::SendError::TargetGone(_))
+    ));
 
     let ended = run_until_done(&w.app, &[id]).await;
     assert_eq!(ended[0].state, JobState::Done);
@@ -203,24 +300,47 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
     let ana = w.contact("Ana Silva").await;
     let edited = pdf(&w.files, "Draft.pdf", "v1");
     let vanished = pdf(&w.files, "Gone.pdf", "gone");
-    let report = w.app.queue_files(&ana, vec![edited.clone(), vanished.clone()], false).await.unwrap();
+    let report = w
+        .app
+        .queue_files(&ana, vec![edited.clone(), vanished.clone()], false)
+        .await
+        .unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    std::fs::write(&edited, "%PDF-1.4\n% version two, longer than the first\n%%EOF\n").unwrap();
+    std::fs::write(
+        &edited,
+        "%PDF-1.4\n% version two, longer than the first\n%%EOF\n",
+    )
+    .unwrap();
     std::fs::remove_file(&vanished).unwrap();
 
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     let ended = run_until_done(&w.app, &ids).await;
     let by_name: HashMap<&str, _> = ended.iter().map(|j| (j.file_name.as_str(), j)).collect();
     assert_eq!(by_name["Draft.pdf"].state, JobState::Done);
-    assert_eq!(by_name["Draft.pdf"].content_hash, attache_core::upload::hash_file(&edited).unwrap());
+    assert_eq!(
+        by_name["Draft.pdf"].content_hash,
+        attache_core::upload::hash_file(&edited).unwrap()
+    );
     let gone = by_name["Gone.pdf"];
     assert_eq!(gone.state, JobState::Failed);
-    assert!(gone.error.as_ref().unwrap().message.contains("no longer there"), "{:?}", gone.error);
+    assert!(
+        gone.error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("no longer there"),
+        "{:?}",
+        gone.error
+    );
 
     let contact_id = ana.id.clone();
     let listed = w.app.refresh_attachments(&contact_id).await.unwrap();
     let draft = listed.iter().find(|a| a.file_name == "Draft.pdf").unwrap();
     let local = w.app.download(&contact_id, &draft.id).await.unwrap();
-    assert_eq!(std::fs::read(local).unwrap(), std::fs::read(&edited).unwrap(), "the new content was sent");
+    assert_eq!(
+        std::fs::read(local).unwrap(),
+        std::fs::read(&edited).unwrap(),
+        "the new content was sent"
+    );
     assert!(!w.names_on(&ana).await.contains_key("Gone.pdf"));
 }

@@ -3,28 +3,39 @@
 
 use std::net::SocketAddr;
 
+use attache_core::Sensitive;
 use attache_core::{CrmBackend, ErrorCode};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
 use attache_wix::wire::{ContactQuery, Paging, QueryContactsRequest, Sorting};
 use attache_wix::{RetryPolicy, WixAuth, WixClient, WixError};
-use attache_core::Sensitive;
 use serde_json::json;
 
 async fn sandbox(dir: &std::path::Path) -> Sandbox {
-    Sandbox::start(SandboxConfig::demo(dir.to_path_buf()), SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    Sandbox::start(
+        SandboxConfig::demo(dir.to_path_buf()),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .unwrap()
 }
 
 fn client(base: &str, key: &str, site: &str) -> WixClient {
-    WixClient::new(base, WixAuth::ApiKey { key: Sensitive::new(key.to_string()), site_id: site.to_string() })
-        .unwrap()
-        .with_retry(RetryPolicy::none())
+    WixClient::new(
+        base,
+        WixAuth::ApiKey {
+            key: Sensitive::new(key.to_string()),
+            site_id: site.to_string(),
+        },
+    )
+    .unwrap()
+    .with_retry(RetryPolicy::none())
 }
 
 fn app_code(e: &WixError) -> Option<String> {
     match e {
-        WixError::Api { application_code, .. } => application_code.clone(),
+        WixError::Api {
+            application_code, ..
+        } => application_code.clone(),
         _ => None,
     }
 }
@@ -43,39 +54,68 @@ async fn lists_all_demo_contacts_and_their_attachments() {
     let wix = client(&sb.base_url(), DEMO_API_KEY, DEMO_SITE_ID);
     let contacts = CrmBackend::list_contacts(&wix).await.unwrap();
     assert!(contacts.len() >= 12, "{} contacts", contacts.len());
-    let ana = contacts.iter().find(|c| c.display_name == "Ana Silva").expect("Ana Silva");
+    let ana = contacts
+        .iter()
+        .find(|c| c.display_name == "Ana Silva")
+        .expect("Ana Silva");
     assert_eq!(ana.email.as_deref(), Some("ana.silva@example.com"));
-    assert!(ana.phone.is_some() && ana.address.as_deref().unwrap_or("").contains("San Francisco"));
+    assert!(
+        ana.phone.is_some()
+            && ana
+                .address
+                .as_deref()
+                .unwrap_or("")
+                .contains("San Francisco")
+    );
 
     let mut total = 0;
     for c in &contacts {
-        total += CrmBackend::list_attachments(&wix, &c.id).await.unwrap().len();
+        total += CrmBackend::list_attachments(&wix, &c.id)
+            .await
+            .unwrap()
+            .len();
     }
     assert!(total >= 20, "{total} attachments");
 
     let files = CrmBackend::list_attachments(&wix, &ana.id).await.unwrap();
-    let photo = files.iter().find(|a| a.file_name == "Front elevation.jpg").unwrap();
+    let photo = files
+        .iter()
+        .find(|a| a.file_name == "Front elevation.jpg")
+        .unwrap();
     assert_eq!(photo.kind, attache_core::AttachmentKind::Image);
     assert!(photo.preview_url.is_some());
     let pdf = files.iter().find(|a| a.extension == "pdf").unwrap();
-    assert!(pdf.preview_url.is_none(), "Wix gives previews for images only");
+    assert!(
+        pdf.preview_url.is_none(),
+        "Wix gives previews for images only"
+    );
 
     // Files and previews download; the PDF is a real PDF, the preview a real JPEG.
     let out = dir.path().join("dl");
     std::fs::create_dir_all(&out).unwrap();
-    let n = CrmBackend::download_file(&wix, pdf, &out.join("a.pdf")).await.unwrap();
+    let n = CrmBackend::download_file(&wix, pdf, &out.join("a.pdf"))
+        .await
+        .unwrap();
     let bytes = std::fs::read(out.join("a.pdf")).unwrap();
     assert_eq!(n as usize, bytes.len());
     assert!(bytes.starts_with(b"%PDF-1.4"));
-    CrmBackend::download_preview(&wix, photo, &out.join("p.jpg")).await.unwrap();
+    CrmBackend::download_preview(&wix, photo, &out.join("p.jpg"))
+        .await
+        .unwrap();
     let preview = image::open(out.join("p.jpg")).unwrap();
     assert!(preview.width() <= 400 && preview.height() <= 400);
     assert_eq!(CrmBackend::file_size(&wix, pdf).await, Some(n));
 
     // An expired or revoked file URL (here: a wrong token) is refreshed from the API, once.
     let mut stale = pdf.clone();
-    stale.file_url = Some(format!("{}/_media/{}/revoked-token/a.pdf", sb.base_url(), pdf.id));
-    let again = CrmBackend::download_file(&wix, &stale, &out.join("b.pdf")).await.unwrap();
+    stale.file_url = Some(format!(
+        "{}/_media/{}/revoked-token/a.pdf",
+        sb.base_url(),
+        pdf.id
+    ));
+    let again = CrmBackend::download_file(&wix, &stale, &out.join("b.pdf"))
+        .await
+        .unwrap();
     assert_eq!(again, n);
 }
 
@@ -103,7 +143,13 @@ async fn query_filters_sorts_and_pages_like_wix() {
     let mut offset = 0;
     loop {
         let page = wix
-            .list_contacts(Paging { limit: Some(5), offset: Some(offset) }, None)
+            .list_contacts(
+                Paging {
+                    limit: Some(5),
+                    offset: Some(offset),
+                },
+                None,
+            )
             .await
             .unwrap();
         let meta = page.paging_metadata.unwrap();
@@ -122,18 +168,34 @@ async fn query_filters_sorts_and_pages_like_wix() {
     // DESC by last name.
     let page = wix
         .list_contacts(
-            Paging { limit: Some(3), offset: None },
-            Some(&Sorting { field_name: "info.name.last".into(), order: Some("DESC".into()) }),
+            Paging {
+                limit: Some(3),
+                offset: None,
+            },
+            Some(&Sorting {
+                field_name: "info.name.last".into(),
+                order: Some("DESC".into()),
+            }),
         )
         .await
         .unwrap();
     let last: Vec<String> = page
         .contacts
         .iter()
-        .map(|c| c.info.as_ref().unwrap().name.as_ref().unwrap().last.clone().unwrap())
+        .map(|c| {
+            c.info
+                .as_ref()
+                .unwrap()
+                .name
+                .as_ref()
+                .unwrap()
+                .last
+                .clone()
+                .unwrap()
+        })
         .collect();
     let mut sorted = last.clone();
-    sorted.sort_by(|a, b| b.to_lowercase().cmp(&a.to_lowercase()));
+    sorted.sort_by_key(|name| std::cmp::Reverse(name.to_lowercase()));
     assert_eq!(last, sorted);
 }
 
@@ -144,42 +206,106 @@ async fn documented_errors_come_back_typed() {
     let base = sb.base_url();
     let wix = client(&base, DEMO_API_KEY, DEMO_SITE_ID);
 
-    let e = wix.list_contacts(Paging { limit: Some(1001), offset: None }, None).await.unwrap_err();
-    assert_eq!((status(&e), app_code(&e).as_deref()), (Some(400), Some("ILLEGAL_LIMIT")));
+    let e = wix
+        .list_contacts(
+            Paging {
+                limit: Some(1001),
+                offset: None,
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status(&e), app_code(&e).as_deref()),
+        (Some(400), Some("ILLEGAL_LIMIT"))
+    );
     assert_eq!(e.code(), ErrorCode::InvalidInput);
 
     let e = wix
-        .list_contacts(Paging::default(), Some(&Sorting { field_name: "info.locale".into(), order: None }))
+        .list_contacts(
+            Paging::default(),
+            Some(&Sorting {
+                field_name: "info.locale".into(),
+                order: None,
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(app_code(&e).as_deref(), Some("UNSUPPORTED_SORT_FIELD"));
 
     let bad_filter = QueryContactsRequest {
         search: None,
-        query: Some(ContactQuery { filter: Some(json!({"info.shoeSize": 42})), ..Default::default() }),
+        query: Some(ContactQuery {
+            filter: Some(json!({"info.shoeSize": 42})),
+            ..Default::default()
+        }),
     };
     let e = wix.query_contacts(&bad_filter).await.unwrap_err();
-    assert_eq!(app_code(&e).as_deref(), Some("UNSUPPORTED_FILTER_FIELD_UNKNOWN"));
+    assert_eq!(
+        app_code(&e).as_deref(),
+        Some("UNSUPPORTED_FILTER_FIELD_UNKNOWN")
+    );
 
-    let e = wix.get_contact("00000000-0000-4000-8000-000000000000").await.unwrap_err();
-    assert_eq!((status(&e), app_code(&e).as_deref()), (Some(404), Some("CONTACT_NOT_FOUND")));
+    let e = wix
+        .get_contact("00000000-0000-4000-8000-000000000000")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status(&e), app_code(&e).as_deref()),
+        (Some(404), Some("CONTACT_NOT_FOUND"))
+    );
     assert_eq!(e.code(), ErrorCode::NotFound);
-    assert!(matches!(&e, WixError::Api { request_id: Some(_), .. }), "X-Wix-Request-Id is surfaced");
+    assert!(
+        matches!(
+            &e,
+            WixError::Api {
+                request_id: Some(_),
+                ..
+            }
+        ),
+        "X-Wix-Request-Id is surfaced"
+    );
 
-    let e = client(&base, "wrong-key", DEMO_SITE_ID).list_contacts(Paging::default(), None).await.unwrap_err();
-    assert_eq!((status(&e), e.code()), (Some(401), ErrorCode::Unauthenticated));
+    let e = client(&base, "wrong-key", DEMO_SITE_ID)
+        .list_contacts(Paging::default(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status(&e), e.code()),
+        (Some(401), ErrorCode::Unauthenticated)
+    );
 
     let e = client(&base, DEMO_API_KEY, "11111111-2222-4333-8444-555555555555")
         .list_contacts(Paging::default(), None)
         .await
         .unwrap_err();
-    assert_eq!((status(&e), app_code(&e).as_deref()), (Some(404), Some("SITE_NOT_FOUND")));
+    assert_eq!(
+        (status(&e), app_code(&e).as_deref()),
+        (Some(404), Some("SITE_NOT_FOUND"))
+    );
 
     // Attachments page at most 100.
-    let ana = CrmBackend::list_contacts(&wix).await.unwrap().into_iter().find(|c| c.display_name == "Ana Silva").unwrap();
-    let e = wix.list_attachments(&ana.id, Paging { limit: Some(101), offset: None }).await.unwrap_err();
+    let ana = CrmBackend::list_contacts(&wix)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.display_name == "Ana Silva")
+        .unwrap();
+    let e = wix
+        .list_attachments(
+            &ana.id,
+            Paging {
+                limit: Some(101),
+                offset: None,
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(status(&e), Some(400));
-    assert!(matches!(&e, WixError::Api { violations, .. } if violations.iter().any(|v| v.field == "paging.limit")));
+    assert!(
+        matches!(&e, WixError::Api { violations, .. } if violations.iter().any(|v| v.field == "paging.limit"))
+    );
 }
 
 #[tokio::test]
@@ -190,7 +316,12 @@ async fn raw_wire_matches_the_contract() {
     let url = format!("{}/contacts/v4/contacts?paging.limit=2", sb.base_url());
 
     // Missing site header: 403; "Bearer <key>" is not how Wix takes API keys: 401.
-    let r = http.get(&url).header("Authorization", DEMO_API_KEY).send().await.unwrap();
+    let r = http
+        .get(&url)
+        .header("Authorization", DEMO_API_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let r = http
         .get(&url)
@@ -201,9 +332,18 @@ async fn raw_wire_matches_the_contract() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["details"]["applicationError"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        body["details"]["applicationError"]["code"],
+        "UNAUTHENTICATED"
+    );
 
-    let r = http.get(&url).header("Authorization", DEMO_API_KEY).header("wix-site-id", DEMO_SITE_ID).send().await.unwrap();
+    let r = http
+        .get(&url)
+        .header("Authorization", DEMO_API_KEY)
+        .header("wix-site-id", DEMO_SITE_ID)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-wix-request-id"));
     let body: serde_json::Value = r.json().await.unwrap();
@@ -219,6 +359,7 @@ fn source(path: &std::path::Path, name: &str, mime: &str) -> attache_core::uploa
         file_name: name.into(),
         mime_type: mime.into(),
         size: std::fs::metadata(path).unwrap().len(),
+        modified_ns: attache_core::upload::stat(path).unwrap().1,
         content_hash: attache_core::upload::hash_file(path).unwrap(),
         progress: Default::default(),
     }
@@ -229,38 +370,77 @@ async fn upload_then_list_then_delete_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let sb = sandbox(dir.path()).await;
     let wix = client(&sb.base_url(), DEMO_API_KEY, DEMO_SITE_ID);
-    let ana = CrmBackend::list_contacts(&wix).await.unwrap().into_iter().find(|c| c.display_name == "Ana Silva").unwrap();
-    let before = CrmBackend::list_attachments(&wix, &ana.id).await.unwrap().len();
+    let ana = CrmBackend::list_contacts(&wix)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.display_name == "Ana Silva")
+        .unwrap();
+    let before = CrmBackend::list_attachments(&wix, &ana.id)
+        .await
+        .unwrap()
+        .len();
 
     let file = dir.path().join("Counter offer.pdf");
-    let body = attache_sandbox::pdf::document("Counter offer", "1450 Lombard", &["Terms."], &["Ana Silva"]);
+    let body = attache_sandbox::pdf::document(
+        "Counter offer",
+        "1450 Lombard",
+        &["Terms."],
+        &["Ana Silva"],
+    );
     std::fs::write(&file, &body).unwrap();
-    CrmBackend::attach_file(&wix, &ana.id, &source(&file, "Counter offer.pdf", "application/pdf")).await.unwrap();
+    CrmBackend::attach_file(
+        &wix,
+        &ana.id,
+        &source(&file, "Counter offer.pdf", "application/pdf"),
+    )
+    .await
+    .unwrap();
 
     // An upload URL is single-use.
-    let target = wix.generate_attachment_upload_url(&ana.id, "Note.csv", "text/csv").await.unwrap();
+    let target = wix
+        .generate_attachment_upload_url(&ana.id, "Note.csv", "text/csv")
+        .await
+        .unwrap();
     let csv = dir.path().join("n.csv");
     std::fs::write(&csv, "a,b\n1,2\n").unwrap();
-    wix.upload_to_url(&target.upload_url, &source(&csv, "Note.csv", "text/csv")).await.unwrap();
-    let again = wix.upload_to_url(&target.upload_url, &source(&csv, "Note.csv", "text/csv")).await.unwrap_err();
+    wix.upload_to_url(&target.upload_url, &source(&csv, "Note.csv", "text/csv"))
+        .await
+        .unwrap();
+    let again = wix
+        .upload_to_url(&target.upload_url, &source(&csv, "Note.csv", "text/csv"))
+        .await
+        .unwrap_err();
     assert_eq!(status(&again), Some(429));
 
     // Wix refuses types outside its list before any bytes move.
-    let e = wix.generate_attachment_upload_url(&ana.id, "notes.txt", "text/plain").await.unwrap_err();
+    let e = wix
+        .generate_attachment_upload_url(&ana.id, "notes.txt", "text/plain")
+        .await
+        .unwrap_err();
     assert_eq!(status(&e), Some(400));
-    let e = CrmBackend::attach_file(&wix, &ana.id, &source(&csv, "x.webp", "image/webp")).await.unwrap_err();
+    let e = CrmBackend::attach_file(&wix, &ana.id, &source(&csv, "x.webp", "image/webp"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput);
 
     let after = CrmBackend::list_attachments(&wix, &ana.id).await.unwrap();
     assert_eq!(after.len(), before + 2);
-    let uploaded = after.iter().find(|a| a.file_name == "Counter offer.pdf").unwrap().clone();
+    let uploaded = after
+        .iter()
+        .find(|a| a.file_name == "Counter offer.pdf")
+        .unwrap()
+        .clone();
 
     // Restart on the same folder: the upload is still there, bytes intact.
     sb.shutdown().await;
     let sb = sandbox(dir.path()).await;
     let wix = client(&sb.base_url(), DEMO_API_KEY, DEMO_SITE_ID);
     let listed = CrmBackend::list_attachments(&wix, &ana.id).await.unwrap();
-    let again = listed.iter().find(|a| a.id == uploaded.id).expect("upload persisted");
+    let again = listed
+        .iter()
+        .find(|a| a.id == uploaded.id)
+        .expect("upload persisted");
     let dest = dir.path().join("back.pdf");
     CrmBackend::download_file(&wix, again, &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), body);
@@ -291,13 +471,30 @@ async fn the_client_keeps_under_the_per_site_request_budget() {
     let wix = client(&sb.base_url(), DEMO_API_KEY, DEMO_SITE_ID).with_rate_limit(3);
     let clone = wix.clone(); // clones share one budget, as they talk to the same site
     for c in [&wix, &clone, &wix] {
-        c.list_contacts(Paging { limit: Some(1), offset: None }, None).await.unwrap();
+        c.list_contacts(
+            Paging {
+                limit: Some(1),
+                offset: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
     }
     let fourth = tokio::time::timeout(
         std::time::Duration::from_millis(500),
-        clone.list_contacts(Paging { limit: Some(1), offset: None }, None),
+        clone.list_contacts(
+            Paging {
+                limit: Some(1),
+                offset: None,
+            },
+            None,
+        ),
     )
     .await;
-    assert!(fourth.is_err(), "the fourth call must wait for the budget, not go out at once");
+    assert!(
+        fourth.is_err(),
+        "the fourth call must wait for the budget, not go out at once"
+    );
     assert_eq!(attache_wix::REQUESTS_PER_MINUTE, 200);
 }

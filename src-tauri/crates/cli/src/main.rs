@@ -16,7 +16,11 @@ use attache_vault::Vault;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "attache", version, about = "File clients' documents into your CRM")]
+#[command(
+    name = "attache",
+    version,
+    about = "File clients' documents into your CRM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +119,8 @@ enum LoginKind {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ATTACHE_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("ATTACHE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -130,7 +135,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = serde_json::to_value(e.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let code = serde_json::to_value(e.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             eprintln!("error [{code}]: {}", e.message);
             ExitCode::FAILURE
         }
@@ -139,10 +147,29 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), ErrorPayload> {
     match command {
-        Command::Sandbox { addr, data, api_key, site_id, faults } => {
-            sandbox(SandboxConfig { data_dir: data, api_key, site_id, faults }, addr).await
+        Command::Sandbox {
+            addr,
+            data,
+            api_key,
+            site_id,
+            faults,
+        } => {
+            sandbox(
+                SandboxConfig {
+                    data_dir: data,
+                    api_key,
+                    site_id,
+                    faults,
+                },
+                addr,
+            )
+            .await
         }
-        Command::Contacts { search, limit, json } => {
+        Command::Contacts {
+            search,
+            limit,
+            json,
+        } => {
             let app = open().await?;
             app.refresh_contacts().await?;
             let page = app.search_contacts(search.as_deref().unwrap_or(""), 0, limit);
@@ -151,17 +178,36 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             } else {
                 print_contacts(&page.contacts);
                 if page.matched > page.contacts.len() as u64 {
-                    eprintln!("(showing {} of {}; use --limit or --search)", page.contacts.len(), page.matched);
+                    eprintln!(
+                        "(showing {} of {}; use --limit or --search)",
+                        page.contacts.len(),
+                        page.matched
+                    );
                 }
                 Ok(())
             }
         }
-        Command::Login { kind: LoginKind::Wix { site_id, name, base_url } } => {
+        Command::Login {
+            kind:
+                LoginKind::Wix {
+                    site_id,
+                    name,
+                    base_url,
+                },
+        } => {
             let api_key = read_secret("Wix API key: ")?;
             let vault = Vault::system().await?;
-            let login = accounts::WixLogin { name, base_url, site_id, api_key };
+            let login = accounts::WixLogin {
+                name,
+                base_url,
+                site_id,
+                api_key,
+            };
             let info = accounts::login_wix(&home()?, &vault, login).await?;
-            println!("Connected {} ({}); it is now the current account.", info.name, info.base_url);
+            println!(
+                "Connected {} ({}); it is now the current account.",
+                info.name, info.base_url
+            );
             Ok(())
         }
         Command::Accounts { json } => {
@@ -195,14 +241,24 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             println!("Signed out of {name}; its login and cached data are gone.");
             Ok(())
         }
-        Command::Upload { contact, files, force, json } => upload(contact, files, force, json).await,
+        Command::Upload {
+            contact,
+            files,
+            force,
+            json,
+        } => upload(contact, files, force, json).await,
         Command::Uploads { resume, json } => {
             let app = open().await?;
             if resume {
                 let pending: Vec<i64> = app
                     .recent_uploads(usize::MAX >> 1)?
                     .iter()
-                    .filter(|v| !matches!(v.state, JobState::Done | JobState::Failed | JobState::Cancelled))
+                    .filter(|v| {
+                        !matches!(
+                            v.state,
+                            JobState::Done | JobState::Failed | JobState::Cancelled
+                        )
+                    })
                     .map(|v| v.id)
                     .collect();
                 let ended = run_queue(&app, &pending, json).await?;
@@ -213,8 +269,18 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                 return print_json(&jobs);
             }
             for j in &jobs {
-                let why = j.error.as_ref().map(|e| format!("  ({})", e.message)).unwrap_or_default();
-                println!("{:>6}  {:<9}  {:<40}  {}{why}", j.id, format!("{:?}", j.state).to_lowercase(), j.file_name, j.contact_name);
+                let why = j
+                    .error
+                    .as_ref()
+                    .map(|e| format!("  ({})", e.message))
+                    .unwrap_or_default();
+                println!(
+                    "{:>6}  {:<9}  {:<40}  {}{why}",
+                    j.id,
+                    format!("{:?}", j.state).to_lowercase(),
+                    j.file_name,
+                    j.contact_name
+                );
             }
             Ok(())
         }
@@ -232,7 +298,12 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
     }
 }
 
-async fn upload(contact: String, files: Vec<PathBuf>, force: bool, json: bool) -> Result<(), ErrorPayload> {
+async fn upload(
+    contact: String,
+    files: Vec<PathBuf>,
+    force: bool,
+    json: bool,
+) -> Result<(), ErrorPayload> {
     let app = open().await?;
     let contact = app.resolve_contact(&contact).await?;
     let report = app.queue_files(&contact, files, force).await?;
@@ -240,9 +311,17 @@ async fn upload(contact: String, files: Vec<PathBuf>, force: bool, json: bool) -
         eprintln!("skipped {}: {}", r.path, r.message);
     }
     for v in &report.already_attached {
-        eprintln!("{} is already attached to {} (use --force to attach it again)", v.file_name, contact.display_name);
+        eprintln!(
+            "{} is already attached to {} (use --force to attach it again)",
+            v.file_name, contact.display_name
+        );
     }
-    let ids: Vec<i64> = report.queued.iter().chain(&report.already_queued).map(|v| v.id).collect();
+    let ids: Vec<i64> = report
+        .queued
+        .iter()
+        .chain(&report.already_queued)
+        .map(|v| v.id)
+        .collect();
     let ended = run_queue(&app, &ids, json).await?;
     if json {
         print_json(&serde_json::json!({
@@ -256,7 +335,11 @@ async fn upload(contact: String, files: Vec<PathBuf>, force: bool, json: bool) -
 
 /// Runs (or, when the app already runs the queue, watches) the jobs until each has ended,
 /// printing each file's end unless `quiet`.
-async fn run_queue(app: &Attache, ids: &[i64], quiet: bool) -> Result<Vec<UploadView>, ErrorPayload> {
+async fn run_queue(
+    app: &Attache,
+    ids: &[i64],
+    quiet: bool,
+) -> Result<Vec<UploadView>, ErrorPayload> {
     let engine = app.uploads();
     engine.start();
     let mut events = engine.subscribe();
@@ -266,11 +349,16 @@ async fn run_queue(app: &Attache, ids: &[i64], quiet: bool) -> Result<Vec<Upload
                 Ok(event) if !quiet => {
                     for v in event.jobs.iter().filter(|v| ids.contains(&v.id)) {
                         match v.state {
-                            JobState::Done => eprintln!("attached {} to {}", v.file_name, v.contact_name),
+                            JobState::Done => {
+                                eprintln!("attached {} to {}", v.file_name, v.contact_name)
+                            }
                             JobState::Failed => eprintln!(
                                 "failed {}: {}",
                                 v.file_name,
-                                v.error.as_ref().map(|e| e.message.as_str()).unwrap_or("unknown reason")
+                                v.error
+                                    .as_ref()
+                                    .map(|e| e.message.as_str())
+                                    .unwrap_or("unknown reason")
                             ),
                             _ => {}
                         }
@@ -305,7 +393,12 @@ fn report_outcome(ended: &[UploadView], rejected: usize, quiet: bool) -> Result<
 
 fn read_secret(prompt: &str) -> Result<Sensitive<String>, ErrorPayload> {
     use std::io::IsTerminal;
-    let io_error = |e: std::io::Error| ErrorPayload::new(attache_core::ErrorCode::Io, format!("reading the secret: {e}"));
+    let io_error = |e: std::io::Error| {
+        ErrorPayload::new(
+            attache_core::ErrorCode::Io,
+            format!("reading the secret: {e}"),
+        )
+    };
     let secret = if std::io::stdin().is_terminal() {
         rpassword::prompt_password(prompt).map_err(io_error)?
     } else {
@@ -362,9 +455,22 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ErrorPayload> {
 }
 
 fn print_contacts(contacts: &[Contact]) {
-    let width = contacts.iter().map(|c| c.display_name.chars().count()).max().unwrap_or(4).max(4);
-    let email_width = contacts.iter().map(|c| c.email.as_deref().unwrap_or("").len()).max().unwrap_or(5).max(5);
-    println!("{:<width$}  {:<email_width$}  {:<16}  ID", "NAME", "EMAIL", "PHONE");
+    let width = contacts
+        .iter()
+        .map(|c| c.display_name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let email_width = contacts
+        .iter()
+        .map(|c| c.email.as_deref().unwrap_or("").len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<width$}  {:<email_width$}  {:<16}  ID",
+        "NAME", "EMAIL", "PHONE"
+    );
     for c in contacts {
         println!(
             "{:<width$}  {:<email_width$}  {:<16}  {}",
@@ -377,10 +483,20 @@ fn print_contacts(contacts: &[Contact]) {
 }
 
 fn print_attachments(contact: &Contact, attachments: &[Attachment]) {
-    println!("{} — {} attachment(s)", contact.display_name, attachments.len());
+    println!(
+        "{} — {} attachment(s)",
+        contact.display_name,
+        attachments.len()
+    );
     for a in attachments {
         let size = a.size_bytes.map(human_size).unwrap_or_else(|| "?".into());
-        println!("  {:<48}  {:<6}  {:>9}  {}", a.file_name, a.extension.to_uppercase(), size, a.id);
+        println!(
+            "  {:<48}  {:<6}  {:>9}  {}",
+            a.file_name,
+            a.extension.to_uppercase(),
+            size,
+            a.id
+        );
     }
 }
 

@@ -27,8 +27,19 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
     /// Every attachment of one contact, all pages fetched, in the CRM's order.
     async fn list_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError>;
 
+    /// A cheap look at the attachments most likely to be the newest (e.g. the first and last
+    /// pages), to confirm an upload landed without paging through a contact's whole history.
+    /// May be partial: callers fall back to [`CrmBackend::list_attachments`].
+    async fn recent_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
+        self.list_attachments(contact_id).await
+    }
+
     /// Streams the attachment's bytes into `dest` (created or truncated); returns the byte count.
-    async fn download_file(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError>;
+    async fn download_file(
+        &self,
+        attachment: &Attachment,
+        dest: &Path,
+    ) -> Result<u64, BackendError>;
 
     /// Streams the CRM's preview rendition into `dest`, when the attachment has one.
     async fn download_preview(
@@ -46,7 +57,11 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
     /// Gets somewhere to send a file for this contact (Wix: a generated upload URL). The engine
     /// stores the target before sending, and after a crash sends to the *same* target: upload
     /// targets are single-use, so a send that landed late cannot be doubled by the resend.
-    async fn prepare_upload(&self, contact_id: &str, source: &UploadSource) -> Result<String, BackendError>;
+    async fn prepare_upload(
+        &self,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<String, BackendError>;
 
     /// Sends the file's bytes to a prepared target. The body must come from
     /// [`crate::upload::verified_body`] (constant memory, progress, no torn files). Returns once
@@ -54,7 +69,11 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
     async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError>;
 
     /// Prepare and send in one go (no resume): for callers without a durable queue.
-    async fn attach_file(&self, contact_id: &str, source: &UploadSource) -> Result<(), BackendError> {
+    async fn attach_file(
+        &self,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<(), BackendError> {
         let target = self.prepare_upload(contact_id, source).await?;
         match self.send_upload(&target, source).await {
             Ok(()) => Ok(()),

@@ -178,8 +178,14 @@ mod tests {
             Contact::display_name_from(None, Some(""), Some("a@x.com"), Some("1")),
             "a@x.com"
         );
-        assert_eq!(Contact::display_name_from(None, None, None, Some("555")), "555");
-        assert_eq!(Contact::display_name_from(None, None, None, None), "(no name)");
+        assert_eq!(
+            Contact::display_name_from(None, None, None, Some("555")),
+            "555"
+        );
+        assert_eq!(
+            Contact::display_name_from(None, None, None, None),
+            "(no name)"
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub struct ErrorPayload {
 
 impl ErrorPayload {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -81,7 +84,12 @@ pub struct BackendError {
 
 impl BackendError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), status: None, retry_after: None }
+        Self {
+            code,
+            message: message.into(),
+            status: None,
+            retry_after: None,
+        }
     }
 }
 

@@ -17,19 +17,25 @@ impl AppHome {
         if let Some(dir) = std::env::var_os(Self::ENV).filter(|v| !v.is_empty()) {
             return Self::at(PathBuf::from(dir));
         }
-        let dirs = directories::ProjectDirs::from("app", "Attache", "attache").ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no home folder found; set ATTACHE_HOME to a folder Attaché may use",
-            )
-        })?;
+        let dirs =
+            directories::ProjectDirs::from("app", "Attache", "attache").ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no home folder found; set ATTACHE_HOME to a folder Attaché may use",
+                )
+            })?;
         Self::at(dirs.data_dir().to_path_buf())
     }
 
     /// Uses `root`, creating it and its sub-folders.
     pub fn at(root: PathBuf) -> std::io::Result<Self> {
         let home = Self { root };
-        for dir in [home.files_dir(), home.previews_dir(), home.demo_dir(), home.logs_dir()] {
+        for dir in [
+            home.files_dir(),
+            home.previews_dir(),
+            home.demo_dir(),
+            home.logs_dir(),
+        ] {
             std::fs::create_dir_all(dir)?;
         }
         Ok(home)

@@ -55,7 +55,11 @@ impl ContactIndex {
                 }
             })
             .collect();
-        entries.sort_by(|a, b| a.full.cmp(&b.full).then_with(|| a.contact.id.cmp(&b.contact.id)));
+        entries.sort_by(|a, b| {
+            a.full
+                .cmp(&b.full)
+                .then_with(|| a.contact.id.cmp(&b.contact.id))
+        });
         Self { entries }
     }
 
@@ -154,14 +158,31 @@ mod tests {
 
     fn sample() -> ContactIndex {
         ContactIndex::new(vec![
-            contact("1", "Ana", "Silva", "ana.silva@example.com", "+1 (207) 555-0142"),
-            contact("2", "José", "Álvarez", "jalvarez@example.org", "207-555-0199"),
+            contact(
+                "1",
+                "Ana",
+                "Silva",
+                "ana.silva@example.com",
+                "+1 (207) 555-0142",
+            ),
+            contact(
+                "2",
+                "José",
+                "Álvarez",
+                "jalvarez@example.org",
+                "207-555-0199",
+            ),
             contact("3", "Anton", "Berg", "anton@berg.example", "(415) 555-2671"),
         ])
     }
 
     fn ids(index: &ContactIndex, q: &str) -> Vec<String> {
-        index.search(q, 0, 10).contacts.into_iter().map(|c| c.id).collect()
+        index
+            .search(q, 0, 10)
+            .contacts
+            .into_iter()
+            .map(|c| c.id)
+            .collect()
     }
 
     #[test]

@@ -111,7 +111,9 @@ impl Store {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -157,7 +159,11 @@ impl Store {
     }
 
     /// Contacts whose e-mail is exactly `email` (case-insensitive).
-    pub fn contacts_by_email(&self, account: &str, email: &str) -> Result<Vec<Contact>, StoreError> {
+    pub fn contacts_by_email(
+        &self,
+        account: &str,
+        email: &str,
+    ) -> Result<Vec<Contact>, StoreError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT data FROM contacts WHERE account = ?1 AND email_key = ?2")?;
@@ -191,7 +197,10 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for table in ["contacts", "attachments", "downloads", "refreshed"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE account = ?1"), [account])?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE account = ?1"),
+                [account],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -216,7 +225,13 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for (i, a) in attachments.iter().enumerate() {
-                put.execute(params![account, contact_id, a.id, i as i64, serde_json::to_string(a)?])?;
+                put.execute(params![
+                    account,
+                    contact_id,
+                    a.id,
+                    i as i64,
+                    serde_json::to_string(a)?
+                ])?;
             }
         }
         stamp(&tx, account, &format!("attachments:{contact_id}"))?;
@@ -224,7 +239,11 @@ impl Store {
         Ok(())
     }
 
-    pub fn attachments(&self, account: &str, contact_id: &str) -> Result<Vec<Attachment>, StoreError> {
+    pub fn attachments(
+        &self,
+        account: &str,
+        contact_id: &str,
+    ) -> Result<Vec<Attachment>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT data FROM attachments WHERE account = ?1 AND contact_id = ?2 ORDER BY position",
@@ -298,7 +317,11 @@ impl Store {
     }
 
     /// Sizes learnt from downloads, for attachments whose CRM does not report one.
-    pub fn known_size(&self, account: &str, attachment_id: &str) -> Result<Option<u64>, StoreError> {
+    pub fn known_size(
+        &self,
+        account: &str,
+        attachment_id: &str,
+    ) -> Result<Option<u64>, StoreError> {
         Ok(self
             .download(account, attachment_id, DownloadVariant::File)?
             .map(|(_, size)| size))
@@ -314,7 +337,10 @@ fn stamp(conn: &Connection, account: &str, scope: &str) -> Result<(), rusqlite::
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn decode_all<T: serde::de::DeserializeOwned>(
@@ -352,8 +378,20 @@ mod tests {
             .replace_contacts(
                 "demo",
                 &[
-                    contact("1", "Ana", "Silva", "ana.silva@example.com", "+1 (207) 555-0142"),
-                    contact("2", "José", "Álvarez", "jalvarez@example.org", "207-555-0199"),
+                    contact(
+                        "1",
+                        "Ana",
+                        "Silva",
+                        "ana.silva@example.com",
+                        "+1 (207) 555-0142",
+                    ),
+                    contact(
+                        "2",
+                        "José",
+                        "Álvarez",
+                        "jalvarez@example.org",
+                        "207-555-0199",
+                    ),
                     contact("3", "Anton", "Berg", "anton@berg.example", "(415) 555-2671"),
                 ],
             )
@@ -362,7 +400,12 @@ mod tests {
     }
 
     fn ids(store: &Store, account: &str) -> Vec<String> {
-        let mut ids: Vec<String> = store.all_contacts(account).unwrap().into_iter().map(|c| c.id).collect();
+        let mut ids: Vec<String> = store
+            .all_contacts(account)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         ids.sort();
         ids
     }
@@ -372,8 +415,17 @@ mod tests {
         let store = sample();
         assert_eq!(ids(&store, "demo"), ["1", "2", "3"]);
         assert!(ids(&store, "other").is_empty());
-        assert_eq!(store.contact("demo", "2").unwrap().unwrap().display_name, "José Álvarez");
-        assert_eq!(store.contacts_by_email("demo", "ANA.SILVA@example.com").unwrap().len(), 1);
+        assert_eq!(
+            store.contact("demo", "2").unwrap().unwrap().display_name,
+            "José Álvarez"
+        );
+        assert_eq!(
+            store
+                .contacts_by_email("demo", "ANA.SILVA@example.com")
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -383,7 +435,10 @@ mod tests {
             .replace_contacts("demo", &[contact("9", "Zed", "Ng", "z@n.example", "1")])
             .unwrap();
         assert_eq!(ids(&store, "demo"), ["9"]);
-        assert!(store.contacts_by_email("demo", "ana.silva@example.com").unwrap().is_empty());
+        assert!(store
+            .contacts_by_email("demo", "ana.silva@example.com")
+            .unwrap()
+            .is_empty());
         assert!(store.refreshed_at("demo", "contacts").unwrap().is_some());
     }
 
@@ -402,24 +457,38 @@ mod tests {
             preview_url: None,
             created_at: None,
         };
-        store.replace_attachments("demo", "1", &[att("b"), att("a")]).unwrap();
-        let got: Vec<_> = store.attachments("demo", "1").unwrap().into_iter().map(|a| a.id).collect();
+        store
+            .replace_attachments("demo", "1", &[att("b"), att("a")])
+            .unwrap();
+        let got: Vec<_> = store
+            .attachments("demo", "1")
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
         assert_eq!(got, ["b", "a"]);
         assert!(store.attachment("demo", "1", "a").unwrap().is_some());
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.pdf");
         std::fs::write(&path, b"12345").unwrap();
-        store.record_download("demo", "a", DownloadVariant::File, &path, 5).unwrap();
+        store
+            .record_download("demo", "a", DownloadVariant::File, &path, 5)
+            .unwrap();
         assert_eq!(store.known_size("demo", "a").unwrap(), Some(5));
         std::fs::write(&path, b"123").unwrap(); // changed on disk: no longer trusted
-        assert_eq!(store.download("demo", "a", DownloadVariant::File).unwrap(), None);
+        assert_eq!(
+            store.download("demo", "a", DownloadVariant::File).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn lookup_by_email_is_case_insensitive() {
         let store = sample();
-        let found = store.contacts_by_email("demo", "ANA.SILVA@example.com").unwrap();
+        let found = store
+            .contacts_by_email("demo", "ANA.SILVA@example.com")
+            .unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].id, "1");
     }

@@ -48,11 +48,19 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: SandboxConfig, site: Site) -> Self {
         let faults = std::sync::RwLock::new(config.faults.clone());
-        Self { config, site, faults, rate: RateWindow::default() }
+        Self {
+            config,
+            site,
+            faults,
+            rate: RateWindow::default(),
+        }
     }
 
     fn faults(&self) -> Faults {
-        self.faults.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.faults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -64,13 +72,22 @@ pub fn router(state: Shared) -> Router {
         .route("/contacts/v4/contacts", get(list_contacts))
         .route("/contacts/v4/contacts/query", post(query_contacts))
         .route("/contacts/v4/contacts/{id}", get(get_contact))
-        .route("/contacts/v4/attachments/{contact_id}/upload-url", post(generate_upload_url))
-        .route("/contacts/v4/attachments/{contact_id}", get(list_attachments))
+        .route(
+            "/contacts/v4/attachments/{contact_id}/upload-url",
+            post(generate_upload_url),
+        )
+        .route(
+            "/contacts/v4/attachments/{contact_id}",
+            get(list_attachments),
+        )
         .route(
             "/contacts/v4/attachments/{contact_id}/{attachment_id}",
             get(get_attachment).delete(delete_attachment),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ));
     // Upload and media URLs carry their own token, like Wix's upload and media hosts.
     let hosts = Router::new()
         .route("/_upload/attachments/{token}", put(upload))
@@ -112,17 +129,26 @@ async fn inject_faults(State(state): State<Shared>, req: Request, next: Next) ->
         return too_many_requests(1);
     }
     if Faults::roll(faults.error_rate) {
-        let status = [StatusCode::INTERNAL_SERVER_ERROR, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
-            [fastrand::usize(0..3)];
-        return ApiError::application(status, "INJECTED_FAULT", "injected server error").into_response();
+        let status = [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::GATEWAY_TIMEOUT,
+        ][fastrand::usize(0..3)];
+        return ApiError::application(status, "INJECTED_FAULT", "injected server error")
+            .into_response();
     }
     next.run(req).await
 }
 
 fn too_many_requests(retry_after_secs: u64) -> Response {
-    let mut resp = ApiError::application(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "Too many requests")
-        .into_response();
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    let mut resp = ApiError::application(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+        "Too many requests",
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     resp
 }
 
@@ -138,10 +164,18 @@ async fn request_id(req: Request, next: Next) -> Response {
 /// Wix's API-key auth: the raw key in `Authorization` (no "Bearer"), the site in `wix-site-id`.
 async fn require_api_key(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let headers = req.headers();
-    let key = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if key.is_empty() || key != state.config.api_key {
-        let why = if key.is_empty() { "Missing Authorization header" } else { "Invalid API key" };
-        return ApiError::application(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", why).into_response();
+        let why = if key.is_empty() {
+            "Missing Authorization header"
+        } else {
+            "Invalid API key"
+        };
+        return ApiError::application(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", why)
+            .into_response();
     }
     let Some(site_id) = headers.get("wix-site-id").and_then(|v| v.to_str().ok()) else {
         return ApiError::application(
@@ -234,7 +268,11 @@ async fn query_contacts(State(state): State<Shared>, body: axum::body::Bytes) ->
     };
     if let Some(s) = &body.search {
         if s.chars().count() > SEARCH_MAX_CHARS {
-            return Err(ApiError::violation("search", "must be at most 100 characters", "MAX_LENGTH"));
+            return Err(ApiError::violation(
+                "search",
+                "must be at most 100 characters",
+                "MAX_LENGTH",
+            ));
         }
     }
     respond_contacts(&state, body.search, body.query.unwrap_or_default())
@@ -244,11 +282,18 @@ fn respond_contacts(state: &AppState, search: Option<String>, query: ContactQuer
     let paging = query.paging.unwrap_or_default();
     let limit = paging.limit.unwrap_or(CONTACTS_DEFAULT_LIMIT);
     if limit > CONTACTS_MAX_LIMIT {
-        return Err(ApiError::bad_request("ILLEGAL_LIMIT", format!("Limit {limit} is over the maximum of 1000")));
+        return Err(ApiError::bad_request(
+            "ILLEGAL_LIMIT",
+            format!("Limit {limit} is over the maximum of 1000"),
+        ));
     }
     let offset = paging.offset.unwrap_or(0);
     if query.sort.len() > 1 {
-        return Err(ApiError::violation("query.sort", "at most one sort field", "MAX_SIZE"));
+        return Err(ApiError::violation(
+            "query.sort",
+            "at most one sort field",
+            "MAX_SIZE",
+        ));
     }
     let sort = match query.sort.first() {
         Some(s) if !SORT_FIELDS.contains(&s.field_name.as_str()) => {
@@ -262,7 +307,11 @@ fn respond_contacts(state: &AppState, search: Option<String>, query: ContactQuer
                 None | Some("ASC") => false,
                 Some("DESC") => true,
                 Some(other) => {
-                    return Err(ApiError::violation("sort.order", format!("unknown order {other}"), "ENUM"))
+                    return Err(ApiError::violation(
+                        "sort.order",
+                        format!("unknown order {other}"),
+                        "ENUM",
+                    ))
                 }
             };
             (s.field_name.clone(), desc)
@@ -316,10 +365,23 @@ async fn get_contact(
         .contacts
         .iter()
         .find(|c| text(c, "id") == target)
-        .ok_or_else(|| ApiError::not_found("CONTACT_NOT_FOUND", format!("Contact {id} not found")))?;
-    let fields: Vec<String> = params.iter().filter(|(k, _)| k == "fields").map(|(_, v)| v.clone()).collect();
-    let sets: Vec<String> = params.iter().filter(|(k, _)| k == "fieldsets").map(|(_, v)| v.clone()).collect();
-    Ok(Json(json!({"contact": project(contact, &fields, &sets), "responseType": response_type})).into_response())
+        .ok_or_else(|| {
+            ApiError::not_found("CONTACT_NOT_FOUND", format!("Contact {id} not found"))
+        })?;
+    let fields: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "fields")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let sets: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "fieldsets")
+        .map(|(_, v)| v.clone())
+        .collect();
+    Ok(
+        Json(json!({"contact": project(contact, &fields, &sets), "responseType": response_type}))
+            .into_response(),
+    )
 }
 
 /// `search` matches a whole word-prefix of the first name, last name, an e-mail or a phone,
@@ -329,7 +391,10 @@ fn search_matches(contact: &Value, search: &str) -> bool {
     if needle.is_empty() {
         return true;
     }
-    let mut haystack = vec![field_values(contact, "info.name.first"), field_values(contact, "info.name.last")];
+    let mut haystack = vec![
+        field_values(contact, "info.name.first"),
+        field_values(contact, "info.name.last"),
+    ];
     haystack.push(field_values(contact, "info.emails.email"));
     haystack.push(field_values(contact, "info.phones.phone"));
     let full = format!(
@@ -351,9 +416,13 @@ fn project(contact: &Value, fields: &[String], fieldsets: &[String]) -> Value {
     for set in fieldsets {
         match set.as_str() {
             "BASIC" => keep.extend(["primaryInfo", "info.name"]),
-            "COMMUNICATION_DETAILS" => {
-                keep.extend(["primaryInfo", "info.name", "info.emails", "info.phones", "info.addresses"])
-            }
+            "COMMUNICATION_DETAILS" => keep.extend([
+                "primaryInfo",
+                "info.name",
+                "info.emails",
+                "info.phones",
+                "info.addresses",
+            ]),
             "EXTENDED" => keep.extend([
                 "primaryInfo",
                 "info.name",
@@ -392,7 +461,9 @@ fn copy_path(src: &Value, out: &mut Map<String, Value>, path: &str) {
             out.insert(head.into(), v.clone());
         }
         Some(rest) => {
-            let slot = out.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let slot = out
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(m) = slot {
                 copy_path(v, m, rest);
             }
@@ -431,7 +502,9 @@ fn text(v: &Value, path: &str) -> String {
 }
 
 fn compare_field(a: &Value, b: &Value, field: &str) -> Ordering {
-    text(a, field).to_lowercase().cmp(&text(b, field).to_lowercase())
+    text(a, field)
+        .to_lowercase()
+        .cmp(&text(b, field).to_lowercase())
 }
 
 mod filter {
@@ -449,11 +522,22 @@ mod filter {
     fn operators_for(field: &str) -> Option<&'static [&'static str]> {
         Some(match field {
             "id" | "info.locale" => IDENT_OPS,
-            "createdDate" | "updatedDate" | "lastActivity.activityDate" | "info.birthdate" => DATE_OPS,
-            "primaryInfo.email" | "primaryInfo.phone" | "info.name.first" | "info.name.last"
-            | "info.company" | "info.jobTitle" | "info.emails.email" | "info.phones.phone"
-            | "primaryEmail.email" | "primaryPhone.phone" | "info.addresses.address.city"
-            | "info.addresses.address.country" | "info.addresses.address.postalCode" => TEXT_OPS,
+            "createdDate" | "updatedDate" | "lastActivity.activityDate" | "info.birthdate" => {
+                DATE_OPS
+            }
+            "primaryInfo.email"
+            | "primaryInfo.phone"
+            | "info.name.first"
+            | "info.name.last"
+            | "info.company"
+            | "info.jobTitle"
+            | "info.emails.email"
+            | "info.phones.phone"
+            | "primaryEmail.email"
+            | "primaryPhone.phone"
+            | "info.addresses.address.city"
+            | "info.addresses.address.country"
+            | "info.addresses.address.postalCode" => TEXT_OPS,
             "info.labelKeys" => &["$hasSome", "$hasAll"],
             _ => return None,
         })
@@ -463,7 +547,11 @@ mod filter {
         And(Vec<Filter>),
         Or(Vec<Filter>),
         Not(Box<Filter>),
-        Field { path: String, op: String, value: Value },
+        Field {
+            path: String,
+            op: String,
+            value: Value,
+        },
     }
 
     fn malformed(why: impl Into<String>) -> ApiError {
@@ -472,7 +560,9 @@ mod filter {
 
     impl Filter {
         pub fn parse(v: &Value) -> Result<Filter, ApiError> {
-            let obj = v.as_object().ok_or_else(|| malformed("filter must be an object"))?;
+            let obj = v
+                .as_object()
+                .ok_or_else(|| malformed("filter must be an object"))?;
             let mut all = Vec::new();
             for (key, cond) in obj {
                 match key.as_str() {
@@ -483,7 +573,11 @@ mod filter {
                             .iter()
                             .map(Filter::parse)
                             .collect::<Result<Vec<_>, _>>()?;
-                        all.push(if key == "$and" { Filter::And(list) } else { Filter::Or(list) });
+                        all.push(if key == "$and" {
+                            Filter::And(list)
+                        } else {
+                            Filter::Or(list)
+                        });
                     }
                     "$not" => all.push(Filter::Not(Box::new(Filter::parse(cond)?))),
                     k if k.starts_with('$') => {
@@ -506,7 +600,9 @@ mod filter {
                             Value::Object(_) | Value::Array(_) => {
                                 return Err(ApiError::bad_request(
                                     "UNSUPPORTED_FILTER_VALUE",
-                                    format!("Value for {field} must be a scalar or an operator object"),
+                                    format!(
+                                        "Value for {field} must be a scalar or an operator object"
+                                    ),
                                 ))
                             }
                             scalar => vec![("$eq".into(), scalar.clone())],
@@ -519,7 +615,11 @@ mod filter {
                                 ));
                             }
                             check_value_type(field, &op, &value)?;
-                            all.push(Filter::Field { path: field.to_string(), op, value });
+                            all.push(Filter::Field {
+                                path: field.to_string(),
+                                op,
+                                value,
+                            });
                         }
                     }
                 }
@@ -547,10 +647,12 @@ mod filter {
                         "$in" => value.as_array().is_some_and(|opts| {
                             found.iter().any(|f| opts.iter().any(|o| eq(f, o)))
                         }),
-                        "$exists" => value.as_bool().unwrap_or(true) == !found.is_empty(),
+                        "$exists" => value.as_bool().unwrap_or(true) != found.is_empty(),
                         "$begins" | "$startsWith" => {
                             let p = value.as_str().unwrap_or_default().to_lowercase();
-                            found.iter().any(|f| f.as_str().is_some_and(|s| s.to_lowercase().starts_with(&p)))
+                            found.iter().any(|f| {
+                                f.as_str().is_some_and(|s| s.to_lowercase().starts_with(&p))
+                            })
                         }
                         "$gt" | "$lt" | "$gte" | "$lte" => {
                             let v = value.as_str().unwrap_or_default();
@@ -598,14 +700,22 @@ mod filter {
     /// Strings compare case-insensitively (e-mails are case-insensitive; names as Wix shows).
     fn eq(a: &Value, b: &Value) -> bool {
         match (a, b) {
-            (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y) || x.to_lowercase() == y.to_lowercase(),
+            (Value::String(x), Value::String(y)) => {
+                x.eq_ignore_ascii_case(y) || x.to_lowercase() == y.to_lowercase()
+            }
             _ => a == b,
         }
     }
 }
 
 fn parse_u64(field: &str, v: &str) -> Result<u64, ApiError> {
-    v.parse().map_err(|_| ApiError::violation(field, format!("'{v}' is not a non-negative integer"), "FORMAT"))
+    v.parse().map_err(|_| {
+        ApiError::violation(
+            field,
+            format!("'{v}' is not a non-negative integer"),
+            "FORMAT",
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,24 +727,44 @@ fn is_guid(s: &str) -> bool {
 
 fn require_contact(state: &AppState, contact_id: &str) -> Result<(), ApiError> {
     if !is_guid(contact_id) {
-        return Err(ApiError::violation("contactId", "must be a valid GUID", "FORMAT"));
+        return Err(ApiError::violation(
+            "contactId",
+            "must be a valid GUID",
+            "FORMAT",
+        ));
     }
-    let known = state.site.lock().contacts.iter().any(|c| text(c, "id") == contact_id);
+    let known = state
+        .site
+        .lock()
+        .contacts
+        .iter()
+        .any(|c| text(c, "id") == contact_id);
     if known {
         Ok(())
     } else {
-        Err(ApiError::not_found("CONTACT_NOT_FOUND", format!("Contact {contact_id} not found")))
+        Err(ApiError::not_found(
+            "CONTACT_NOT_FOUND",
+            format!("Contact {contact_id} not found"),
+        ))
     }
 }
 
 /// The base URL the caller reached us on, so returned URLs work through any loopback address.
 fn origin(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     format!("http://{host}")
 }
 
 fn attachment_json(a: &StoredAttachment, origin: &str) -> Value {
-    let url = format!("{origin}/_media/{}/{}/{}", a.id, a.token, urlencode(&a.file_name));
+    let url = format!(
+        "{origin}/_media/{}/{}/{}",
+        a.id,
+        a.token,
+        urlencode(&a.file_name)
+    );
     if a.is_image() {
         let mut v = json!({
             "id": a.id,
@@ -665,7 +795,9 @@ fn attachment_json(a: &StoredAttachment, origin: &str) -> Value {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -687,11 +819,19 @@ async fn list_attachments(
         }
     }
     if limit > ATTACHMENTS_MAX_LIMIT {
-        return Err(ApiError::violation("paging.limit", "must not be greater than 100", "MAX"));
+        return Err(ApiError::violation(
+            "paging.limit",
+            "must not be greater than 100",
+            "MAX",
+        ));
     }
     let origin = origin(&headers);
     let data = state.site.lock();
-    let all: Vec<&StoredAttachment> = data.attachments.iter().filter(|a| a.contact_id == contact_id).collect();
+    let all: Vec<&StoredAttachment> = data
+        .attachments
+        .iter()
+        .filter(|a| a.contact_id == contact_id)
+        .collect();
     let page: Vec<Value> = all
         .iter()
         .skip(offset as usize)
@@ -716,7 +856,12 @@ async fn get_attachment(
         .attachments
         .iter()
         .find(|a| a.id == attachment_id && a.contact_id == contact_id)
-        .ok_or_else(|| ApiError::not_found("ATTACHMENT_NOT_FOUND", format!("Attachment {attachment_id} not found")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "ATTACHMENT_NOT_FOUND",
+                format!("Attachment {attachment_id} not found"),
+            )
+        })?;
     Ok(Json(json!({"attachment": attachment_json(a, &origin(&headers))})).into_response())
 }
 
@@ -728,9 +873,13 @@ async fn delete_attachment(
     {
         let mut data = state.site.lock();
         let before = data.attachments.len();
-        data.attachments.retain(|a| !(a.id == attachment_id && a.contact_id == contact_id));
+        data.attachments
+            .retain(|a| !(a.id == attachment_id && a.contact_id == contact_id));
         if data.attachments.len() == before {
-            return Err(ApiError::not_found("ATTACHMENT_NOT_FOUND", format!("Attachment {attachment_id} not found")));
+            return Err(ApiError::not_found(
+                "ATTACHMENT_NOT_FOUND",
+                format!("Attachment {attachment_id} not found"),
+            ));
         }
         state.site.save(&data)?;
     }
@@ -758,21 +907,37 @@ async fn generate_upload_url(
         .map_err(|e| ApiError::violation("body", format!("malformed JSON: {e}"), "FORMAT"))?;
     if let Some(in_body) = &body.contact_id {
         if in_body != &contact_id {
-            return Err(ApiError::violation("contactId", "differs between path and body", "FORMAT"));
+            return Err(ApiError::violation(
+                "contactId",
+                "differs between path and body",
+                "FORMAT",
+            ));
         }
     }
     require_contact(&state, &contact_id)?;
     let file_name = body.file_name.unwrap_or_default();
     let len = file_name.chars().count();
     if len == 0 || len > 260 {
-        return Err(ApiError::violation("fileName", "must be 1 to 260 characters", "MAX_LENGTH"));
+        return Err(ApiError::violation(
+            "fileName",
+            "must be 1 to 260 characters",
+            "MAX_LENGTH",
+        ));
     }
     if !file_name.contains('.') || file_name.ends_with('.') {
-        return Err(ApiError::violation("fileName", "must include an extension", "FORMAT"));
+        return Err(ApiError::violation(
+            "fileName",
+            "must include an extension",
+            "FORMAT",
+        ));
     }
     let mime_type = body.mime_type.unwrap_or_default();
     if mime_type.is_empty() || mime_type.len() > 255 {
-        return Err(ApiError::violation("mimeType", "must be 1 to 255 characters", "MAX_LENGTH"));
+        return Err(ApiError::violation(
+            "mimeType",
+            "must be 1 to 255 characters",
+            "MAX_LENGTH",
+        ));
     }
     if !mime_supported(&mime_type) {
         return Err(ApiError::bad_request(
@@ -788,13 +953,14 @@ async fn generate_upload_url(
             contact_id,
             file_name,
             mime_type,
-            used: false,
             created_ms: site::now_ms(),
         });
-        state.site.save(&data)?;
     }
     let url = format!("{}/_upload/attachments/{token}", origin(&headers));
-    Ok(Json(json!({"uploadUrl": url, "uploadId": uuid::Uuid::new_v4().to_string()})).into_response())
+    Ok(
+        Json(json!({"uploadUrl": url, "uploadId": uuid::Uuid::new_v4().to_string()}))
+            .into_response(),
+    )
 }
 
 /// The documented list (§2c): a fixed set of office/PDF/CSV types, and images except a blacklist.
@@ -814,15 +980,30 @@ fn mime_supported(mime: &str) -> bool {
         "application/pdf",
     ];
     const IMAGES_REFUSED: &[&str] = &[
-        "image/tiff", "image/svg+xml", "image/bmp", "image/x-bmp", "image/vnd.zbrush.pcx",
-        "image/x-pcx", "image/x-xcf", "image/x-icon", "image/ico", "image/icon",
-        "image/vnd.microsoft.icon", "image/x-pict", "image/x-portable-bitmap",
-        "image/x-portable-graymap", "image/x-portable-pixmap", "image/x-portable-anymap",
-        "image/sgi", "image/webp",
+        "image/tiff",
+        "image/svg+xml",
+        "image/bmp",
+        "image/x-bmp",
+        "image/vnd.zbrush.pcx",
+        "image/x-pcx",
+        "image/x-xcf",
+        "image/x-icon",
+        "image/ico",
+        "image/icon",
+        "image/vnd.microsoft.icon",
+        "image/x-pict",
+        "image/x-portable-bitmap",
+        "image/x-portable-graymap",
+        "image/x-portable-pixmap",
+        "image/x-portable-anymap",
+        "image/sgi",
+        "image/webp",
     ];
     let mime = mime.trim().to_ascii_lowercase();
     DOCUMENTS.contains(&mime.as_str())
-        || (mime.starts_with("image/") && mime.len() > 6 && !IMAGES_REFUSED.contains(&mime.as_str()))
+        || (mime.starts_with("image/")
+            && mime.len() > 6
+            && !IMAGES_REFUSED.contains(&mime.as_str()))
 }
 
 async fn upload(
@@ -832,23 +1013,32 @@ async fn upload(
     body: Body,
 ) -> ApiResult {
     let pending = {
-        let mut data = state.site.lock();
-        let Some(p) = data.uploads.iter_mut().find(|u| u.token == token) else {
-            return Err(ApiError::not_found("UPLOAD_URL_NOT_FOUND", "Unknown or expired upload URL"));
-        };
-        if p.used {
+        let data = state.site.lock();
+        if data.spent_upload_tokens.contains(&token) {
             return Err(ApiError::application(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RESOURCE_EXHAUSTED",
                 "This upload URL was already used",
             ));
         }
+        let Some(p) = data.uploads.iter().find(|u| u.token == token) else {
+            return Err(ApiError::not_found(
+                "UPLOAD_URL_NOT_FOUND",
+                "Unknown or expired upload URL",
+            ));
+        };
         p.clone()
     };
     let faults = state.faults();
-    let too_old = faults.upload_url_ttl_ms.is_some_and(|ttl| site::now_ms().saturating_sub(pending.created_ms) > ttl);
+    let too_old = faults
+        .upload_url_ttl_ms
+        .is_some_and(|ttl| site::now_ms().saturating_sub(pending.created_ms) > ttl);
     if too_old || Faults::roll(faults.expired_url_rate) {
-        return Err(ApiError::application(StatusCode::FORBIDDEN, "UPLOAD_URL_EXPIRED", "This upload URL has expired"));
+        return Err(ApiError::application(
+            StatusCode::FORBIDDEN,
+            "UPLOAD_URL_EXPIRED",
+            "This upload URL has expired",
+        ));
     }
     if headers.contains_key(header::AUTHORIZATION) {
         // Wix's upload hosts are a different origin; a client leaking its key here is a bug.
@@ -858,12 +1048,18 @@ async fn upload(
             "Upload URLs carry their own token; do not send Authorization",
         ));
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let content_type = content_type.split(';').next().unwrap_or("").trim();
     if content_type != pending.mime_type && content_type != "application/octet-stream" {
         return Err(ApiError::bad_request(
             "MISMATCH_MIME_TYPE",
-            format!("Content-Type '{content_type}' does not match {}", pending.mime_type),
+            format!(
+                "Content-Type '{content_type}' does not match {}",
+                pending.mime_type
+            ),
         ));
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -873,12 +1069,19 @@ async fn upload(
         // Take part of the body, then hang up: the client sees the connection fail mid-upload.
         let mut stream = body.into_data_stream();
         let _ = stream.next().await;
-        return Err(ApiError::application(StatusCode::INTERNAL_SERVER_ERROR, "UPLOAD_INTERRUPTED", "connection reset"));
+        return Err(ApiError::application(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UPLOAD_INTERRUPTED",
+            "connection reset",
+        ));
     }
     let size = match receive(body, &part_path).await {
         Ok(0) => {
             let _ = tokio::fs::remove_file(&part_path).await;
-            return Err(ApiError::bad_request("ZERO_FILE_SIZE", "The uploaded file is empty"));
+            return Err(ApiError::bad_request(
+                "ZERO_FILE_SIZE",
+                "The uploaded file is empty",
+            ));
         }
         Ok(n) => n,
         Err(e) => {
@@ -886,10 +1089,12 @@ async fn upload(
             return Err(e);
         }
     };
-    tokio::fs::rename(&part_path, &final_path).await.map_err(|e| {
-        tracing::error!("sandbox upload rename: {e}");
-        ApiError::internal()
-    })?;
+    tokio::fs::rename(&part_path, &final_path)
+        .await
+        .map_err(|e| {
+            tracing::error!("sandbox upload rename: {e}");
+            ApiError::internal()
+        })?;
     let mut record = StoredAttachment {
         id: id.clone(),
         contact_id: pending.contact_id.clone(),
@@ -917,9 +1122,11 @@ async fn upload(
     // Re-check under the lock: two concurrent PUTs on one URL must not both attach.
     let accepted = {
         let mut data = state.site.lock();
-        match data.uploads.iter_mut().find(|u| u.token == token && !u.used) {
-            Some(p) => {
-                p.used = true;
+        match data.uploads.iter().position(|u| u.token == token) {
+            Some(i) => {
+                // Spent URLs shrink to their token, so site.json stays small over many uploads.
+                data.uploads.swap_remove(i);
+                data.spent_upload_tokens.insert(token.clone());
                 data.attachments.push(record);
                 state.site.save(&data)?;
                 true
@@ -937,7 +1144,11 @@ async fn upload(
     }
     if Faults::roll(faults.lost_response_rate) {
         // Stored, but the client never hears so: the case that tempts a client to send twice.
-        return Err(ApiError::application(StatusCode::SERVICE_UNAVAILABLE, "INJECTED_FAULT", "connection lost"));
+        return Err(ApiError::application(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INJECTED_FAULT",
+            "connection lost",
+        ));
     }
     Ok(Json(json!({})).into_response())
 }
@@ -950,10 +1161,15 @@ async fn receive(body: Body, dest: &std::path::Path) -> Result<u64, ApiError> {
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("UPLOAD_INTERRUPTED", format!("upload body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("UPLOAD_INTERRUPTED", format!("upload body: {e}"))
+        })?;
         size += chunk.len() as u64;
         if size > MAX_UPLOAD_BYTES {
-            return Err(ApiError::bad_request("FILE_SIZE_OVER_LIMIT", "The file is over the 1 GiB limit"));
+            return Err(ApiError::bad_request(
+                "FILE_SIZE_OVER_LIMIT",
+                "The file is over the 1 GiB limit",
+            ));
         }
         file.write_all(&chunk).await.map_err(|e| {
             tracing::error!("sandbox upload write: {e}");
@@ -983,13 +1199,24 @@ async fn media_file(
     Path((id, token, _name)): Path<(String, String, String)>,
 ) -> ApiResult {
     let a = find_by_token(&state, &id, &token)?;
-    serve_file(&state.site.file_path(&a.id), &a.mime_type, Some(&a.file_name)).await
+    serve_file(
+        &state.site.file_path(&a.id),
+        &a.mime_type,
+        Some(&a.file_name),
+    )
+    .await
 }
 
-async fn media_preview(State(state): State<Shared>, Path((id, token)): Path<(String, String)>) -> ApiResult {
+async fn media_preview(
+    State(state): State<Shared>,
+    Path((id, token)): Path<(String, String)>,
+) -> ApiResult {
     let a = find_by_token(&state, &id, &token)?;
     if a.preview.is_none() {
-        return Err(ApiError::not_found("NOT_FOUND", "This attachment has no preview"));
+        return Err(ApiError::not_found(
+            "NOT_FOUND",
+            "This attachment has no preview",
+        ));
     }
     serve_file(&state.site.preview_path(&a.id), "image/jpeg", None).await
 }
@@ -1001,11 +1228,27 @@ async fn serve_file(path: &std::path::Path, mime: &str, name: Option<&str>) -> A
     let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
     let mut resp = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(file)));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Some(name) = name {
-        let ascii: String = name.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }).filter(|c| *c != '"').collect();
-        let v = format!("inline; filename=\"{ascii}\"; filename*=UTF-8''{}", urlencode(name));
+        let ascii: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .filter(|c| *c != '"')
+            .collect();
+        let v = format!(
+            "inline; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            urlencode(name)
+        );
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }

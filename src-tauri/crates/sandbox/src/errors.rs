@@ -47,7 +47,10 @@ impl ApiError {
 
     /// System errors are "sent empty by design".
     pub fn internal() -> Self {
-        Self { status: StatusCode::INTERNAL_SERVER_ERROR, body: json!({"message": "", "details": {}}) }
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: json!({"message": "", "details": {}}),
+        }
     }
 }
 

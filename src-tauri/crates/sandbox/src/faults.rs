@@ -32,9 +32,13 @@ impl Faults {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut faults = Faults::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected name=value"))?;
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: expected name=value"))?;
             let share = || -> Result<f64, String> {
-                let v: f64 = value.parse().map_err(|_| format!("{name}: {value:?} is not a number"))?;
+                let v: f64 = value
+                    .parse()
+                    .map_err(|_| format!("{name}: {value:?} is not a number"))?;
                 if (0.0..=1.0).contains(&v) {
                     Ok(v)
                 } else {
@@ -73,7 +77,10 @@ fn millis(value: &str) -> Result<u64, String> {
     } else {
         (value, 1)
     };
-    number.parse::<u64>().map(|n| n * scale).map_err(|_| format!("{value:?} is not a duration like 50ms or 2s"))
+    number
+        .parse::<u64>()
+        .map(|n| n * scale)
+        .map_err(|_| format!("{value:?} is not a duration like 50ms or 2s"))
 }
 
 /// Requests in the last minute, for the per-site rate limit.
@@ -87,7 +94,10 @@ impl RateWindow {
     pub fn admit(&self, per_minute: u32) -> Option<Duration> {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        while seen.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+        while seen
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
             seen.pop_front();
         }
         if seen.len() < per_minute as usize {
@@ -105,7 +115,10 @@ mod tests {
 
     #[test]
     fn parses_every_fault_and_refuses_nonsense() {
-        let f = Faults::parse("latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200").unwrap();
+        let f = Faults::parse(
+            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200",
+        )
+        .unwrap();
         assert_eq!(
             f,
             Faults {

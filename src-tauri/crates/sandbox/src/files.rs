@@ -19,20 +19,36 @@ pub struct ImageFacts {
 /// Reads the image at `src` and writes its JPEG preview to `dest`. `None` when the bytes are not
 /// a decodable image (the attachment is then kept, without a preview).
 pub fn make_preview(src: &Path, dest: &Path) -> Option<ImageFacts> {
-    let img = ImageReader::open(src).ok()?.with_guessed_format().ok()?.decode().ok()?;
+    let img = ImageReader::open(src)
+        .ok()?
+        .with_guessed_format()
+        .ok()?
+        .decode()
+        .ok()?;
     let (width, height) = (img.width(), img.height());
     let thumb = img.thumbnail(PREVIEW_SIDE, PREVIEW_SIDE).to_rgb8();
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 82).encode_image(&thumb).ok()?;
+    JpegEncoder::new_with_quality(&mut out, 82)
+        .encode_image(&thumb)
+        .ok()?;
     std::fs::write(dest, out).ok()?;
-    Some(ImageFacts { width, height, preview: (thumb.width(), thumb.height()) })
+    Some(ImageFacts {
+        width,
+        height,
+        preview: (thumb.width(), thumb.height()),
+    })
 }
 
 /// A minimal but valid Word document (the parts Word and LibreOffice require).
 pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
     let body: String = paragraphs
         .iter()
-        .map(|p| format!("<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>", xml_escape(p)))
+        .map(|p| {
+            format!(
+                "<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>",
+                xml_escape(p)
+            )
+        })
         .collect();
     let parts: [(&str, String); 3] = [
         (
@@ -77,7 +93,9 @@ pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

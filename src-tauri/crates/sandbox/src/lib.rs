@@ -40,7 +40,12 @@ pub struct SandboxConfig {
 
 impl SandboxConfig {
     pub fn demo(data_dir: PathBuf) -> Self {
-        Self { data_dir, api_key: DEMO_API_KEY.into(), site_id: DEMO_SITE_ID.into(), faults: Default::default() }
+        Self {
+            data_dir,
+            api_key: DEMO_API_KEY.into(),
+            site_id: DEMO_SITE_ID.into(),
+            faults: Default::default(),
+        }
     }
 }
 
@@ -69,7 +74,11 @@ impl Sandbox {
                 tracing::error!("sandbox server stopped: {e}");
             }
         });
-        Ok(Self { addr, stop: Some(stop), task: Some(task) })
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

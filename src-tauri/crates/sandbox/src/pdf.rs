@@ -4,9 +4,26 @@
 
 /// One element on a page, in PDF points from the bottom-left corner.
 pub enum Mark {
-    Text { x: f32, y: f32, size: f32, bold: bool, text: String },
-    Line { x1: f32, y1: f32, x2: f32, y2: f32 },
-    Rect { x: f32, y: f32, w: f32, h: f32, gray: f32 },
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        bold: bool,
+        text: String,
+    },
+    Line {
+        x1: f32,
+        y1: f32,
+        x2: f32,
+        y2: f32,
+    },
+    Rect {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        gray: f32,
+    },
 }
 
 pub const PAGE_W: f32 = 612.0;
@@ -23,9 +40,21 @@ pub fn render(title: &str, pages: &[Vec<Mark>]) -> Vec<u8> {
         .join(" ");
     objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
     objects.push(format!("<< /Type /Pages /Kids [{kids}] /Count {} >>", pages.len()).into_bytes());
-    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_vec());
-    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>".to_vec());
-    objects.push(format!("<< /Title ({}) /Producer (Attache Demo site) >>", escape(title)).into_bytes());
+    objects.push(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    );
+    objects.push(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    );
+    objects.push(
+        format!(
+            "<< /Title ({}) /Producer (Attache Demo site) >>",
+            escape(title)
+        )
+        .into_bytes(),
+    );
     for (i, marks) in pages.iter().enumerate() {
         let content_id = first_page + 2 * i + 1;
         objects.push(
@@ -51,7 +80,9 @@ pub fn render(title: &str, pages: &[Vec<Mark>]) -> Vec<u8> {
         out.extend_from_slice(b"\nendobj\n");
     }
     let xref_at = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
@@ -69,9 +100,18 @@ fn content_stream(marks: &[Mark]) -> Vec<u8> {
     let mut s = String::new();
     for m in marks {
         match m {
-            Mark::Text { x, y, size, bold, text } => {
+            Mark::Text {
+                x,
+                y,
+                size,
+                bold,
+                text,
+            } => {
                 let font = if *bold { "F2" } else { "F1" };
-                s.push_str(&format!("BT /{font} {size} Tf {x} {y} Td ({}) Tj ET\n", escape(text)));
+                s.push_str(&format!(
+                    "BT /{font} {size} Tf {x} {y} Td ({}) Tj ET\n",
+                    escape(text)
+                ));
             }
             Mark::Line { x1, y1, x2, y2 } => {
                 s.push_str(&format!("0.5 w {x1} {y1} m {x2} {y2} l S\n"));
@@ -113,7 +153,13 @@ pub fn document(title: &str, subtitle: &str, paragraphs: &[&str], signatures: &[
                 pages.push(std::mem::replace(&mut page, header(title, "continued")));
                 y = PAGE_H - 150.0;
             }
-            page.push(Mark::Text { x: 60.0, y, size: if heading { 12.0 } else { 10.0 }, bold: heading, text: line });
+            page.push(Mark::Text {
+                x: 60.0,
+                y,
+                size: if heading { 12.0 } else { 10.0 },
+                bold: heading,
+                text: line,
+            });
             y -= if heading { 18.0 } else { 14.0 };
         }
         y -= 8.0;
@@ -124,10 +170,32 @@ pub fn document(title: &str, subtitle: &str, paragraphs: &[&str], signatures: &[
             y = PAGE_H - 150.0;
         }
         y -= 30.0;
-        page.push(Mark::Line { x1: 60.0, y1: y, x2: 300.0, y2: y });
-        page.push(Mark::Line { x1: 360.0, y1: y, x2: 540.0, y2: y });
-        page.push(Mark::Text { x: 60.0, y: y - 12.0, size: 8.0, bold: false, text: (*who).to_owned() });
-        page.push(Mark::Text { x: 360.0, y: y - 12.0, size: 8.0, bold: false, text: "Date".to_owned() });
+        page.push(Mark::Line {
+            x1: 60.0,
+            y1: y,
+            x2: 300.0,
+            y2: y,
+        });
+        page.push(Mark::Line {
+            x1: 360.0,
+            y1: y,
+            x2: 540.0,
+            y2: y,
+        });
+        page.push(Mark::Text {
+            x: 60.0,
+            y: y - 12.0,
+            size: 8.0,
+            bold: false,
+            text: (*who).to_owned(),
+        });
+        page.push(Mark::Text {
+            x: 360.0,
+            y: y - 12.0,
+            size: 8.0,
+            bold: false,
+            text: "Date".to_owned(),
+        });
         y -= 20.0;
     }
     pages.push(page);
@@ -146,10 +214,33 @@ pub fn document(title: &str, subtitle: &str, paragraphs: &[&str], signatures: &[
 
 fn header(title: &str, subtitle: &str) -> Vec<Mark> {
     vec![
-        Mark::Rect { x: 0.0, y: PAGE_H - 100.0, w: PAGE_W, h: 100.0, gray: 0.9 },
-        Mark::Text { x: 60.0, y: PAGE_H - 60.0, size: 20.0, bold: true, text: title.to_owned() },
-        Mark::Text { x: 60.0, y: PAGE_H - 82.0, size: 10.0, bold: false, text: subtitle.to_owned() },
-        Mark::Line { x1: 60.0, y1: PAGE_H - 115.0, x2: PAGE_W - 60.0, y2: PAGE_H - 115.0 },
+        Mark::Rect {
+            x: 0.0,
+            y: PAGE_H - 100.0,
+            w: PAGE_W,
+            h: 100.0,
+            gray: 0.9,
+        },
+        Mark::Text {
+            x: 60.0,
+            y: PAGE_H - 60.0,
+            size: 20.0,
+            bold: true,
+            text: title.to_owned(),
+        },
+        Mark::Text {
+            x: 60.0,
+            y: PAGE_H - 82.0,
+            size: 10.0,
+            bold: false,
+            text: subtitle.to_owned(),
+        },
+        Mark::Line {
+            x1: 60.0,
+            y1: PAGE_H - 115.0,
+            x2: PAGE_W - 60.0,
+            y2: PAGE_H - 115.0,
+        },
     ]
 }
 
@@ -178,23 +269,44 @@ mod tests {
     #[test]
     fn output_is_a_well_formed_pdf_with_a_correct_xref() {
         let long = "word ".repeat(900);
-        let pdf = document("Purchase Agreement", "12 Harbor Lane", &["#Terms", &long], &["Buyer", "Seller"]);
+        let pdf = document(
+            "Purchase Agreement",
+            "12 Harbor Lane",
+            &["#Terms", &long],
+            &["Buyer", "Seller"],
+        );
         assert!(pdf.starts_with(b"%PDF-1.4"));
         assert!(pdf.ends_with(b"%%EOF\n"));
         // Offsets are byte offsets; the binary marker line is not UTF-8, so work on bytes.
         let text = String::from_utf8_lossy(&pdf);
-        let startxref: usize = text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+        let startxref: usize = text
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(pdf[startxref..].starts_with(b"xref"));
         // Each xref offset points at "N 0 obj".
         let xref = String::from_utf8(pdf[startxref..].to_vec()).unwrap();
         let mut checked = 0;
-        for (n, line) in xref.lines().skip(3).take_while(|l| l.ends_with(" n ")).enumerate() {
+        for (n, line) in xref
+            .lines()
+            .skip(3)
+            .take_while(|l| l.ends_with(" n "))
+            .enumerate()
+        {
             let off: usize = line[..10].parse().unwrap();
             assert!(pdf[off..].starts_with(format!("{} 0 obj", n + 1).as_bytes()));
             checked += 1;
         }
         assert!(checked >= 7);
-        assert!(text.contains("/Count 2") || text.contains("/Count 3"), "long text spans pages");
+        assert!(
+            text.contains("/Count 2") || text.contains("/Count 3"),
+            "long text spans pages"
+        );
     }
 
     #[test]

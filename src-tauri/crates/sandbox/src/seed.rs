@@ -24,26 +24,173 @@ struct Person {
 }
 
 const PEOPLE: &[Person] = &[
-    Person { first: "Ana", last: "Silva", email: "ana.silva@example.com", phone: "+1 415 555 0132", street: ("1450", "Lombard Street"), city: "San Francisco", subdivision: "US-CA", postal: "94123", role: "buyer" },
-    Person { first: "Marcus", last: "Okafor", email: "marcus.okafor@example.com", phone: "+1 510 555 0178", street: ("82", "Grand Avenue"), city: "Oakland", subdivision: "US-CA", postal: "94612", role: "seller" },
-    Person { first: "Chloé", last: "Dubois", email: "chloe.dubois@example.fr", phone: "+1 650 555 0119", street: ("305", "Alma Street"), city: "Palo Alto", subdivision: "US-CA", postal: "94301", role: "buyer" },
-    Person { first: "Hiroshi", last: "Tanaka", email: "h.tanaka@example.jp", phone: "+1 408 555 0164", street: ("19", "Santana Row"), city: "San Jose", subdivision: "US-CA", postal: "95128", role: "seller" },
-    Person { first: "Priya", last: "Raman", email: "priya.raman@example.com", phone: "+1 925 555 0147", street: ("7721", "Oak Ridge Drive"), city: "Walnut Creek", subdivision: "US-CA", postal: "94598", role: "buyer" },
-    Person { first: "James", last: "O'Connor", email: "james.oconnor@example.ie", phone: "+1 415 555 0190", street: ("2218", "Clement Street"), city: "San Francisco", subdivision: "US-CA", postal: "94121", role: "seller" },
-    Person { first: "Sofia", last: "Müller", email: "sofia.mueller@example.de", phone: "+1 707 555 0123", street: ("48", "Vineyard Lane"), city: "Napa", subdivision: "US-CA", postal: "94558", role: "buyer" },
-    Person { first: "Daniel", last: "Kim", email: "daniel.kim@example.com", phone: "+1 650 555 0155", street: ("600", "El Camino Real"), city: "Redwood City", subdivision: "US-CA", postal: "94063", role: "buyer" },
-    Person { first: "Fatima", last: "Haddad", email: "fatima.haddad@example.com", phone: "+1 510 555 0107", street: ("1201", "Shattuck Avenue"), city: "Berkeley", subdivision: "US-CA", postal: "94709", role: "seller" },
-    Person { first: "Lucas", last: "Moreau", email: "lucas.moreau@example.com", phone: "+1 831 555 0181", street: ("25", "Ocean View Boulevard"), city: "Monterey", subdivision: "US-CA", postal: "93940", role: "buyer" },
-    Person { first: "Grace", last: "Whitfield", email: "grace.whitfield@example.com", phone: "+1 415 555 0139", street: ("3", "Sausalito Boulevard"), city: "Sausalito", subdivision: "US-CA", postal: "94965", role: "seller" },
-    Person { first: "Mateo", last: "García", email: "mateo.garcia@example.mx", phone: "+1 209 555 0172", street: ("914", "Pacific Avenue"), city: "Stockton", subdivision: "US-CA", postal: "95204", role: "buyer" },
-    Person { first: "Olivia", last: "Bennett", email: "olivia.bennett@example.com", phone: "+1 916 555 0126", street: ("5500", "Fair Oaks Boulevard"), city: "Sacramento", subdivision: "US-CA", postal: "95864", role: "seller" },
-    Person { first: "Noah", last: "Andersson", email: "noah.andersson@example.se", phone: "+1 408 555 0198", street: ("77", "Los Gatos Boulevard"), city: "Los Gatos", subdivision: "US-CA", postal: "95030", role: "buyer" },
+    Person {
+        first: "Ana",
+        last: "Silva",
+        email: "ana.silva@example.com",
+        phone: "+1 415 555 0132",
+        street: ("1450", "Lombard Street"),
+        city: "San Francisco",
+        subdivision: "US-CA",
+        postal: "94123",
+        role: "buyer",
+    },
+    Person {
+        first: "Marcus",
+        last: "Okafor",
+        email: "marcus.okafor@example.com",
+        phone: "+1 510 555 0178",
+        street: ("82", "Grand Avenue"),
+        city: "Oakland",
+        subdivision: "US-CA",
+        postal: "94612",
+        role: "seller",
+    },
+    Person {
+        first: "Chloé",
+        last: "Dubois",
+        email: "chloe.dubois@example.fr",
+        phone: "+1 650 555 0119",
+        street: ("305", "Alma Street"),
+        city: "Palo Alto",
+        subdivision: "US-CA",
+        postal: "94301",
+        role: "buyer",
+    },
+    Person {
+        first: "Hiroshi",
+        last: "Tanaka",
+        email: "h.tanaka@example.jp",
+        phone: "+1 408 555 0164",
+        street: ("19", "Santana Row"),
+        city: "San Jose",
+        subdivision: "US-CA",
+        postal: "95128",
+        role: "seller",
+    },
+    Person {
+        first: "Priya",
+        last: "Raman",
+        email: "priya.raman@example.com",
+        phone: "+1 925 555 0147",
+        street: ("7721", "Oak Ridge Drive"),
+        city: "Walnut Creek",
+        subdivision: "US-CA",
+        postal: "94598",
+        role: "buyer",
+    },
+    Person {
+        first: "James",
+        last: "O'Connor",
+        email: "james.oconnor@example.ie",
+        phone: "+1 415 555 0190",
+        street: ("2218", "Clement Street"),
+        city: "San Francisco",
+        subdivision: "US-CA",
+        postal: "94121",
+        role: "seller",
+    },
+    Person {
+        first: "Sofia",
+        last: "Müller",
+        email: "sofia.mueller@example.de",
+        phone: "+1 707 555 0123",
+        street: ("48", "Vineyard Lane"),
+        city: "Napa",
+        subdivision: "US-CA",
+        postal: "94558",
+        role: "buyer",
+    },
+    Person {
+        first: "Daniel",
+        last: "Kim",
+        email: "daniel.kim@example.com",
+        phone: "+1 650 555 0155",
+        street: ("600", "El Camino Real"),
+        city: "Redwood City",
+        subdivision: "US-CA",
+        postal: "94063",
+        role: "buyer",
+    },
+    Person {
+        first: "Fatima",
+        last: "Haddad",
+        email: "fatima.haddad@example.com",
+        phone: "+1 510 555 0107",
+        street: ("1201", "Shattuck Avenue"),
+        city: "Berkeley",
+        subdivision: "US-CA",
+        postal: "94709",
+        role: "seller",
+    },
+    Person {
+        first: "Lucas",
+        last: "Moreau",
+        email: "lucas.moreau@example.com",
+        phone: "+1 831 555 0181",
+        street: ("25", "Ocean View Boulevard"),
+        city: "Monterey",
+        subdivision: "US-CA",
+        postal: "93940",
+        role: "buyer",
+    },
+    Person {
+        first: "Grace",
+        last: "Whitfield",
+        email: "grace.whitfield@example.com",
+        phone: "+1 415 555 0139",
+        street: ("3", "Sausalito Boulevard"),
+        city: "Sausalito",
+        subdivision: "US-CA",
+        postal: "94965",
+        role: "seller",
+    },
+    Person {
+        first: "Mateo",
+        last: "García",
+        email: "mateo.garcia@example.mx",
+        phone: "+1 209 555 0172",
+        street: ("914", "Pacific Avenue"),
+        city: "Stockton",
+        subdivision: "US-CA",
+        postal: "95204",
+        role: "buyer",
+    },
+    Person {
+        first: "Olivia",
+        last: "Bennett",
+        email: "olivia.bennett@example.com",
+        phone: "+1 916 555 0126",
+        street: ("5500", "Fair Oaks Boulevard"),
+        city: "Sacramento",
+        subdivision: "US-CA",
+        postal: "95864",
+        role: "seller",
+    },
+    Person {
+        first: "Noah",
+        last: "Andersson",
+        email: "noah.andersson@example.se",
+        phone: "+1 408 555 0198",
+        street: ("77", "Los Gatos Boulevard"),
+        city: "Los Gatos",
+        subdivision: "US-CA",
+        postal: "95030",
+        role: "buyer",
+    },
 ];
 
 enum Content {
-    Agreement { address: &'static str, price: &'static str },
-    Inspection { address: &'static str },
-    Disclosure { address: &'static str },
+    Agreement {
+        address: &'static str,
+        price: &'static str,
+    },
+    Inspection {
+        address: &'static str,
+    },
+    Disclosure {
+        address: &'static str,
+    },
     Photo(Style),
     Csv(&'static str),
     Docx(&'static [&'static str]),
@@ -55,14 +202,27 @@ pub fn seed(dir: &Path) -> Result<SiteData, SiteError> {
     for (i, p) in PEOPLE.iter().enumerate() {
         let id = uuid::Uuid::new_v4().to_string();
         // Spread creation dates over the past months so sorting by createdDate means something.
-        let created = format!("2026-{:02}-{:02}T{:02}:15:00.000Z", 3 + i % 8, 1 + (i * 2) % 27, 9 + i % 8);
+        let created = format!(
+            "2026-{:02}-{:02}T{:02}:15:00.000Z",
+            3 + i % 8,
+            1 + (i * 2) % 27,
+            9 + i % 8
+        );
         data.contacts.push(contact_json(&id, &created, p, i));
         ids.push(id);
     }
     // A contact merged into Ana Silva: GetContact on the old id answers MERGED with Ana.
-    data.merged.insert(uuid::Uuid::new_v4().to_string(), ids[0].clone());
+    data.merged
+        .insert(uuid::Uuid::new_v4().to_string(), ids[0].clone());
 
-    let house = |seed, wall, roof, dusk| Content::Photo(Style { seed, wall, roof, dusk });
+    let house = |seed, wall, roof, dusk| {
+        Content::Photo(Style {
+            seed,
+            wall,
+            roof,
+            dusk,
+        })
+    };
     let items: Vec<(usize, &str, &str, Content)> = vec![
         (0, "Purchase Agreement - 1450 Lombard St.pdf", "application/pdf", Content::Agreement { address: "1450 Lombard Street, San Francisco, CA 94123", price: "$1,285,000" }),
         (0, "Front elevation.jpg", "image/jpeg", house(11, [226, 214, 190], [128, 52, 40], false)),
@@ -130,7 +290,11 @@ pub fn seed(dir: &Path) -> Result<SiteData, SiteError> {
 }
 
 fn contact_json(id: &str, created: &str, p: &Person, i: usize) -> Value {
-    let e164: String = p.phone.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+    let e164: String = p
+        .phone
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '+')
+        .collect();
     json!({
         "id": id,
         "revision": 1,
@@ -149,7 +313,7 @@ fn contact_json(id: &str, created: &str, p: &Person, i: usize) -> Value {
                 "streetAddress": {"number": p.street.0, "name": p.street.1},
                 "city": p.city, "subdivision": p.subdivision, "country": "US", "postalCode": p.postal
             }}]},
-            "company": if i % 3 == 0 { Value::from("Bayview Realty client") } else { Value::Null },
+            "company": if i.is_multiple_of(3) { Value::from("Bayview Realty client") } else { Value::Null },
             "jobTitle": Value::Null,
             "locale": "en-US",
             "labelKeys": {"items": [format!("custom.{}", p.role)]},

@@ -53,8 +53,6 @@ pub struct PendingUpload {
     pub contact_id: String,
     pub file_name: String,
     pub mime_type: String,
-    /// Upload URLs are one-time: a second PUT is refused.
-    pub used: bool,
     /// When the URL was generated (ms since the epoch), for the `url-ttl` fault.
     #[serde(default)]
     pub created_ms: u64,
@@ -66,8 +64,13 @@ pub struct SiteData {
     /// Contacts exactly as the wire shows them (Contact v4 JSON), in creation order.
     pub contacts: Vec<serde_json::Value>,
     pub attachments: Vec<StoredAttachment>,
-    #[serde(default)]
+    /// Upload URLs handed out and not used yet. Kept in memory only, like a real upload host's
+    /// short-lived tokens: after a restart they are unknown (404) and clients ask for new ones.
+    #[serde(skip)]
     pub uploads: Vec<PendingUpload>,
+    /// Tokens of upload URLs already used: one-time, a second PUT is refused.
+    #[serde(default)]
+    pub spent_upload_tokens: std::collections::BTreeSet<String>,
     /// Ids of contacts merged into another: GetContact on them answers `MERGED`.
     #[serde(default)]
     pub merged: BTreeMap<String, String>,
@@ -90,7 +93,10 @@ impl Site {
             write_atomically(&json, &serde_json::to_vec_pretty(&data)?)?;
             data
         };
-        Ok(Self { dir: dir.to_path_buf(), data: Mutex::new(data) })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            data: Mutex::new(data),
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, SiteData> {
@@ -99,7 +105,7 @@ impl Site {
     }
 
     pub fn save(&self, data: &SiteData) -> Result<(), SiteError> {
-        write_atomically(&self.dir.join("site.json"), &serde_json::to_vec_pretty(data)?)
+        write_atomically(&self.dir.join("site.json"), &serde_json::to_vec(data)?)
     }
 
     pub fn file_path(&self, attachment_id: &str) -> PathBuf {
@@ -109,7 +115,6 @@ impl Site {
     pub fn preview_path(&self, attachment_id: &str) -> PathBuf {
         preview_path(&self.dir, attachment_id)
     }
-
 }
 
 pub fn file_path(dir: &Path, attachment_id: &str) -> PathBuf {
@@ -138,5 +143,8 @@ pub fn new_token() -> String {
 }
 
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

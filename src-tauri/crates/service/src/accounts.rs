@@ -51,7 +51,10 @@ impl Config {
     pub fn load(home: &AppHome) -> Result<Self, ServiceError> {
         match std::fs::read(home.config_file()) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                ServiceError::Config(format!("{} is not valid: {e}", home.config_file().display()))
+                ServiceError::Config(format!(
+                    "{} is not valid: {e}",
+                    home.config_file().display()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e.into()),
@@ -62,7 +65,8 @@ impl Config {
     pub fn save(&self, home: &AppHome) -> Result<(), ServiceError> {
         let path = home.config_file();
         let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| ServiceError::Config(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(self).map_err(|e| ServiceError::Config(e.to_string()))?;
         std::fs::write(&tmp, bytes)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, &path)?;
@@ -97,7 +101,9 @@ pub fn check_base_url(base_url: &str) -> Result<url::Url, ServiceError> {
         "http" => Err(ServiceError::Invalid(format!(
             "{base_url} uses plain http://, which would send the login unencrypted; use https://"
         ))),
-        other => Err(ServiceError::Invalid(format!("{other}:// is not a web address; use https://"))),
+        other => Err(ServiceError::Invalid(format!(
+            "{other}:// is not a web address; use https://"
+        ))),
     }
 }
 
@@ -112,10 +118,14 @@ fn is_loopback(url: &url::Url) -> bool {
 
 fn check_name(name: &str, config: &Config) -> Result<(), ServiceError> {
     if name.trim().is_empty() || name != name.trim() || name.len() > 64 {
-        return Err(ServiceError::Invalid("an account name is 1 to 64 characters, no outer spaces".into()));
+        return Err(ServiceError::Invalid(
+            "an account name is 1 to 64 characters, no outer spaces".into(),
+        ));
     }
     if name == DEMO || safe_file_name(name) != name {
-        return Err(ServiceError::Invalid(format!("{name:?} cannot be an account name; pick another")));
+        return Err(ServiceError::Invalid(format!(
+            "{name:?} cannot be an account name; pick another"
+        )));
     }
     if config.find(name).is_some() {
         return Err(ServiceError::Invalid(format!(
@@ -128,12 +138,24 @@ fn check_name(name: &str, config: &Config) -> Result<(), ServiceError> {
 /// Checks a Wix login with real calls and says in plain words why it fails.
 pub async fn verify_wix(client: &WixClient) -> Result<(), ServiceError> {
     let page = client
-        .list_contacts(Paging { limit: Some(1), offset: None }, None)
+        .list_contacts(
+            Paging {
+                limit: Some(1),
+                offset: None,
+            },
+            None,
+        )
         .await
         .map_err(|e| explain_wix(e, "contacts"))?;
     if let Some(first) = page.contacts.first() {
         client
-            .list_attachments(&first.id, Paging { limit: Some(1), offset: None })
+            .list_attachments(
+                &first.id,
+                Paging {
+                    limit: Some(1),
+                    offset: None,
+                },
+            )
             .await
             .map_err(|e| explain_wix(e, "contact attachments"))?;
     }
@@ -142,16 +164,22 @@ pub async fn verify_wix(client: &WixClient) -> Result<(), ServiceError> {
 
 fn explain_wix(e: WixError, what: &str) -> ServiceError {
     let plain = match &e {
-        WixError::Api { status: 401, .. } => "Wix refused the API key: check that it is complete and not revoked".to_string(),
+        WixError::Api { status: 401, .. } => {
+            "Wix refused the API key: check that it is complete and not revoked".to_string()
+        }
         WixError::Api { status: 403, .. } => {
             format!("the API key lacks permission to read {what}: add it in Wix's API Keys Manager")
         }
-        WixError::Api { status: 404, application_code, .. }
-            if application_code.as_deref() == Some("SITE_NOT_FOUND") =>
-        {
+        WixError::Api {
+            status: 404,
+            application_code,
+            ..
+        } if application_code.as_deref() == Some("SITE_NOT_FOUND") => {
             "Wix knows no site with that site ID for this API key".to_string()
         }
-        WixError::Transport { reason, .. } if reason.to_ascii_lowercase().contains("certificate") => {
+        WixError::Transport { reason, .. }
+            if reason.to_ascii_lowercase().contains("certificate") =>
+        {
             format!("the server's TLS certificate is not valid ({reason})")
         }
         WixError::Transport { host, reason } => format!("{host} could not be reached ({reason})"),
@@ -164,19 +192,28 @@ fn explain_wix(e: WixError, what: &str) -> ServiceError {
 
 /// Connects a Wix site: checks the login, stores the key in the keyring, then saves the account
 /// and makes it current. Nothing is saved when any step fails.
-pub async fn login_wix(home: &AppHome, vault: &Vault, login: WixLogin) -> Result<AccountInfo, ServiceError> {
+pub async fn login_wix(
+    home: &AppHome,
+    vault: &Vault,
+    login: WixLogin,
+) -> Result<AccountInfo, ServiceError> {
     let mut config = Config::load(home)?;
     check_name(&login.name, &config)?;
     let url = check_base_url(&login.base_url)?;
     if login.site_id.trim().is_empty() {
-        return Err(ServiceError::Invalid("a site ID is needed (Wix dashboard → Settings → Advanced)".into()));
+        return Err(ServiceError::Invalid(
+            "a site ID is needed (Wix dashboard → Settings → Advanced)".into(),
+        ));
     }
     if login.api_key.expose().trim().is_empty() {
         return Err(ServiceError::Invalid("the API key is empty".into()));
     }
     let client = WixClient::new(
         url.as_str(),
-        WixAuth::ApiKey { key: login.api_key.clone(), site_id: login.site_id.clone() },
+        WixAuth::ApiKey {
+            key: login.api_key.clone(),
+            site_id: login.site_id.clone(),
+        },
     )
     .map_err(BackendError::from)?;
     verify_wix(&client).await?;
@@ -206,7 +243,9 @@ pub fn use_account(home: &AppHome, name: &str) -> Result<(), ServiceError> {
     } else if config.find(name).is_some() {
         config.current = Some(name.to_string());
     } else {
-        return Err(ServiceError::NotFound(format!("no account named {name:?}; see `attache accounts`")));
+        return Err(ServiceError::NotFound(format!(
+            "no account named {name:?}; see `attache accounts`"
+        )));
     }
     config.save(home)
 }
@@ -216,7 +255,9 @@ pub fn use_account(home: &AppHome, name: &str) -> Result<(), ServiceError> {
 pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), ServiceError> {
     let mut config = Config::load(home)?;
     if config.find(name).is_none() {
-        return Err(ServiceError::NotFound(format!("no account named {name:?}; see `attache accounts`")));
+        return Err(ServiceError::NotFound(format!(
+            "no account named {name:?}; see `attache accounts`"
+        )));
     }
     vault.delete_secret(name).await?;
     config.accounts.retain(|a| a.name != name);

@@ -23,8 +23,8 @@ use attache_wix::{WixAuth, WixClient};
 use futures::StreamExt;
 
 pub use error::ServiceError;
-pub use uploads::UploadEngine;
 pub use names::safe_file_name;
+pub use uploads::UploadEngine;
 
 /// Points the Demo account at a running sandbox instead of starting one in-process.
 pub const DEMO_URL_ENV: &str = "ATTACHE_DEMO_URL";
@@ -62,8 +62,12 @@ impl Attache {
         };
         let vault = Vault::system().await?;
         let key = vault.read_secret(&saved.name).await?;
-        let auth = WixAuth::ApiKey { key, site_id: saved.site_id.clone().unwrap_or_default() };
-        let client = WixClient::new(&saved.base_url, auth).map_err(attache_core::BackendError::from)?;
+        let auth = WixAuth::ApiKey {
+            key,
+            site_id: saved.site_id.clone().unwrap_or_default(),
+        };
+        let client =
+            WixClient::new(&saved.base_url, auth).map_err(attache_core::BackendError::from)?;
         Self::assemble(home, store, saved.info(), Arc::new(client), None)
     }
 
@@ -74,11 +78,31 @@ impl Attache {
         backend: Arc<dyn CrmBackend>,
         demo: Option<Sandbox>,
     ) -> Result<Self, ServiceError> {
-        let index = RwLock::new(Arc::new(ContactIndex::new(store.all_contacts(&account.name)?)));
+        let index = RwLock::new(Arc::new(ContactIndex::new(
+            store.all_contacts(&account.name)?,
+        )));
         let queue = Arc::new(UploadQueue::open(&home.queue_db())?);
-        let concurrency = std::env::var("ATTACHE_UPLOADS_IN_FLIGHT").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-        let uploads = UploadEngine::new(queue.clone(), backend.clone(), &account.name, home.queue_lock(), concurrency);
-        Ok(Self { home, store, index, account, backend, queue, uploads, _demo: demo })
+        let concurrency = std::env::var("ATTACHE_UPLOADS_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        let uploads = UploadEngine::new(
+            queue.clone(),
+            backend.clone(),
+            &account.name,
+            home.queue_lock(),
+            concurrency,
+        );
+        Ok(Self {
+            home,
+            store,
+            index,
+            account,
+            backend,
+            queue,
+            uploads,
+            _demo: demo,
+        })
     }
 
     /// Opens `home` on the Demo account served by an already running sandbox at `base_url`
@@ -88,7 +112,11 @@ impl Attache {
         Self::open_demo(home, store, Some(base_url.to_owned())).await
     }
 
-    async fn open_demo(home: AppHome, store: Store, running: Option<String>) -> Result<Self, ServiceError> {
+    async fn open_demo(
+        home: AppHome,
+        store: Store,
+        running: Option<String>,
+    ) -> Result<Self, ServiceError> {
         let config = SandboxConfig::demo(home.demo_dir());
         let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
         // A Demo site already running elsewhere (`attache sandbox`), e.g. one a test kills the
@@ -96,16 +124,23 @@ impl Attache {
         let (demo, base_url) = match running {
             Some(url) => (None, url),
             None => {
-                let demo = Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+                let demo =
+                    Sandbox::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
                 let url = demo.base_url();
                 (Some(demo), url)
             }
         };
         // Wix's 200-a-minute budget belongs to Wix's servers; the Demo site is local and only
         // limits requests when told to (`--faults rate=200`).
-        let client = WixClient::new(&base_url, WixAuth::ApiKey { key: Sensitive::new(api_key), site_id: site_id.clone() })
-            .map_err(attache_core::BackendError::from)?
-            .with_rate_limit(DEMO_REQUESTS_PER_MINUTE);
+        let client = WixClient::new(
+            &base_url,
+            WixAuth::ApiKey {
+                key: Sensitive::new(api_key),
+                site_id: site_id.clone(),
+            },
+        )
+        .map_err(attache_core::BackendError::from)?
+        .with_rate_limit(DEMO_REQUESTS_PER_MINUTE);
         let account = AccountInfo {
             name: accounts::DEMO.into(),
             kind: AccountKind::Demo,
@@ -157,46 +192,72 @@ impl Attache {
 
     /// Fetches the contact's attachments, fills in sizes the CRM does not list (from earlier
     /// downloads, else a HEAD request), and replaces the cache.
-    pub async fn refresh_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, ServiceError> {
+    pub async fn refresh_attachments(
+        &self,
+        contact_id: &str,
+    ) -> Result<Vec<Attachment>, ServiceError> {
         let listed = self.backend.list_attachments(contact_id).await?;
         let cached = self.store.attachments(self.key(), contact_id)?;
         let backend = self.backend.clone();
-        let mut with_sizes: Vec<Attachment> = futures::stream::iter(listed.into_iter().map(|mut a| {
-            let backend = backend.clone();
-            let known = a.size_bytes.or_else(|| {
-                cached.iter().find(|c| c.id == a.id).and_then(|c| c.size_bytes)
-            });
-            let downloaded = self.store.known_size(self.key(), &a.id).ok().flatten();
-            async move {
-                a.size_bytes = match known.or(downloaded) {
-                    Some(size) => Some(size),
-                    None => backend.file_size(&a).await,
-                };
-                a
-            }
-        }))
-        .buffered(SIZE_PROBES_IN_FLIGHT)
-        .collect()
-        .await;
+        let mut with_sizes: Vec<Attachment> =
+            futures::stream::iter(listed.into_iter().map(|mut a| {
+                let backend = backend.clone();
+                let known = a.size_bytes.or_else(|| {
+                    cached
+                        .iter()
+                        .find(|c| c.id == a.id)
+                        .and_then(|c| c.size_bytes)
+                });
+                let downloaded = self.store.known_size(self.key(), &a.id).ok().flatten();
+                async move {
+                    a.size_bytes = match known.or(downloaded) {
+                        Some(size) => Some(size),
+                        None => backend.file_size(&a).await,
+                    };
+                    a
+                }
+            }))
+            .buffered(SIZE_PROBES_IN_FLIGHT)
+            .collect()
+            .await;
         with_sizes.shrink_to_fit();
-        self.store.replace_attachments(self.key(), contact_id, &with_sizes)?;
+        self.store
+            .replace_attachments(self.key(), contact_id, &with_sizes)?;
         Ok(with_sizes)
     }
 
-    fn cached_attachment(&self, contact_id: &str, attachment_id: &str) -> Result<Attachment, ServiceError> {
+    fn cached_attachment(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+    ) -> Result<Attachment, ServiceError> {
         self.store
             .attachment(self.key(), contact_id, attachment_id)?
-            .ok_or_else(|| ServiceError::NotFound(format!("attachment {attachment_id} is not known; refresh the contact")))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "attachment {attachment_id} is not known; refresh the contact"
+                ))
+            })
     }
 
     /// The local path of the attachment's preview image, downloading it once.
-    pub async fn preview(&self, contact_id: &str, attachment_id: &str) -> Result<PathBuf, ServiceError> {
-        if let Some((path, _)) = self.store.download(self.key(), attachment_id, DownloadVariant::Preview)? {
+    pub async fn preview(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+    ) -> Result<PathBuf, ServiceError> {
+        if let Some((path, _)) =
+            self.store
+                .download(self.key(), attachment_id, DownloadVariant::Preview)?
+        {
             return Ok(path);
         }
         let attachment = self.cached_attachment(contact_id, attachment_id)?;
         if !attachment.has_preview() {
-            return Err(ServiceError::NotFound(format!("{} has no preview", attachment.file_name)));
+            return Err(ServiceError::NotFound(format!(
+                "{} has no preview",
+                attachment.file_name
+            )));
         }
         let dir = self.home.previews_dir().join(safe_file_name(self.key()));
         let dest = dir.join(format!("{}.img", safe_file_name(attachment_id)));
@@ -207,14 +268,27 @@ impl Attache {
                 async move { backend.download_preview(&attachment, &tmp).await }
             })
             .await?;
-        self.store.record_download(self.key(), attachment_id, DownloadVariant::Preview, &dest, size)?;
+        self.store.record_download(
+            self.key(),
+            attachment_id,
+            DownloadVariant::Preview,
+            &dest,
+            size,
+        )?;
         Ok(dest)
     }
 
     /// Downloads the attachment into the cache (once) and returns the local path, named as the
     /// CRM names the file so the system's default application shows a sensible title.
-    pub async fn download(&self, contact_id: &str, attachment_id: &str) -> Result<PathBuf, ServiceError> {
-        if let Some((path, _)) = self.store.download(self.key(), attachment_id, DownloadVariant::File)? {
+    pub async fn download(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+    ) -> Result<PathBuf, ServiceError> {
+        if let Some((path, _)) =
+            self.store
+                .download(self.key(), attachment_id, DownloadVariant::File)?
+        {
             return Ok(path);
         }
         let attachment = self.cached_attachment(contact_id, attachment_id)?;
@@ -231,7 +305,13 @@ impl Attache {
                 async move { backend.download_file(&attachment, &tmp).await }
             })
             .await?;
-        self.store.record_download(self.key(), attachment_id, DownloadVariant::File, &dest, size)?;
+        self.store.record_download(
+            self.key(),
+            attachment_id,
+            DownloadVariant::File,
+            &dest,
+            size,
+        )?;
         Ok(dest)
     }
 
@@ -257,7 +337,12 @@ impl Attache {
     }
 
     /// Copies a downloaded attachment to where the user chose ("Save as…").
-    pub async fn save_as(&self, contact_id: &str, attachment_id: &str, target: &Path) -> Result<u64, ServiceError> {
+    pub async fn save_as(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+        target: &Path,
+    ) -> Result<u64, ServiceError> {
         let local = self.download(contact_id, attachment_id).await?;
         Ok(tokio::fs::copy(&local, target).await?)
     }
@@ -272,7 +357,10 @@ impl Attache {
             let found = if needle.contains('@') {
                 self.store.contacts_by_email(self.key(), needle)?
             } else {
-                self.store.contact(self.key(), needle)?.into_iter().collect()
+                self.store
+                    .contact(self.key(), needle)?
+                    .into_iter()
+                    .collect()
             };
             match found.len() {
                 0 => continue,
@@ -284,7 +372,9 @@ impl Attache {
                 }
             }
         }
-        Err(ServiceError::NotFound(format!("no contact with id or e-mail {needle:?}")))
+        Err(ServiceError::NotFound(format!(
+            "no contact with id or e-mail {needle:?}"
+        )))
     }
 
     /// The upload engine of the current account (not running until [`UploadEngine::start`]).
@@ -294,7 +384,12 @@ impl Attache {
 
     /// Checks and queues files (folders expanded) for a contact; the engine picks them up.
     /// Nothing touches the network here: each refused file comes back with its reason.
-    pub async fn queue_files(&self, contact: &Contact, paths: Vec<PathBuf>, force: bool) -> Result<QueueReport, ServiceError> {
+    pub async fn queue_files(
+        &self,
+        contact: &Contact,
+        paths: Vec<PathBuf>,
+        force: bool,
+    ) -> Result<QueueReport, ServiceError> {
         let backend = self.backend.clone();
         let checked = tokio::task::spawn_blocking(move || {
             let (files, mut rejected) = upload::expand(&paths);
@@ -310,12 +405,20 @@ impl Attache {
         .await
         .map_err(|e| ServiceError::Invalid(format!("file check stopped: {e}")))?;
         let (accepted, rejected) = checked;
-        let mut report = QueueReport { rejected, ..QueueReport::default() };
+        let mut report = QueueReport {
+            rejected,
+            ..QueueReport::default()
+        };
         for file in &accepted {
-            match self.queue.enqueue(self.key(), &contact.id, &contact.display_name, file, force)? {
+            match self
+                .queue
+                .enqueue(self.key(), &contact.id, &contact.display_name, file, force)?
+            {
                 Enqueued::New(job) => report.queued.push(UploadView::of(&job)),
                 Enqueued::AlreadyQueued(job) => report.already_queued.push(UploadView::of(&job)),
-                Enqueued::AlreadyAttached(job) => report.already_attached.push(UploadView::of(&job)),
+                Enqueued::AlreadyAttached(job) => {
+                    report.already_attached.push(UploadView::of(&job))
+                }
             }
         }
         self.uploads.poke();
@@ -324,7 +427,12 @@ impl Attache {
 
     /// The most recent upload jobs of this account, newest first.
     pub fn recent_uploads(&self, limit: usize) -> Result<Vec<UploadView>, ServiceError> {
-        Ok(self.queue.recent(self.key(), limit)?.iter().map(UploadView::of).collect())
+        Ok(self
+            .queue
+            .recent(self.key(), limit)?
+            .iter()
+            .map(UploadView::of)
+            .collect())
     }
 
     pub fn clear_finished_uploads(&self) -> Result<usize, ServiceError> {

@@ -18,7 +18,11 @@ pub fn safe_file_name(name: &str) -> String {
             c => c,
         })
         .collect();
-    let cleaned = cleaned.trim().trim_end_matches(['.', ' ']).trim_start_matches('.').to_string();
+    let cleaned = cleaned
+        .trim()
+        .trim_end_matches(['.', ' '])
+        .trim_start_matches('.')
+        .to_string();
     let stem = cleaned.split('.').next().unwrap_or("").to_ascii_uppercase();
     let mut out = if cleaned.is_empty() {
         "file".to_string()

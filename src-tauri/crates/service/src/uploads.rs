@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attache_core::upload::{
-    inspect, now_ms, stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob, UploadQueue,
-    UploadSource, UploadView,
+    inspect, now_ms, stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob,
+    UploadQueue, UploadSource, UploadView,
 };
-use attache_core::{BackendError, CrmBackend, ErrorCode, ErrorPayload, SendError};
+use attache_core::{Attachment, BackendError, CrmBackend, ErrorCode, ErrorPayload, SendError};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 
@@ -35,6 +35,8 @@ const MAX_ATTEMPTS: u32 = 10;
 const VERIFY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a spent upload target is given to show an earlier send's attachment.
 const TARGET_GONE_GRACE: Duration = Duration::from_secs(3);
+/// How old a contact listing may be to serve as a job's baseline.
+const BASELINE_FRESHNESS: Duration = Duration::from_secs(30);
 /// How often the tray hears about progress.
 const EVENT_INTERVAL: Duration = Duration::from_millis(200);
 /// A queue run by another process is looked at this often.
@@ -56,6 +58,10 @@ struct Inner {
     active: Mutex<HashMap<i64, Active>>,
     wake: Notify,
     events: broadcast::Sender<UploadEvent>,
+    /// Per contact: the last full listing and when its fetch started (see [`Inner::listing`]).
+    listings: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Listing>>>>>,
+    /// Bumped whenever a job of this process ends, so waiters need not wait for the next event.
+    finished: tokio::sync::watch::Sender<u64>,
 }
 
 struct Active {
@@ -84,6 +90,8 @@ impl UploadEngine {
                 active: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 events,
+                listings: Mutex::new(HashMap::new()),
+                finished: tokio::sync::watch::channel(0).0,
             }),
             tasks: Mutex::new(Vec::new()),
         }
@@ -110,16 +118,27 @@ impl UploadEngine {
 
     /// Whether this process holds the queue (another `attache` or the app may).
     pub fn is_runner(&self) -> bool {
-        self.inner.runner.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        self.inner
+            .runner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// Cancels a job; one in flight is stopped where it is (its bytes, if any reached the CRM,
     /// stay there; "Retry" would find them rather than send again).
     pub fn cancel(&self, id: i64) -> Result<bool, attache_core::StoreError> {
         let cancelled = self.inner.queue.cancel(id)?;
-        if let Some(active) = self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+        if let Some(active) = self
+            .inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+        {
             active.task.abort();
         }
+        self.inner.finished.send_modify(|n| *n += 1);
         self.poke();
         Ok(cancelled)
     }
@@ -133,14 +152,18 @@ impl UploadEngine {
     /// Waits until every job in `ids` is finished (done, failed or cancelled), whichever
     /// process runs them; returns them as they ended.
     pub async fn wait_for(&self, ids: &[i64]) -> Result<Vec<UploadJob>, attache_core::StoreError> {
-        let mut events = self.subscribe();
+        let mut finished = self.inner.finished.subscribe();
         loop {
-            let jobs: Vec<UploadJob> = ids.iter().filter_map(|id| self.inner.queue.job(*id).transpose()).collect::<Result<_, _>>()?;
+            let jobs: Vec<UploadJob> = ids
+                .iter()
+                .filter_map(|id| self.inner.queue.job(*id).transpose())
+                .collect::<Result<_, _>>()?;
             if jobs.iter().all(|j| j.state.is_finished()) {
                 return Ok(jobs);
             }
+            // Jobs this process runs say when they end; another process's are polled.
             tokio::select! {
-                _ = events.recv() => {}
+                _ = finished.changed() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
             }
         }
@@ -149,11 +172,22 @@ impl UploadEngine {
 
 impl Drop for UploadEngine {
     fn drop(&mut self) {
-        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
         // In-flight jobs stop here and resume (checking first) the next time the queue runs.
-        for (_, active) in self.inner.active.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+        for (_, active) in self
+            .inner
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
             active.task.abort();
         }
     }
@@ -165,7 +199,12 @@ impl Inner {
         if runner.is_some() {
             return true;
         }
-        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&self.lock_path) {
+        let file = match std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+        {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot open the upload queue lock");
@@ -199,7 +238,8 @@ impl Inner {
     fn schedule(self: &Arc<Self>) -> Result<(), attache_core::StoreError> {
         let pending = self.queue.pending(&self.account)?;
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let mut busy: HashSet<(String, String)> = active.values().map(|a| a.same_name_key.clone()).collect();
+        let mut busy: HashSet<(String, String)> =
+            active.values().map(|a| a.same_name_key.clone()).collect();
         for job in pending {
             if active.len() >= self.concurrency {
                 break;
@@ -217,7 +257,14 @@ impl Inner {
                 let outcome = me.run_job(job, task_progress).await;
                 me.finish(id, outcome);
             });
-            active.insert(id, Active { progress, task: task.abort_handle(), same_name_key: key });
+            active.insert(
+                id,
+                Active {
+                    progress,
+                    task: task.abort_handle(),
+                    same_name_key: key,
+                },
+            );
         }
         Ok(())
     }
@@ -241,10 +288,15 @@ impl Inner {
             active.remove(&id);
         }
         drop(active);
+        self.finished.send_modify(|n| *n += 1);
         self.wake.notify_one();
     }
 
-    async fn run_job(&self, mut job: UploadJob, progress: Arc<Progress>) -> Result<String, ErrorPayload> {
+    async fn run_job(
+        &self,
+        mut job: UploadJob,
+        progress: Arc<Progress>,
+    ) -> Result<String, ErrorPayload> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -255,7 +307,13 @@ impl Inner {
                 }
                 Err(e) if e.code.is_transient() && attempt < MAX_ATTEMPTS => {
                     let wait = e.retry_after.unwrap_or_else(|| backoff(attempt));
-                    tracing::info!(job = job.id, attempt, ?wait, "transient upload failure: {}", e.message);
+                    tracing::info!(
+                        job = job.id,
+                        attempt,
+                        ?wait,
+                        "transient upload failure: {}",
+                        e.message
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e.into()),
@@ -265,38 +323,58 @@ impl Inner {
 
     /// One try: look for an earlier attempt's attachment, check the file, send (to the same
     /// single-use target as any earlier attempt), verify.
-    async fn attempt(&self, job: &mut UploadJob, progress: &Arc<Progress>) -> Result<String, BackendError> {
+    async fn attempt(
+        &self,
+        job: &mut UploadJob,
+        progress: &Arc<Progress>,
+    ) -> Result<String, BackendError> {
         if let Some(baseline) = job.baseline.clone() {
-            if let Some(id) = self.find_landed(job, &baseline).await? {
+            if let Some(id) = self.find_landed(job, &baseline, Look::Everything).await? {
                 tracing::info!(job = job.id, attachment = %id, "an earlier attempt had landed; not sending again");
                 return Ok(id);
             }
         }
         self.ensure_unchanged(job).await?;
-        let mut source = UploadSource {
+        let source = UploadSource {
             path: job.path.clone(),
             file_name: job.file_name.clone(),
             mime_type: job.mime_type.clone(),
             size: job.size,
+            modified_ns: job.modified_ns,
             content_hash: job.content_hash.clone(),
             progress: progress.clone(),
         };
         let baseline = match job.baseline.clone() {
             Some(b) => b,
             None => {
-                let listed = self.backend.list_attachments(&job.contact_id).await?;
-                listed.into_iter().filter(|a| same_name(&a.file_name, &job.file_name)).map(|a| a.id).collect()
+                // A recent reading will do: what it misses that our own jobs added since is
+                // theirs (claimed), and only a same-named upload by someone else in those few
+                // seconds could be mistaken for ours.
+                let not_before = Instant::now()
+                    .checked_sub(BASELINE_FRESHNESS)
+                    .unwrap_or_else(Instant::now);
+                let listed = self.listing(&job.contact_id, not_before).await?;
+                listed
+                    .iter()
+                    .filter(|a| same_name(&a.file_name, &job.file_name))
+                    .map(|a| a.id.clone())
+                    .collect()
             }
         };
         let target = match job.target.clone() {
             Some(t) => t,
-            None => self.backend.prepare_upload(&job.contact_id, &source).await?,
+            None => {
+                self.backend
+                    .prepare_upload(&job.contact_id, &source)
+                    .await?
+            }
         };
         // Written before the first byte leaves: from here on a restart looks before it sends.
-        self.queue.begin_sending(job.id, &baseline, &target).map_err(store_error)?;
+        self.queue
+            .begin_sending(job.id, &baseline, &target)
+            .map_err(store_error)?;
         job.baseline = Some(baseline);
         job.target = Some(target.clone());
-        source.size = job.size;
         match self.backend.send_upload(&target, &source).await {
             Ok(()) => {}
             Err(SendError::Failed(e)) => return Err(e),
@@ -313,7 +391,9 @@ impl Inner {
                 return Err(e);
             }
         }
-        self.queue.set_state(job.id, JobState::Verifying).map_err(store_error)?;
+        self.queue
+            .set_state(job.id, JobState::Verifying)
+            .map_err(store_error)?;
         match self.await_landed(job, VERIFY_DEADLINE).await? {
             Some(id) => Ok(id),
             None => Err(BackendError::new(
@@ -328,16 +408,23 @@ impl Inner {
         }
     }
 
-    /// Polls the contact's list until the job's attachment shows up or `within` passes.
-    async fn await_landed(&self, job: &UploadJob, within: Duration) -> Result<Option<String>, BackendError> {
+    /// Polls the contact's newest attachments until the job's shows up or `within` passes; the
+    /// last look before giving up reads the whole list.
+    async fn await_landed(
+        &self,
+        job: &UploadJob,
+        within: Duration,
+    ) -> Result<Option<String>, BackendError> {
         let baseline = job.baseline.clone().unwrap_or_default();
         let deadline = Instant::now() + within;
         let mut pause = Duration::from_millis(100);
         loop {
-            if let Some(id) = self.find_landed(job, &baseline).await? {
+            let last = Instant::now() + pause > deadline;
+            let look = if last { Look::Everything } else { Look::Newest };
+            if let Some(id) = self.find_landed(job, &baseline, look).await? {
                 return Ok(Some(id));
             }
-            if Instant::now() + pause > deadline {
+            if last {
                 return Ok(None);
             }
             tokio::time::sleep(pause).await;
@@ -347,13 +434,61 @@ impl Inner {
 
     /// The attachment this job created, if one exists: same name, not in the baseline, and not
     /// owned by another job.
-    async fn find_landed(&self, job: &UploadJob, baseline: &[String]) -> Result<Option<String>, BackendError> {
-        let listed = self.backend.list_attachments(&job.contact_id).await?;
-        let claimed = self.queue.claimed_attachments(&job.account, &job.contact_id, job.id).map_err(store_error)?;
-        Ok(listed
-            .into_iter()
-            .find(|a| same_name(&a.file_name, &job.file_name) && !baseline.contains(&a.id) && !claimed.contains(&a.id))
-            .map(|a| a.id))
+    async fn find_landed(
+        &self,
+        job: &UploadJob,
+        baseline: &[String],
+        look: Look,
+    ) -> Result<Option<String>, BackendError> {
+        let claimed = self
+            .queue
+            .claimed_attachments(&job.account, &job.contact_id, job.id)
+            .map_err(store_error)?;
+        let pick = |listed: &[Attachment]| {
+            listed
+                .iter()
+                .find(|a| {
+                    same_name(&a.file_name, &job.file_name)
+                        && !baseline.contains(&a.id)
+                        && !claimed.contains(&a.id)
+                })
+                .map(|a| a.id.clone())
+        };
+        let newest = self.backend.recent_attachments(&job.contact_id).await?;
+        if let Some(id) = pick(&newest) {
+            return Ok(Some(id));
+        }
+        if look == Look::Newest {
+            return Ok(None);
+        }
+        Ok(pick(&self.listing(&job.contact_id, Instant::now()).await?))
+    }
+
+    /// The contact's whole list, as read by a fetch that started no earlier than `not_before`.
+    /// Jobs asking at about the same time share one fetch (a contact with thousands of
+    /// attachments costs one call per hundred).
+    async fn listing(
+        &self,
+        contact_id: &str,
+        not_before: Instant,
+    ) -> Result<Arc<Vec<Attachment>>, BackendError> {
+        let slot = self
+            .listings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(contact_id.to_owned())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some((started, items)) = slot.as_ref() {
+            if *started >= not_before {
+                return Ok(items.clone());
+            }
+        }
+        let started = Instant::now();
+        let items = Arc::new(self.backend.list_attachments(contact_id).await?);
+        *slot = Some((started, items.clone()));
+        Ok(items)
     }
 
     /// Re-reads the file when its size or time changed since it was queued: the job then
@@ -366,19 +501,29 @@ impl Inner {
         })
         .await
         {
-            Ok(Ok((size, modified))) if size == job.size && modified == job.modified_ns => return Ok(()),
+            Ok(Ok((size, modified))) if size == job.size && modified == job.modified_ns => {
+                return Ok(())
+            }
             _ => {}
         }
         let backend = self.backend.clone();
         let inspected: Result<InspectedFile, _> =
-            tokio::task::spawn_blocking(move || inspect(&path, &*backend)).await.map_err(|e| {
-                BackendError::new(ErrorCode::Internal, format!("file check stopped: {e}"))
-            })?;
+            tokio::task::spawn_blocking(move || inspect(&path, &*backend))
+                .await
+                .map_err(|e| {
+                    BackendError::new(ErrorCode::Internal, format!("file check stopped: {e}"))
+                })?;
         let file = inspected.map_err(|r| BackendError::new(ErrorCode::InvalidInput, r.message))?;
         if file.content_hash != job.content_hash {
-            tracing::info!(job = job.id, "{} changed since it was queued; sending the new content", job.file_name);
+            tracing::info!(
+                job = job.id,
+                "{} changed since it was queued; sending the new content",
+                job.file_name
+            );
         }
-        self.queue.update_content(job.id, &file).map_err(store_error)?;
+        self.queue
+            .update_content(job.id, &file)
+            .map_err(store_error)?;
         job.size = file.size;
         job.modified_ns = file.modified_ns;
         job.content_hash = file.content_hash;
@@ -416,7 +561,8 @@ impl Inner {
                 .iter()
                 .map(|(id, a)| (*id, a.progress.clone()))
                 .collect();
-            let mut views: HashMap<i64, UploadView> = changed.iter().map(|j| (j.id, UploadView::of(j))).collect();
+            let mut views: HashMap<i64, UploadView> =
+                changed.iter().map(|j| (j.id, UploadView::of(j))).collect();
             for id in progress.keys() {
                 if let Some(v) = last_sent.get(id) {
                     views.entry(*id).or_insert_with(|| v.clone());
@@ -430,13 +576,19 @@ impl Inner {
                     let dt = now.duration_since(*at).as_secs_f64();
                     if dt > 0.0 {
                         let instant = view.sent.saturating_sub(*before) as f64 / dt;
-                        *rate = if *rate == 0.0 { instant } else { 0.7 * *rate + 0.3 * instant };
+                        *rate = if *rate == 0.0 {
+                            instant
+                        } else {
+                            0.7 * *rate + 0.3 * instant
+                        };
                         *at = now;
                         *before = view.sent;
                     }
                     if *rate > 0.0 {
                         view.bytes_per_second = Some(*rate as u64);
-                        view.seconds_left = Some((view.size.saturating_sub(view.sent) as f64 / *rate).ceil() as u64);
+                        view.seconds_left = Some(
+                            (view.size.saturating_sub(view.sent) as f64 / *rate).ceil() as u64,
+                        );
                     }
                 } else {
                     speed.remove(id);
@@ -478,9 +630,26 @@ impl Inner {
             let mut jobs = fresh;
             jobs.sort_by_key(|v| v.id);
             // Nobody listening is fine: the queue is the record, events are only news.
-            let _ = self.events.send(UploadEvent { jobs, active, waiting, finished_batch });
+            let _ = self.events.send(UploadEvent {
+                jobs,
+                active,
+                waiting,
+                finished_batch,
+            });
         }
     }
+}
+
+/// A contact's whole attachment list and when the fetch that read it started.
+type Listing = (Instant, Arc<Vec<Attachment>>);
+
+/// How hard [`Inner::find_landed`] looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// The CRM's cheap view of the newest attachments.
+    Newest,
+    /// That, then the whole list.
+    Everything,
 }
 
 fn same_name(listed: &str, queued: &str) -> bool {
@@ -493,6 +662,8 @@ fn store_error(e: attache_core::StoreError) -> BackendError {
 
 /// Exponential backoff with full jitter: a random wait up to 0.5 s × 2^attempt, capped at 30 s.
 fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(500).saturating_mul(1 << attempt.min(6)).min(Duration::from_secs(30));
+    let cap = Duration::from_millis(500)
+        .saturating_mul(1 << attempt.min(6))
+        .min(Duration::from_secs(30));
     cap.mul_f64(fastrand::f64())
 }

@@ -98,7 +98,9 @@ impl Vault {
     }
 
     fn entry(&self, account: &str) -> Result<Entry, VaultError> {
-        self.store.build(SERVICE, account, None).map_err(|e| VaultError::from_keyring(account, e))
+        self.store
+            .build(SERVICE, account, None)
+            .map_err(|e| VaultError::from_keyring(account, e))
     }
 
     async fn blocking<T: Send + 'static>(
@@ -108,18 +110,27 @@ impl Vault {
     ) -> Result<T, VaultError> {
         let entry = self.entry(account)?;
         let name = account.to_string();
-        tokio::task::spawn_blocking(move || op(entry).map_err(|e| VaultError::from_keyring(&name, e)))
-            .await
-            .map_err(|e| VaultError::Failed(format!("keyring task: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            op(entry).map_err(|e| VaultError::from_keyring(&name, e))
+        })
+        .await
+        .map_err(|e| VaultError::Failed(format!("keyring task: {e}")))?
     }
 
-    pub async fn store_secret(&self, account: &str, secret: &Sensitive<String>) -> Result<(), VaultError> {
+    pub async fn store_secret(
+        &self,
+        account: &str,
+        secret: &Sensitive<String>,
+    ) -> Result<(), VaultError> {
         let secret = secret.expose().clone();
-        self.blocking(account, move |e| e.set_password(&secret)).await
+        self.blocking(account, move |e| e.set_password(&secret))
+            .await
     }
 
     pub async fn read_secret(&self, account: &str) -> Result<Sensitive<String>, VaultError> {
-        self.blocking(account, |e| e.get_password()).await.map(Sensitive::new)
+        self.blocking(account, |e| e.get_password())
+            .await
+            .map(Sensitive::new)
     }
 
     /// Removes the account's secret; already gone is fine (sign-out must always complete).

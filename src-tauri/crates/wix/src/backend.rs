@@ -4,15 +4,22 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use attache_core::upload::{UploadRules, UploadSource};
-use attache_core::{Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode, SendError};
+use attache_core::{
+    Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode, SendError,
+};
 
-use crate::wire;
+use crate::wire::{self, Paging};
 use crate::WixClient;
 
 #[async_trait]
 impl CrmBackend for WixClient {
     async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError> {
-        Ok(self.all_contacts().await?.into_iter().map(contact_from_wire).collect())
+        Ok(self
+            .all_contacts()
+            .await?
+            .into_iter()
+            .map(contact_from_wire)
+            .collect())
     }
 
     async fn list_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
@@ -24,19 +31,72 @@ impl CrmBackend for WixClient {
             .collect())
     }
 
-    async fn download_file(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError> {
-        self.download_fresh(attachment, dest, |a| a.file_url.clone()).await
+    /// The first page and, when there are more, the last: the list's order is UNCONFIRMED
+    /// (wix-api.md §2), and the newest attachment sits at one end in either order. Two calls
+    /// whatever the contact's history, instead of one per hundred attachments.
+    async fn recent_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
+        let page = crate::client::ATTACHMENTS_PAGE;
+        let first = self
+            .list_attachments(
+                contact_id,
+                Paging {
+                    limit: Some(page),
+                    offset: Some(0),
+                },
+            )
+            .await?;
+        let total = first.metadata.as_ref().and_then(|m| m.total);
+        let mut items = first.attachments;
+        match total {
+            Some(total) if total > page => {
+                let tail = self
+                    .list_attachments(
+                        contact_id,
+                        Paging {
+                            limit: Some(page),
+                            offset: Some(total - page),
+                        },
+                    )
+                    .await?;
+                items.extend(tail.attachments);
+            }
+            Some(_) => {}
+            // No total: the whole list is the only sure answer.
+            None => return CrmBackend::list_attachments(self, contact_id).await,
+        }
+        Ok(items
+            .into_iter()
+            .map(|a| attachment_from_wire(contact_id, a))
+            .collect())
     }
 
-    async fn download_preview(&self, attachment: &Attachment, dest: &Path) -> Result<u64, BackendError> {
-        self.download_fresh(attachment, dest, |a| a.preview_url.clone()).await
+    async fn download_file(
+        &self,
+        attachment: &Attachment,
+        dest: &Path,
+    ) -> Result<u64, BackendError> {
+        self.download_fresh(attachment, dest, |a| a.file_url.clone())
+            .await
+    }
+
+    async fn download_preview(
+        &self,
+        attachment: &Attachment,
+        dest: &Path,
+    ) -> Result<u64, BackendError> {
+        self.download_fresh(attachment, dest, |a| a.preview_url.clone())
+            .await
     }
 
     async fn file_size(&self, attachment: &Attachment) -> Option<u64> {
         self.content_length(attachment.file_url.as_deref()?).await
     }
 
-    async fn prepare_upload(&self, contact_id: &str, source: &UploadSource) -> Result<String, BackendError> {
+    async fn prepare_upload(
+        &self,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<String, BackendError> {
         let mime = &source.mime_type;
         if !crate::mime::is_supported_attachment_type(mime) {
             return Err(BackendError::new(
@@ -44,13 +104,18 @@ impl CrmBackend for WixClient {
                 format!("Wix does not accept {mime} files as contact attachments"),
             ));
         }
-        Ok(self.generate_attachment_upload_url(contact_id, &source.file_name, mime).await?.upload_url)
+        Ok(self
+            .generate_attachment_upload_url(contact_id, &source.file_name, mime)
+            .await?
+            .upload_url)
     }
 
     async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError> {
         match self.upload_to_url(target, source).await {
             Ok(()) => Ok(()),
-            Err(e) if upload_url_spent(&e) && !source.progress.file_changed() => Err(SendError::TargetGone(e.into())),
+            Err(e) if upload_url_spent(&e) && !source.progress.file_changed() => {
+                Err(SendError::TargetGone(e.into()))
+            }
             Err(e) => Err(SendError::Failed(e.into())),
         }
     }
@@ -60,10 +125,15 @@ impl CrmBackend for WixClient {
 /// hosts answer this differently (UNCONFIRMED, wix-api.md §2a), so every such answer counts.
 fn upload_url_spent(e: &crate::WixError) -> bool {
     match e {
-        crate::WixError::Api { status: 401 | 403 | 404 | 410, .. } => true,
-        crate::WixError::Api { status: 429, application_code, .. } => {
-            application_code.as_deref() == Some("RESOURCE_EXHAUSTED")
-        }
+        crate::WixError::Api {
+            status: 401 | 403 | 404 | 410,
+            ..
+        } => true,
+        crate::WixError::Api {
+            status: 429,
+            application_code,
+            ..
+        } => application_code.as_deref() == Some("RESOURCE_EXHAUSTED"),
         _ => false,
     }
 }
@@ -97,7 +167,10 @@ impl WixClient {
         if let Some(url) = pick(attachment) {
             match self.download_url(&url, dest).await {
                 Ok(n) => return Ok(n),
-                Err(crate::WixError::Api { status: 401 | 403 | 404 | 410, .. }) => {
+                Err(crate::WixError::Api {
+                    status: 401 | 403 | 404 | 410,
+                    ..
+                }) => {
                     tracing::debug!("file URL refused; re-reading the attachment for a fresh one");
                 }
                 Err(e) => return Err(e.into()),
@@ -114,7 +187,10 @@ impl WixClient {
         attachment: &Attachment,
         pick: impl Fn(&Attachment) -> Option<String>,
     ) -> Result<String, BackendError> {
-        let fresh = match self.get_attachment(&attachment.contact_id, &attachment.id).await {
+        let fresh = match self
+            .get_attachment(&attachment.contact_id, &attachment.id)
+            .await
+        {
             Ok(r) => Some(attachment_from_wire(&attachment.contact_id, r.attachment)),
             Err(e) if e.code() == ErrorCode::NotFound => return Err(e.into()),
             Err(e) => {
@@ -126,7 +202,12 @@ impl WixClient {
             .as_ref()
             .and_then(&pick)
             .or_else(|| pick(attachment))
-            .ok_or_else(|| BackendError::new(ErrorCode::NotFound, "Wix offers no file for this attachment"))
+            .ok_or_else(|| {
+                BackendError::new(
+                    ErrorCode::NotFound,
+                    "Wix offers no file for this attachment",
+                )
+            })
     }
 }
 
@@ -135,12 +216,24 @@ pub(crate) fn contact_from_wire(c: wire::Contact) -> Contact {
     let primary = c.primary_info.unwrap_or_default();
     let name = info.name.unwrap_or_default();
     let email = primary.email.filter(|e| !e.is_empty()).or_else(|| {
-        let items = info.emails.as_ref().map(|e| e.items.as_slice()).unwrap_or_default();
+        let items = info
+            .emails
+            .as_ref()
+            .map(|e| e.items.as_slice())
+            .unwrap_or_default();
         pick_primary(items, |e| e.primary, |e| e.email.clone())
     });
     let phone = primary.phone.filter(|p| !p.is_empty()).or_else(|| {
-        let items = info.phones.as_ref().map(|p| p.items.as_slice()).unwrap_or_default();
-        pick_primary(items, |p| p.primary, |p| p.phone.clone().or(p.e164_phone.clone()))
+        let items = info
+            .phones
+            .as_ref()
+            .map(|p| p.items.as_slice())
+            .unwrap_or_default();
+        pick_primary(
+            items,
+            |p| p.primary,
+            |p| p.phone.clone().or(p.e164_phone.clone()),
+        )
     });
     let address = info
         .addresses
@@ -182,15 +275,23 @@ fn pick_primary<T>(
 
 fn format_address(a: wire::Address) -> String {
     let street = match (a.street_address, a.address_line) {
-        (Some(s), _) => [s.number, s.name].into_iter().flatten().collect::<Vec<_>>().join(" "),
+        (Some(s), _) => [s.number, s.name]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" "),
         (None, Some(line)) => line,
         (None, None) => String::new(),
     };
-    let region = [a.subdivision.map(|s| s.rsplit('-').next().unwrap_or(&s).to_owned()), a.postal_code]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let region = [
+        a.subdivision
+            .map(|s| s.rsplit('-').next().unwrap_or(&s).to_owned()),
+        a.postal_code,
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     [Some(street), a.address_line2, a.city, Some(region)]
         .into_iter()
         .flatten()
@@ -214,7 +315,11 @@ pub(crate) fn attachment_from_wire(contact_id: &str, a: wire::ContactAttachment)
         contact_id: contact_id.to_owned(),
         file_name: a.file_name,
         mime_type: a.mime_type,
-        kind: if is_image { AttachmentKind::Image } else { AttachmentKind::Document },
+        kind: if is_image {
+            AttachmentKind::Image
+        } else {
+            AttachmentKind::Document
+        },
         size_bytes: None,
         file_url,
         preview_url,
@@ -245,7 +350,10 @@ mod tests {
         assert_eq!(c.display_name, "Ana Silva");
         assert_eq!(c.email.as_deref(), Some("ana@x.com"));
         assert_eq!(c.phone.as_deref(), Some("207-555-0142"));
-        assert_eq!(c.address.as_deref(), Some("12 Harbor Lane, Portland, ME 04101"));
+        assert_eq!(
+            c.address.as_deref(),
+            Some("12 Harbor Lane, Portland, ME 04101")
+        );
         assert_eq!(c.company, None);
     }
 

@@ -20,7 +20,7 @@ pub const DEFAULT_BASE_URL: &str = "https://www.wixapis.com";
 /// Contacts v4 allows pages of up to 1000.
 const CONTACTS_PAGE: u32 = 1000;
 /// Attachments v4 allows pages of at most 100.
-const ATTACHMENTS_PAGE: u32 = 100;
+pub(crate) const ATTACHMENTS_PAGE: u32 = 100;
 /// A single API call; transfers of file bytes have no overall limit, only the connect timeout.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -28,7 +28,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub enum WixAuth {
     /// `Authorization: <key>` (raw, no "Bearer") plus `wix-site-id: <site>`.
-    ApiKey { key: Sensitive<String>, site_id: String },
+    ApiKey {
+        key: Sensitive<String>,
+        site_id: String,
+    },
 }
 
 /// Wix allows 200 requests per minute per site (spec §5); staying under it on our side means
@@ -49,13 +52,18 @@ pub struct WixClient {
 
 impl std::fmt::Debug for WixClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WixClient").field("base", &self.base).field("auth", &self.auth).finish_non_exhaustive()
+        f.debug_struct("WixClient")
+            .field("base", &self.base)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
     }
 }
 
 fn limiter(per_minute: u32) -> Arc<Limiter> {
     let per_minute = std::num::NonZeroU32::new(per_minute.max(1)).expect("at least 1");
-    Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(per_minute)))
+    Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(
+        per_minute,
+    )))
 }
 
 impl WixClient {
@@ -72,8 +80,17 @@ impl WixClient {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("Attache/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| WixError::Transport { host: base.to_string(), reason: e.to_string() })?;
-        Ok(Self { http, base, auth, retry: RetryPolicy::default(), limiter: limiter(REQUESTS_PER_MINUTE) })
+            .map_err(|e| WixError::Transport {
+                host: base.to_string(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base,
+            auth,
+            retry: RetryPolicy::default(),
+            limiter: limiter(REQUESTS_PER_MINUTE),
+        })
     }
 
     /// Changes the request budget (requests per minute, bursts up to that many).
@@ -93,7 +110,9 @@ impl WixClient {
 
     fn url(&self, path: &str) -> Url {
         // Paths are built from our own constants plus URL-encoded ids, so joining cannot fail.
-        self.base.join(path.trim_start_matches('/')).expect("valid API path")
+        self.base
+            .join(path.trim_start_matches('/'))
+            .expect("valid API path")
     }
 
     /// Sends one API call with auth headers, retrying transient failures, and decodes a 200.
@@ -119,7 +138,9 @@ impl WixClient {
             }
             match &self.auth {
                 WixAuth::ApiKey { key, site_id } => {
-                    req = req.header(header::AUTHORIZATION, key.expose()).header("wix-site-id", site_id);
+                    req = req
+                        .header(header::AUTHORIZATION, key.expose())
+                        .header("wix-site-id", site_id);
                 }
             }
             if let Some(body) = body {
@@ -179,7 +200,8 @@ impl WixClient {
                 query.push(("sort.order", order.clone()));
             }
         }
-        self.call(Method::GET, "contacts/v4/contacts", &query, None::<&()>).await
+        self.call(Method::GET, "contacts/v4/contacts", &query, None::<&()>)
+            .await
     }
 
     /// `POST /contacts/v4/contacts/query`.
@@ -187,7 +209,13 @@ impl WixClient {
         &self,
         request: &QueryContactsRequest,
     ) -> Result<ListContactsResponse, WixError> {
-        self.call(Method::POST, "contacts/v4/contacts/query", &[], Some(request)).await
+        self.call(
+            Method::POST,
+            "contacts/v4/contacts/query",
+            &[],
+            Some(request),
+        )
+        .await
     }
 
     /// `GET /contacts/v4/contacts/{id}`. Check `response_type`: on `MERGED` the returned
@@ -199,12 +227,21 @@ impl WixClient {
 
     /// Every contact, in pages of 1000, oldest first (stable under concurrent additions).
     pub async fn all_contacts(&self) -> Result<Vec<Contact>, WixError> {
-        let sort = Sorting { field_name: "createdDate".into(), order: Some("ASC".into()) };
+        let sort = Sorting {
+            field_name: "createdDate".into(),
+            order: Some("ASC".into()),
+        };
         let mut all = Vec::new();
         loop {
             let offset = all.len() as u32;
             let page = self
-                .list_contacts(Paging { limit: Some(CONTACTS_PAGE), offset: Some(offset) }, Some(&sort))
+                .list_contacts(
+                    Paging {
+                        limit: Some(CONTACTS_PAGE),
+                        offset: Some(offset),
+                    },
+                    Some(&sort),
+                )
                 .await?;
             let got = page.contacts.len();
             all.extend(page.contacts);
@@ -223,17 +260,24 @@ impl WixClient {
         paging: Paging,
     ) -> Result<ListAttachmentsResponse, WixError> {
         let path = format!("contacts/v4/attachments/{}", segment(contact_id));
-        self.call(Method::GET, &path, &paging_query(paging), None::<&()>).await
+        self.call(Method::GET, &path, &paging_query(paging), None::<&()>)
+            .await
     }
 
-    pub async fn all_attachments(&self, contact_id: &str) -> Result<Vec<ContactAttachment>, WixError> {
+    pub async fn all_attachments(
+        &self,
+        contact_id: &str,
+    ) -> Result<Vec<ContactAttachment>, WixError> {
         let mut all = Vec::new();
         loop {
             let offset = all.len() as u32;
             let page = self
                 .list_attachments(
                     contact_id,
-                    Paging { limit: Some(ATTACHMENTS_PAGE), offset: Some(offset) },
+                    Paging {
+                        limit: Some(ATTACHMENTS_PAGE),
+                        offset: Some(offset),
+                    },
                 )
                 .await?;
             let got = page.attachments.len();
@@ -259,7 +303,11 @@ impl WixClient {
     }
 
     /// `DELETE /contacts/v4/attachments/{contactId}/{attachmentId}`.
-    pub async fn delete_attachment(&self, contact_id: &str, attachment_id: &str) -> Result<(), WixError> {
+    pub async fn delete_attachment(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+    ) -> Result<(), WixError> {
         let path = format!(
             "contacts/v4/attachments/{}/{}",
             segment(contact_id),
@@ -288,8 +336,13 @@ impl WixClient {
     /// PUTs the file's bytes, streamed and verified (see [`attache_core::upload::verified_body`]),
     /// to an upload URL Wix generated. The URL carries its own token: the Wix `Authorization`
     /// header is never sent to an upload host.
-    pub async fn upload_to_url(&self, upload_url: &str, source: &UploadSource) -> Result<(), WixError> {
-        let url = Url::parse(upload_url).map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
+    pub async fn upload_to_url(
+        &self,
+        upload_url: &str,
+        source: &UploadSource,
+    ) -> Result<(), WixError> {
+        let url = Url::parse(upload_url)
+            .map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
         let body = reqwest::Body::wrap_stream(verified_body(source));
         let resp = self
             .http
@@ -312,7 +365,12 @@ impl WixClient {
     /// signed, so no credentials are sent.
     pub async fn download_url(&self, url: &str, dest: &Path) -> Result<u64, WixError> {
         let url = Url::parse(url).map_err(|_| WixError::Decode(format!("bad file URL {url:?}")))?;
-        let resp = self.http.get(url).send().await.map_err(|e| self.transport(&e))?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
         if !resp.status().is_success() {
             return Err(error_from(resp).await);
         }
@@ -332,11 +390,22 @@ impl WixClient {
 impl WixClient {
     /// `Content-Length` of a file URL, by HEAD (no credentials, as for downloads).
     pub async fn content_length(&self, url: &str) -> Option<u64> {
-        let resp = self.http.head(url).timeout(CALL_TIMEOUT).send().await.ok()?;
+        let resp = self
+            .http
+            .head(url)
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .ok()?;
         if !resp.status().is_success() {
             return None;
         }
-        resp.headers().get(reqwest::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+        resp.headers()
+            .get(reqwest::header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()
     }
 }
 
@@ -363,17 +432,20 @@ fn has_more(meta: Option<&PagingMetadata>, offset: u32, got: usize, page: u32) -
         return false;
     }
     match meta {
-        Some(PagingMetadata { total: Some(total), too_many_to_count, .. })
-            if *too_many_to_count != Some(true) =>
-        {
-            (offset as u64 + got as u64) < *total as u64
-        }
+        Some(PagingMetadata {
+            total: Some(total),
+            too_many_to_count,
+            ..
+        }) if *too_many_to_count != Some(true) => (offset as u64 + got as u64) < *total as u64,
         _ => got as u32 >= page,
     }
 }
 
 async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, WixError> {
-    let bytes = resp.bytes().await.map_err(|e| WixError::Decode(e.to_string()))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| WixError::Decode(e.to_string()))?;
     serde_json::from_slice(&bytes).map_err(|e| WixError::Decode(e.to_string()))
 }
 
@@ -397,7 +469,11 @@ async fn error_from(resp: Response) -> WixError {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let reason = resp.status().canonical_reason().unwrap_or("error").to_owned();
+    let reason = resp
+        .status()
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_owned();
     let body = resp.bytes().await.unwrap_or_default();
     let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
     let details = parsed.details.unwrap_or_default();
@@ -430,7 +506,11 @@ mod tests {
 
     #[test]
     fn paging_stops_on_total_or_short_page() {
-        let meta = |total, tmc| PagingMetadata { total: Some(total), too_many_to_count: Some(tmc), ..Default::default() };
+        let meta = |total, tmc| PagingMetadata {
+            total: Some(total),
+            too_many_to_count: Some(tmc),
+            ..Default::default()
+        };
         assert!(has_more(Some(&meta(250, false)), 100, 100, 100));
         assert!(!has_more(Some(&meta(200, false)), 100, 100, 100));
         assert!(has_more(Some(&meta(10, true)), 0, 100, 100));
@@ -440,10 +520,16 @@ mod tests {
 
     #[test]
     fn base_url_must_be_http() {
-        let auth = WixAuth::ApiKey { key: Sensitive::new("k".into()), site_id: "s".into() };
+        let auth = WixAuth::ApiKey {
+            key: Sensitive::new("k".into()),
+            site_id: "s".into(),
+        };
         assert!(WixClient::new("ftp://x", auth.clone()).is_err());
         assert!(WixClient::new("not a url", auth.clone()).is_err());
         let c = WixClient::new("http://127.0.0.1:9/prefix", auth).unwrap();
-        assert_eq!(c.url("contacts/v4/contacts").as_str(), "http://127.0.0.1:9/prefix/contacts/v4/contacts");
+        assert_eq!(
+            c.url("contacts/v4/contacts").as_str(),
+            "http://127.0.0.1:9/prefix/contacts/v4/contacts"
+        );
     }
 }

@@ -86,7 +86,12 @@ impl From<WixError> for BackendError {
             WixError::Api { retry_after, .. } => *retry_after,
             _ => None,
         };
-        BackendError { code: e.code(), status: e.status(), message: e.to_string(), retry_after }
+        BackendError {
+            code: e.code(),
+            status: e.status(),
+            message: e.to_string(),
+            retry_after,
+        }
     }
 }
 

@@ -75,20 +75,40 @@ mod tests {
 
     #[test]
     fn documented_typos_are_normalised() {
-        assert_eq!(normalize("application/vnd.ms-excel/"), "application/vnd.ms-excel");
-        assert_eq!(normalize("image/x\u{2011}portable\u{2011}bitmap"), "image/x-portable-bitmap");
+        assert_eq!(
+            normalize("application/vnd.ms-excel/"),
+            "application/vnd.ms-excel"
+        );
+        assert_eq!(
+            normalize("image/x\u{2011}portable\u{2011}bitmap"),
+            "image/x-portable-bitmap"
+        );
         assert_eq!(normalize("image/x-pcx\""), "image/x-pcx");
         assert_eq!(normalize("Text/CSV; charset=utf-8"), "text/csv");
     }
 
     #[test]
     fn accepts_documents_and_most_images() {
-        for ok in ["application/pdf", "image/jpeg", "image/png", "image/heic", "text/csv",
-                   "application/vnd.ms-excel/"] {
+        for ok in [
+            "application/pdf",
+            "image/jpeg",
+            "image/png",
+            "image/heic",
+            "text/csv",
+            "application/vnd.ms-excel/",
+        ] {
             assert!(is_supported_attachment_type(ok), "{ok}");
         }
-        for bad in ["image/webp", "image/tiff", "image/svg+xml", "text/plain", "application/zip",
-                    "image/", "", "image/x\u{2011}portable\u{2011}pixmap"] {
+        for bad in [
+            "image/webp",
+            "image/tiff",
+            "image/svg+xml",
+            "text/plain",
+            "application/zip",
+            "image/",
+            "",
+            "image/x\u{2011}portable\u{2011}pixmap",
+        ] {
             assert!(!is_supported_attachment_type(bad), "{bad}");
         }
     }

@@ -23,7 +23,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries: for tests that want to see the first failure.
     pub fn none() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The pause before attempt `attempt + 1` (attempt counts from 1). A server's `Retry-After`
@@ -33,7 +36,9 @@ impl RetryPolicy {
         if let Some(wait) = retry_after {
             return wait.min(self.max_delay);
         }
-        let exp = self.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let ceiling = exp.min(self.max_delay);
         ceiling.mul_f64(fastrand::f64())
     }
@@ -55,7 +60,10 @@ mod tests {
             assert!(p.delay(attempt, None) <= p.max_delay);
         }
         assert!(p.delay(1, None) <= p.base_delay);
-        assert_eq!(p.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
         assert_eq!(p.delay(1, Some(Duration::from_secs(600))), p.max_delay);
     }
 

@@ -257,13 +257,19 @@ mod tests {
             "image":{"id":"m","url":"https://x","height":1,"width":2,"urlExpirationDate":"2030-01-01T00:00:00Z"}}],
             "metadata":{"count":1,"offset":0,"total":1,"tooManyToCount":false}}"#;
         let r: ListAttachmentsResponse = serde_json::from_str(body).unwrap();
-        assert_eq!(r.attachments[0].attachment_type.as_deref(), Some("HOLOGRAM"));
+        assert_eq!(
+            r.attachments[0].attachment_type.as_deref(),
+            Some("HOLOGRAM")
+        );
         assert_eq!(r.metadata.unwrap().total, Some(1));
     }
 
     #[test]
     fn query_request_omits_empty_parts() {
-        let r = QueryContactsRequest { search: Some("ana".into()), query: None };
+        let r = QueryContactsRequest {
+            search: Some("ana".into()),
+            query: None,
+        };
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"search":"ana"}"#);
     }
 }

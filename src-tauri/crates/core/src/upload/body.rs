@@ -1,10 +1,13 @@
 //! The request body of an upload: the file streamed in fixed chunks (constant memory whatever
-//! its size), hashed as it goes, and checked against the content the job was queued with.
+//! its size), checked against the file the job was queued with.
 //!
-//! The last chunk is held back until the end of the file has been reached and the hash matches,
-//! so a file edited mid-upload makes the body fail *before* the server has all the bytes: the
-//! server sees a broken request and attaches nothing, and the engine restarts with the new
-//! content. Hand-written because no crate pairs a hashed stream with a hold-back of the tail.
+//! The last chunk is held back until the end of the file has been reached and the file's size
+//! and modification time (nanoseconds) are still those the job recorded when it hashed the
+//! content, so a file edited mid-upload makes the body fail *before* the server has all the
+//! bytes: the server sees a broken request and attaches nothing, and the engine re-reads the
+//! file and sends it as it now is. Size + mtime is rsync's quick check; hashing again while
+//! sending would cost a second full pass of CPU on the path that must keep up with the network.
+//! Hand-written because no crate streams a file with a held-back, checked tail.
 
 use std::io;
 use std::path::PathBuf;
@@ -46,6 +49,8 @@ pub struct UploadSource {
     pub file_name: String,
     pub mime_type: String,
     pub size: u64,
+    /// Modification time (ns since the epoch) when the content was hashed.
+    pub modified_ns: i64,
     pub content_hash: String,
     pub progress: Arc<Progress>,
 }
@@ -58,9 +63,8 @@ struct BodyState {
     path: PathBuf,
     file: Option<tokio::fs::File>,
     expected_size: u64,
-    expected_hash: String,
+    expected_modified_ns: i64,
     read: u64,
-    hasher: blake3::Hasher,
     held: Option<Bytes>,
     progress: Arc<Progress>,
     finished: bool,
@@ -74,7 +78,9 @@ impl BodyState {
     }
 
     fn release(&mut self, chunk: Bytes) -> Bytes {
-        self.progress.sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        self.progress
+            .sent
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         chunk
     }
 
@@ -103,8 +109,10 @@ impl BodyState {
                 }
             };
             if n == 0 {
-                let hash = self.hasher.finalize().to_hex();
-                if self.read != self.expected_size || hash.as_str() != self.expected_hash {
+                let now = super::stat(&self.path).ok();
+                if self.read != self.expected_size
+                    || now != Some((self.expected_size, self.expected_modified_ns))
+                {
                     return Some(Err(self.changed()));
                 }
                 self.finished = true;
@@ -114,7 +122,6 @@ impl BodyState {
             if self.read > self.expected_size {
                 return Some(Err(self.changed()));
             }
-            self.hasher.update(&buf);
             if let Some(previous) = self.held.replace(buf.freeze()) {
                 return Some(Ok(self.release(previous)));
             }
@@ -123,15 +130,16 @@ impl BodyState {
 }
 
 /// The verified byte stream for `source` (see the module docs).
-pub fn verified_body(source: &UploadSource) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+pub fn verified_body(
+    source: &UploadSource,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     source.progress.reset();
     let state = BodyState {
         path: source.path.clone(),
         file: None,
         expected_size: source.size,
-        expected_hash: source.content_hash.clone(),
+        expected_modified_ns: source.modified_ns,
         read: 0,
-        hasher: blake3::Hasher::new(),
         held: None,
         progress: source.progress.clone(),
         finished: false,
@@ -149,6 +157,7 @@ mod tests {
 
     fn source(path: PathBuf, bytes: &[u8]) -> UploadSource {
         UploadSource {
+            modified_ns: crate::upload::stat(&path).unwrap().1,
             path,
             file_name: "f.bin".into(),
             mime_type: "application/pdf".into(),
@@ -188,15 +197,23 @@ mod tests {
         let src = source(path.clone(), &original);
         let mut edited = original.clone();
         edited[5] = 2;
+        std::thread::sleep(std::time::Duration::from_millis(5));
         std::fs::write(&path, &edited).unwrap();
         let mut body = std::pin::pin!(verified_body(&src));
         let first = body.next().await.unwrap().unwrap();
-        assert_eq!(first.len(), CHUNK, "the first chunk goes out once the next one is read");
+        assert_eq!(
+            first.len(),
+            CHUNK,
+            "the first chunk goes out once the next one is read"
+        );
         assert!(body.next().await.unwrap().is_err(), "the tail is withheld");
         assert!(src.progress.file_changed());
         assert!(src.progress.sent() < original.len() as u64);
 
         std::fs::write(&path, [original.clone(), vec![0]].concat()).unwrap();
-        assert!(collect(&src).await.is_err(), "a file that grew is refused too");
+        assert!(
+            collect(&src).await.is_err(),
+            "a file that grew is refused too"
+        );
     }
 }

@@ -78,19 +78,34 @@ pub struct InspectedFile {
 const SNIFF_BYTES: usize = 64 * 1024;
 
 fn reject(path: &Path, kind: RejectionKind, message: String) -> Rejection {
-    Rejection { path: path.display().to_string(), kind, message, convert_to: None }
+    Rejection {
+        path: path.display().to_string(),
+        kind,
+        message,
+        convert_to: None,
+    }
 }
 
 pub fn display_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 fn io_rejection(path: &Path, e: &std::io::Error) -> Rejection {
     let name = display_name(path);
     if e.kind() == ErrorKind::NotFound {
-        reject(path, RejectionKind::Vanished, format!("{name} is no longer there (moved or deleted?)"))
+        reject(
+            path,
+            RejectionKind::Vanished,
+            format!("{name} is no longer there (moved or deleted?)"),
+        )
     } else {
-        reject(path, RejectionKind::Unreadable, format!("{name} cannot be read: {e}"))
+        reject(
+            path,
+            RejectionKind::Unreadable,
+            format!("{name} cannot be read: {e}"),
+        )
     }
 }
 
@@ -111,33 +126,54 @@ pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Re
     let name = display_name(path);
     let meta = std::fs::metadata(path).map_err(|e| io_rejection(path, &e))?;
     if meta.is_dir() {
-        return Err(reject(path, RejectionKind::Unreadable, format!("{name} is a folder")));
+        return Err(reject(
+            path,
+            RejectionKind::Unreadable,
+            format!("{name} is a folder"),
+        ));
     }
     let (size, modified_ns) = stat(path).map_err(|e| io_rejection(path, &e))?;
     if size == 0 {
-        return Err(reject(path, RejectionKind::Empty, format!("{name} is empty (0 bytes)")));
+        return Err(reject(
+            path,
+            RejectionKind::Empty,
+            format!("{name} is empty (0 bytes)"),
+        ));
     }
     let limit = rules.max_upload_bytes();
     if size > limit {
         return Err(reject(
             path,
             RejectionKind::TooLarge,
-            format!("{name} is {}, over the {} {} accepts", human_size(size), human_size(limit), rules.crm_name()),
+            format!(
+                "{name} is {}, over the {} {} accepts",
+                human_size(size),
+                human_size(limit),
+                rules.crm_name()
+            ),
         ));
     }
     let mut file = File::open(path).map_err(|e| io_rejection(path, &e))?;
     let mut head = vec![0u8; SNIFF_BYTES.min(size as usize)];
-    file.read_exact(&mut head).map_err(|e| io_rejection(path, &e))?;
+    file.read_exact(&mut head)
+        .map_err(|e| io_rejection(path, &e))?;
     let mime_type = content_type(path, &name, &head)?;
     if !rules.accepts_mime(&mime_type) {
         let mut r = reject(
             path,
             RejectionKind::Unsupported,
-            format!("{} does not accept {} files ({name})", rules.crm_name(), describe_mime(&mime_type)),
+            format!(
+                "{} does not accept {} files ({name})",
+                rules.crm_name(),
+                describe_mime(&mime_type)
+            ),
         );
         r.convert_to = convertible(&mime_type);
         if let Some(to) = r.convert_to {
-            r.message.push_str(&format!("; it can be converted to {} first", to.extension().to_uppercase()));
+            r.message.push_str(&format!(
+                "; it can be converted to {} first",
+                to.extension().to_uppercase()
+            ));
         }
         return Err(r);
     }
@@ -145,14 +181,45 @@ pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Re
     // Still the same file after reading it all? If not it is being written: try again later.
     let after = stat(path).map_err(|e| io_rejection(path, &e))?;
     if after != (size, modified_ns) {
-        return Err(reject(path, RejectionKind::Changing, format!("{name} changed while being read; is it still being written?")));
+        return Err(reject(
+            path,
+            RejectionKind::Changing,
+            format!("{name} changed while being read; is it still being written?"),
+        ));
     }
-    Ok(InspectedFile { path: path.to_path_buf(), file_name: name, mime_type, size, modified_ns, content_hash })
+    Ok(InspectedFile {
+        path: path.to_path_buf(),
+        file_name: name,
+        mime_type,
+        size,
+        modified_ns,
+        content_hash,
+    })
 }
 
+/// BLAKE3 of the whole file, read in 8 MiB blocks (bounded memory, unlike a memory map whose
+/// pages count against the app) with each block hashed on all cores: for big files this pass
+/// comes before the upload starts, so it must keep well ahead of the network.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    const BLOCK: usize = 8 << 20;
+    let mut file = File::open(path)?;
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(File::open(path)?)?;
+    let mut block = vec![0u8; BLOCK];
+    loop {
+        let mut filled = 0;
+        while filled < BLOCK {
+            match file.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        hasher.update_rayon(&block[..filled]);
+    }
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -160,27 +227,40 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
 /// bytes cannot tell apart (a zip that is a .docx, an OLE file that is a .xls); a contradiction
 /// is refused rather than guessed.
 fn content_type(path: &Path, name: &str, head: &[u8]) -> Result<String, Rejection> {
-    let by_name = mime_guess::from_path(name).first().map(|m| m.essence_str().to_owned());
+    let by_name = mime_guess::from_path(name)
+        .first()
+        .map(|m| m.essence_str().to_owned());
     let sniffed = infer::get(head).map(|t| t.mime_type().to_owned());
     match (sniffed, by_name) {
         (Some(s), Some(n)) if same_kind(&s, &n) => Ok(n),
         (Some(s), Some(n)) => Err(reject(
             path,
             RejectionKind::TypeMismatch,
-            format!("{name} is named like {} but its content is {}", describe_mime(&n), describe_mime(&s)),
+            format!(
+                "{name} is named like {} but its content is {}",
+                describe_mime(&n),
+                describe_mime(&s)
+            ),
         )),
         (Some(s), None) => Ok(s),
         (None, Some(n)) if n.starts_with("text/") => {
             if looks_like_text(head) {
                 Ok(n)
             } else {
-                Err(reject(path, RejectionKind::TypeMismatch, format!("{name} is named like text but holds binary data")))
+                Err(reject(
+                    path,
+                    RejectionKind::TypeMismatch,
+                    format!("{name} is named like text but holds binary data"),
+                ))
             }
         }
         (None, Some(n)) if has_signature(&n) => Err(reject(
             path,
             RejectionKind::TypeMismatch,
-            format!("{name} is named like {} but its content is not (damaged or mislabelled?)", describe_mime(&n)),
+            format!(
+                "{name} is named like {} but its content is not (damaged or mislabelled?)",
+                describe_mime(&n)
+            ),
         )),
         (None, Some(n)) => Ok(n),
         (None, None) if looks_like_text(head) => Ok("text/plain".into()),
@@ -190,8 +270,16 @@ fn content_type(path: &Path, name: &str, head: &[u8]) -> Result<String, Rejectio
 
 /// Types whose files always start with a signature `infer` knows: no signature means damage.
 fn has_signature(mime: &str) -> bool {
-    matches!(mime, "application/pdf" | "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/bmp" | "image/tiff")
-        || is_ooxml(mime)
+    matches!(
+        mime,
+        "application/pdf"
+            | "image/jpeg"
+            | "image/png"
+            | "image/gif"
+            | "image/webp"
+            | "image/bmp"
+            | "image/tiff"
+    ) || is_ooxml(mime)
         || is_ole(mime)
 }
 
@@ -200,7 +288,13 @@ fn is_ooxml(mime: &str) -> bool {
 }
 
 fn is_ole(mime: &str) -> bool {
-    matches!(mime, "application/msword" | "application/vnd.ms-excel" | "application/vnd.ms-powerpoint" | "application/x-ole-storage")
+    matches!(
+        mime,
+        "application/msword"
+            | "application/vnd.ms-excel"
+            | "application/vnd.ms-powerpoint"
+            | "application/x-ole-storage"
+    )
 }
 
 fn same_kind(sniffed: &str, named: &str) -> bool {
@@ -285,8 +379,13 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Rejection>) {
             Err(e) => rejected.push(io_rejection(path, &e)),
             Ok(m) if !m.is_dir() => files.push(path.clone()),
             Ok(_) => {
-                let walk = walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name();
-                for entry in walk.into_iter().filter_entry(|e| e.depth() == 0 || !is_ignored_name(e.file_name())) {
+                let walk = walkdir::WalkDir::new(path)
+                    .follow_links(true)
+                    .sort_by_file_name();
+                for entry in walk
+                    .into_iter()
+                    .filter_entry(|e| e.depth() == 0 || !is_ignored_name(e.file_name()))
+                {
                     match entry {
                         Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
                         Ok(_) => {}
@@ -295,12 +394,17 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Rejection>) {
                             rejected.push(reject(
                                 &at,
                                 RejectionKind::FolderLoop,
-                                format!("{} links back to a folder that contains it; skipped", at.display()),
+                                format!(
+                                    "{} links back to a folder that contains it; skipped",
+                                    at.display()
+                                ),
                             ));
                         }
                         Err(e) => {
                             let at = e.path().unwrap_or(path).to_path_buf();
-                            let io = e.into_io_error().unwrap_or_else(|| std::io::Error::other("unreadable"));
+                            let io = e
+                                .into_io_error()
+                                .unwrap_or_else(|| std::io::Error::other("unreadable"));
                             rejected.push(io_rejection(&at, &io));
                         }
                     }
@@ -319,7 +423,9 @@ pub fn is_ignored_name(name: &std::ffi::OsStr) -> bool {
         || name.starts_with("~$")
         || lower == "thumbs.db"
         || lower == "desktop.ini"
-        || [".part", ".crdownload", ".tmp", ".partial", ".download"].iter().any(|s| lower.ends_with(s))
+        || [".part", ".crdownload", ".tmp", ".partial", ".download"]
+            .iter()
+            .any(|s| lower.ends_with(s))
 }
 
 #[cfg(test)]
@@ -332,7 +438,10 @@ mod tests {
             "Wix"
         }
         fn accepts_mime(&self, mime: &str) -> bool {
-            mime == "application/pdf" || mime == "image/png" || mime == "image/jpeg" || mime == "text/csv"
+            mime == "application/pdf"
+                || mime == "image/png"
+                || mime == "image/jpeg"
+                || mime == "text/csv"
         }
         fn max_upload_bytes(&self) -> u64 {
             1000
@@ -340,7 +449,9 @@ mod tests {
     }
 
     const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
-    const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+    const PNG: &[u8] = &[
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+    ];
 
     fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
         let p = dir.join(name);
@@ -363,15 +474,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kind = |p: PathBuf| inspect(&p, &Rules).unwrap_err().kind;
         assert_eq!(kind(dir.path().join("gone.pdf")), RejectionKind::Vanished);
-        assert_eq!(kind(write(dir.path(), "empty.pdf", b"")), RejectionKind::Empty);
-        assert_eq!(kind(write(dir.path(), "big.pdf", &[b'%'; 1001])), RejectionKind::TooLarge);
-        assert_eq!(kind(write(dir.path(), "photo.pdf", PNG)), RejectionKind::TypeMismatch);
-        assert_eq!(kind(write(dir.path(), "broken.pdf", b"not a pdf at all")), RejectionKind::TypeMismatch);
-        assert_eq!(kind(write(dir.path(), "list.csv", b"a,b\0c")), RejectionKind::TypeMismatch);
-        assert_eq!(kind(write(dir.path(), "notes.txt", b"hello")), RejectionKind::Unsupported);
+        assert_eq!(
+            kind(write(dir.path(), "empty.pdf", b"")),
+            RejectionKind::Empty
+        );
+        assert_eq!(
+            kind(write(dir.path(), "big.pdf", &[b'%'; 1001])),
+            RejectionKind::TooLarge
+        );
+        assert_eq!(
+            kind(write(dir.path(), "photo.pdf", PNG)),
+            RejectionKind::TypeMismatch
+        );
+        assert_eq!(
+            kind(write(dir.path(), "broken.pdf", b"not a pdf at all")),
+            RejectionKind::TypeMismatch
+        );
+        assert_eq!(
+            kind(write(dir.path(), "list.csv", b"a,b\0c")),
+            RejectionKind::TypeMismatch
+        );
+        assert_eq!(
+            kind(write(dir.path(), "notes.txt", b"hello")),
+            RejectionKind::Unsupported
+        );
         assert_eq!(kind(dir.path().to_path_buf()), RejectionKind::Unreadable);
-        let msg = inspect(&write(dir.path(), "photo.pdf", PNG), &Rules).unwrap_err().message;
-        assert!(msg.contains("named like PDF") && msg.contains("PNG image"), "{msg}");
+        let msg = inspect(&write(dir.path(), "photo.pdf", PNG), &Rules)
+            .unwrap_err()
+            .message;
+        assert!(
+            msg.contains("named like PDF") && msg.contains("PNG image"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use ts_rs::TS;
 
 pub use body::{verified_body, FileChanged, Progress, UploadSource};
 pub use inspect::{
-    describe_mime, display_name, expand, hash_file, human_size, inspect, is_ignored_name, stat, ConvertTarget,
-    InspectedFile, Rejection, RejectionKind, UploadRules,
+    describe_mime, display_name, expand, hash_file, human_size, inspect, is_ignored_name, stat,
+    ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
 };
 pub use queue::{now_ms, Enqueued, UploadQueue};
 
@@ -59,7 +59,10 @@ impl JobState {
 
     /// Nothing more will happen to the job unless the user asks (retry, force).
     pub fn is_finished(self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -130,7 +133,11 @@ impl UploadView {
             mime_type: job.mime_type.clone(),
             size: job.size,
             state: job.state,
-            sent: if job.state == JobState::Done || job.state == JobState::Verifying { job.size } else { 0 },
+            sent: if job.state == JobState::Done || job.state == JobState::Verifying {
+                job.size
+            } else {
+                0
+            },
             bytes_per_second: None,
             seconds_left: None,
             attachment_id: job.attachment_id.clone(),

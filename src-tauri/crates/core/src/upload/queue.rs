@@ -11,13 +11,13 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::{InspectedFile, JobState, UploadJob};
 use crate::{ErrorCode, ErrorPayload, StoreError};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE upload_jobs (
     id            INTEGER PRIMARY KEY,
     account       TEXT NOT NULL,
@@ -44,11 +44,13 @@ CREATE TABLE upload_jobs (
 CREATE INDEX upload_jobs_by_key ON upload_jobs (account, contact_id, content_hash);
 CREATE INDEX upload_jobs_by_state ON upload_jobs (account, state);
 CREATE INDEX upload_jobs_by_update ON upload_jobs (account, updated_at);
-"#, r#"
+"#,
+    r#"
 -- Where the bytes go (Wix: the generated upload URL), kept so a resend after a crash reuses
 -- the same single-use target.
 ALTER TABLE upload_jobs ADD COLUMN target TEXT;
-"#];
+"#,
+];
 
 pub struct UploadQueue {
     conn: Mutex<Connection>,
@@ -75,7 +77,10 @@ impl Enqueued {
 
 /// Milliseconds since the epoch: the clock `updated_at` is written in.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 const COLUMNS: &str = "id, account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
@@ -130,13 +135,16 @@ impl UploadQueue {
         // The app and a CLI may share the file; writers wait for each other.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+        let version: usize =
+            tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
         for migration in MIGRATIONS.iter().skip(version) {
             tx.execute_batch(migration)?;
         }
         tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
         tx.commit()?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -161,7 +169,10 @@ impl UploadQueue {
                 "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND contact_id = ?2 AND content_hash = ?3 \
                  AND state NOT IN ('cancelled') ORDER BY id DESC"
             ))?;
-            let rows = stmt.query_map(params![account, contact_id, file.content_hash], job_from_row)?;
+            let rows = stmt.query_map(
+                params![account, contact_id, file.content_hash],
+                job_from_row,
+            )?;
             rows.collect::<Result<_, _>>()?
         };
         if let Some(live) = existing.iter().find(|j| !j.state.is_finished()) {
@@ -178,7 +189,11 @@ impl UploadQueue {
                      path = ?2, file_name = ?3, updated_at = ?4 WHERE id = ?1",
                     params![failed.id, file.path.to_string_lossy(), file.file_name, now_ms()],
                 )?;
-                let job = tx.query_row(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"), [failed.id], job_from_row)?;
+                let job = tx.query_row(
+                    &format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"),
+                    [failed.id],
+                    job_from_row,
+                )?;
                 tx.commit()?;
                 return Ok(Enqueued::New(job));
             }
@@ -202,7 +217,11 @@ impl UploadQueue {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        let job = tx.query_row(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"), [id], job_from_row)?;
+        let job = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"),
+            [id],
+            job_from_row,
+        )?;
         tx.commit()?;
         Ok(Enqueued::New(job))
     }
@@ -210,7 +229,11 @@ impl UploadQueue {
     pub fn job(&self, id: i64) -> Result<Option<UploadJob>, StoreError> {
         Ok(self
             .conn()
-            .query_row(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"), [id], job_from_row)
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM upload_jobs WHERE id = ?1"),
+                [id],
+                job_from_row,
+            )
             .optional()?)
     }
 
@@ -227,14 +250,19 @@ impl UploadQueue {
     /// The most recent jobs of `account`, newest first (what the upload tray lists).
     pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<UploadJob>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 ORDER BY id DESC LIMIT ?2"))?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 ORDER BY id DESC LIMIT ?2"
+        ))?;
         let rows = stmt.query_map(params![account, limit as i64], job_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Jobs of `account` written at or after `since_ms` (what changed since the last event).
-    pub fn changed_since(&self, account: &str, since_ms: i64) -> Result<Vec<UploadJob>, StoreError> {
+    pub fn changed_since(
+        &self,
+        account: &str,
+        since_ms: i64,
+    ) -> Result<Vec<UploadJob>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND updated_at >= ?2 ORDER BY id"
@@ -254,7 +282,12 @@ impl UploadQueue {
 
     /// Records the baseline and that bytes may now reach the CRM. Written before the first byte
     /// is sent, so after a crash the job knows to look before sending again.
-    pub fn begin_sending(&self, id: i64, baseline: &[String], target: &str) -> Result<(), StoreError> {
+    pub fn begin_sending(
+        &self,
+        id: i64,
+        baseline: &[String],
+        target: &str,
+    ) -> Result<(), StoreError> {
         let baseline = serde_json::to_string(baseline)?;
         self.conn().execute(
             "UPDATE upload_jobs SET state = 'sending', baseline = ?2, target = ?3, attempts = attempts + 1, updated_at = ?4 \
@@ -266,7 +299,10 @@ impl UploadQueue {
 
     /// The target takes no more bytes: the next attempt prepares a new one.
     pub fn drop_target(&self, id: i64) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE upload_jobs SET target = NULL, updated_at = ?2 WHERE id = ?1", params![id, now_ms()])?;
+        self.conn().execute(
+            "UPDATE upload_jobs SET target = NULL, updated_at = ?2 WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
         Ok(())
     }
 
@@ -297,7 +333,10 @@ impl UploadQueue {
     }
 
     pub fn mark_failed(&self, id: i64, error: &ErrorPayload) -> Result<(), StoreError> {
-        let code = serde_json::to_value(error.code)?.as_str().unwrap_or("INTERNAL").to_owned();
+        let code = serde_json::to_value(error.code)?
+            .as_str()
+            .unwrap_or("INTERNAL")
+            .to_owned();
         self.conn().execute(
             "UPDATE upload_jobs SET state = 'failed', error_code = ?2, error_message = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, code, error.message, now_ms()],
@@ -327,13 +366,20 @@ impl UploadQueue {
 
     /// Attachment ids jobs of this contact other than `except_job` already own: never mistaken
     /// for a new one.
-    pub fn claimed_attachments(&self, account: &str, contact_id: &str, except_job: i64) -> Result<HashSet<String>, StoreError> {
+    pub fn claimed_attachments(
+        &self,
+        account: &str,
+        contact_id: &str,
+        except_job: i64,
+    ) -> Result<HashSet<String>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT attachment_id FROM upload_jobs WHERE account = ?1 AND contact_id = ?2 AND id != ?3 \
              AND attachment_id IS NOT NULL",
         )?;
-        let rows = stmt.query_map(params![account, contact_id, except_job], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![account, contact_id, except_job], |r| {
+            r.get::<_, String>(0)
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -347,7 +393,8 @@ impl UploadQueue {
 
     /// Drops every job of an account (on sign-out).
     pub fn forget_account(&self, account: &str) -> Result<(), StoreError> {
-        self.conn().execute("DELETE FROM upload_jobs WHERE account = ?1", [account])?;
+        self.conn()
+            .execute("DELETE FROM upload_jobs WHERE account = ?1", [account])?;
         Ok(())
     }
 }
@@ -372,16 +419,34 @@ mod tests {
         let q = UploadQueue::open_in_memory().unwrap();
         let first = q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap();
         assert!(matches!(first, Enqueued::New(_)));
-        assert!(matches!(q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap(), Enqueued::AlreadyQueued(_)));
-        assert!(matches!(q.enqueue("acct", "c2", "Bob", &file("h1"), false).unwrap(), Enqueued::New(_)));
+        assert!(matches!(
+            q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap(),
+            Enqueued::AlreadyQueued(_)
+        ));
+        assert!(matches!(
+            q.enqueue("acct", "c2", "Bob", &file("h1"), false).unwrap(),
+            Enqueued::New(_)
+        ));
         let id = first.job().id;
         q.begin_sending(id, &["old".into()], "url-1").unwrap();
         q.mark_done(id, "att-1").unwrap();
         let again = q.enqueue("acct", "c1", "Ann", &file("h1"), false).unwrap();
         assert!(matches!(again, Enqueued::AlreadyAttached(ref j) if j.id == id));
-        assert!(matches!(q.enqueue("acct", "c1", "Ann", &file("h1"), true).unwrap(), Enqueued::New(_)), "forced");
-        assert_eq!(q.claimed_attachments("acct", "c1", 0).unwrap(), HashSet::from(["att-1".to_string()]));
-        assert!(q.claimed_attachments("acct", "c1", id).unwrap().is_empty(), "a job's own attachment is not someone else's");
+        assert!(
+            matches!(
+                q.enqueue("acct", "c1", "Ann", &file("h1"), true).unwrap(),
+                Enqueued::New(_)
+            ),
+            "forced"
+        );
+        assert_eq!(
+            q.claimed_attachments("acct", "c1", 0).unwrap(),
+            HashSet::from(["att-1".to_string()])
+        );
+        assert!(
+            q.claimed_attachments("acct", "c1", id).unwrap().is_empty(),
+            "a job's own attachment is not someone else's"
+        );
     }
 
     #[test]
@@ -390,7 +455,11 @@ mod tests {
         let path = dir.path().join("q.sqlite3");
         let id = {
             let q = UploadQueue::open(&path).unwrap();
-            let id = q.enqueue("acct", "c1", "Ann", &file("h2"), false).unwrap().job().id;
+            let id = q
+                .enqueue("acct", "c1", "Ann", &file("h2"), false)
+                .unwrap()
+                .job()
+                .id;
             q.begin_sending(id, &[], "url-2").unwrap();
             id
         };
@@ -400,13 +469,18 @@ mod tests {
         assert_eq!(job.baseline, Some(vec![]));
         assert_eq!(job.target.as_deref(), Some("url-2"));
         assert_eq!(q.pending("acct").unwrap().len(), 1);
-        q.mark_failed(id, &ErrorPayload::new(ErrorCode::Unavailable, "down")).unwrap();
+        q.mark_failed(id, &ErrorPayload::new(ErrorCode::Unavailable, "down"))
+            .unwrap();
         let failed = q.job(id).unwrap().unwrap();
         assert_eq!(failed.error.unwrap().code, ErrorCode::Unavailable);
         let again = q.enqueue("acct", "c1", "Ann", &file("h2"), false).unwrap();
         assert!(matches!(again, Enqueued::New(ref j) if j.id == id && j.state == JobState::Queued));
         assert!(q.cancel(id).unwrap());
         assert!(q.retry(id).unwrap());
-        assert_eq!(q.job(id).unwrap().unwrap().baseline, Some(vec![]), "baseline kept across retry");
+        assert_eq!(
+            q.job(id).unwrap().unwrap().baseline,
+            Some(vec![]),
+            "baseline kept across retry"
+        );
     }
 }
