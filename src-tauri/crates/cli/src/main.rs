@@ -84,6 +84,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Watch inbox folders: each complete file is attached to the contact it names (a folder
+    /// named after the contact, an e-mail or full name in the file name, or a saved rule) and
+    /// then moved to `DIR/Filed/<contact>/`; files with no confident match wait for review in
+    /// the app. With no DIR, the folders saved in the app's settings.
+    Watch {
+        dirs: Vec<PathBuf>,
+        /// File what is there now and exit (status 1 if any file failed).
+        #[arg(long)]
+        once: bool,
+        /// What to do with a file once its upload is verified.
+        #[arg(long, value_enum)]
+        after: Option<AfterArg>,
+        /// Poll the folders instead of waiting for file-system events (network shares are
+        /// polled anyway).
+        #[arg(long)]
+        poll: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Connect a CRM account. The secret is read from stdin (prompted, hidden, on a terminal),
     /// never from the command line, and stored only in the OS keyring.
     Login {
@@ -241,6 +260,13 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             println!("Signed out of {name}; its login and cached data are gone.");
             Ok(())
         }
+        Command::Watch {
+            dirs,
+            once,
+            after,
+            poll,
+            json,
+        } => watch(dirs, once, after, poll, json).await,
         Command::Upload {
             contact,
             files,
@@ -335,6 +361,148 @@ async fn upload(
 
 /// Runs (or, when the app already runs the queue, watches) the jobs until each has ended,
 /// printing each file's end unless `quiet`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AfterArg {
+    Move,
+    Keep,
+    Delete,
+}
+
+async fn watch(
+    dirs: Vec<PathBuf>,
+    once: bool,
+    after: Option<AfterArg>,
+    poll: bool,
+    json: bool,
+) -> Result<(), ErrorPayload> {
+    use attache_core::inbox::{AfterFiling, InboxFolder, InboxState};
+    let app = std::sync::Arc::new(open().await?);
+    let mut settings = app.inbox_settings()?;
+    if !dirs.is_empty() {
+        settings.folders = dirs
+            .into_iter()
+            .map(|path| InboxFolder { path, poll: None })
+            .collect();
+    }
+    if poll {
+        settings
+            .folders
+            .iter_mut()
+            .for_each(|f| f.poll = Some(true));
+    }
+    if let Some(after) = after {
+        settings.after = match after {
+            AfterArg::Move => AfterFiling::Move,
+            AfterArg::Keep => AfterFiling::Keep,
+            AfterArg::Delete => AfterFiling::Delete,
+        };
+    }
+    if settings.folders.is_empty() {
+        return Err(ErrorPayload::new(
+            attache_core::ErrorCode::InvalidInput,
+            "no inbox folder: name one (attache watch DIR) or add one in the app's Settings",
+        ));
+    }
+    app.uploads().start();
+    let describe = |item: &attache_core::inbox::InboxItem| match item.state {
+        InboxState::Filed => format!(
+            "filed {} to {} ({})",
+            item.file_name,
+            item.contact_name.as_deref().unwrap_or("?"),
+            item.reason_text.as_deref().unwrap_or("")
+        ),
+        InboxState::NeedsFiling => {
+            let names: Vec<&str> = item
+                .suggestions
+                .iter()
+                .map(|s| s.contact_name.as_str())
+                .collect();
+            if names.is_empty() {
+                format!("needs filing: {} (no suggestion)", item.file_name)
+            } else {
+                format!(
+                    "needs filing: {} (maybe {})",
+                    item.file_name,
+                    names.join(", ")
+                )
+            }
+        }
+        InboxState::Failed => format!(
+            "failed {}: {}",
+            item.file_name,
+            item.error
+                .as_ref()
+                .map(|e| e.message.as_str())
+                .unwrap_or("unknown reason")
+        ),
+        InboxState::Uploading => format!(
+            "uploading {} to {}",
+            item.file_name,
+            item.contact_name.as_deref().unwrap_or("?")
+        ),
+    };
+    if once {
+        let summary = attache_service::inbox::file_once(app.clone(), settings).await?;
+        if json {
+            print_json(&summary)?;
+        } else {
+            for item in summary
+                .filed
+                .iter()
+                .chain(&summary.needs_filing)
+                .chain(&summary.failed)
+            {
+                eprintln!("{}", describe(item));
+            }
+            eprintln!(
+                "{} filed, {} need filing, {} failed",
+                summary.filed.len(),
+                summary.needs_filing.len(),
+                summary.failed.len()
+            );
+        }
+        if !summary.failed.is_empty() {
+            return Err(ErrorPayload::new(
+                attache_core::ErrorCode::InvalidInput,
+                format!("{} file(s) could not be filed", summary.failed.len()),
+            ));
+        }
+        return Ok(());
+    }
+    let folders: Vec<String> = settings
+        .folders
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let watching = attache_service::inbox::watch(app.clone(), settings).await?;
+    let mut events = watching.subscribe();
+    eprintln!("watching {} (Ctrl-C to stop)", folders.join(", "));
+    let printer = async {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    for item in &event.items {
+                        if json {
+                            // One JSON object per line, for scripts that follow the stream.
+                            println!("{}", serde_json::to_string(item).unwrap_or_default());
+                        } else {
+                            eprintln!("{}", describe(item));
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    tokio::select! {
+        _ = printer => {}
+        _ = shutdown_signal() => {}
+    }
+    watching.stop().await;
+    Ok(())
+}
+
 async fn run_queue(
     app: &Attache,
     ids: &[i64],

@@ -69,6 +69,14 @@ impl AppHome {
     pub fn queue_db(&self) -> PathBuf {
         self.root.join("queue.sqlite3")
     }
+    /// The inbox folders' files: what was filed where, and what waits for review.
+    pub fn inbox_db(&self) -> PathBuf {
+        self.root.join("inbox.sqlite3")
+    }
+    /// Held (an OS file lock) by the one process that watches the inbox folders at a time.
+    pub fn inbox_lock(&self) -> PathBuf {
+        self.root.join("inbox.lock")
+    }
     /// Held (an OS file lock) by the one process that runs the upload queue at a time.
     pub fn queue_lock(&self) -> PathBuf {
         self.root.join("queue.lock")

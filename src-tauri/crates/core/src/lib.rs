@@ -6,8 +6,10 @@
 
 pub mod backend;
 pub mod domain;
+mod durable;
 pub mod error;
 pub mod home;
+pub mod inbox;
 pub mod normalize;
 pub mod search;
 pub mod secret;

@@ -45,6 +45,9 @@ pub struct Config {
     pub current: Option<String>,
     #[serde(default)]
     pub accounts: Vec<SavedAccount>,
+    /// The watched inbox folders, their rules and what happens to filed files.
+    #[serde(default)]
+    pub inbox: attache_core::inbox::InboxSettings,
 }
 
 impl Config {
@@ -312,6 +315,7 @@ mod tests {
                 base_url: "https://www.wixapis.com".into(),
                 site_id: Some("s".into()),
             }],
+            ..Config::default()
         };
         config.save(&home).unwrap();
         assert_eq!(Config::load(&home).unwrap(), config);

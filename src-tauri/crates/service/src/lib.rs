@@ -4,6 +4,7 @@
 
 pub mod accounts;
 mod error;
+pub mod inbox;
 mod names;
 pub mod uploads;
 
@@ -11,8 +12,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState, InboxStore, Matcher};
 use attache_core::store::DownloadVariant;
-use attache_core::upload::{self, Enqueued, QueueReport, UploadQueue, UploadView};
+use attache_core::upload::{self, Enqueued, QueueReport, Rejection, UploadQueue, UploadView};
 use attache_core::{
     AccountInfo, AccountKind, AppHome, Attachment, Contact, ContactIndex, ContactPage, CrmBackend,
     Sensitive, Store,
@@ -44,6 +46,7 @@ pub struct Attache {
     backend: Arc<dyn CrmBackend>,
     queue: Arc<UploadQueue>,
     uploads: UploadEngine,
+    inbox: InboxStore,
     /// The in-process Demo site, kept alive as long as the app uses it.
     _demo: Option<Sandbox>,
 }
@@ -93,6 +96,7 @@ impl Attache {
             home.queue_lock(),
             concurrency,
         );
+        let inbox = InboxStore::open(&home.inbox_db())?;
         Ok(Self {
             home,
             store,
@@ -101,6 +105,7 @@ impl Attache {
             backend,
             queue,
             uploads,
+            inbox,
             _demo: demo,
         })
     }
@@ -437,5 +442,149 @@ impl Attache {
 
     pub fn clear_finished_uploads(&self) -> Result<usize, ServiceError> {
         Ok(self.queue.clear_finished(self.key())?)
+    }
+
+    pub(crate) fn upload_queue(&self) -> &UploadQueue {
+        &self.queue
+    }
+
+    /// Fills the contact cache if it was never filled (the inbox matches against it).
+    pub async fn ensure_contacts(&self) -> Result<(), ServiceError> {
+        if !self.contacts_cached()? {
+            self.refresh_contacts().await?;
+        }
+        Ok(())
+    }
+
+    /// Identifies the contact index in use: it changes when the contacts are refreshed.
+    pub(crate) fn index_generation(&self) -> usize {
+        Arc::as_ptr(&self.index.read().unwrap_or_else(|p| p.into_inner())) as usize
+    }
+
+    /// A matcher over the cached contacts and `rules`, and which index it was built from.
+    pub(crate) fn inbox_matcher(
+        &self,
+        rules: &[InboxRule],
+    ) -> Result<(Matcher, usize), ServiceError> {
+        let generation = self.index_generation();
+        let contacts = self.store.all_contacts(self.key())?;
+        let matcher =
+            Matcher::new(&contacts, rules).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        Ok((matcher, generation))
+    }
+
+    /// Checks one file and queues it for a contact: the job's id (a new job, or the one that
+    /// already has, or had, the same content there), or why the file was refused.
+    pub(crate) async fn enqueue_path(
+        &self,
+        contact_id: &str,
+        contact_name: &str,
+        path: &Path,
+    ) -> Result<Result<i64, Rejection>, ServiceError> {
+        let backend = self.backend.clone();
+        let owned = path.to_owned();
+        let checked = tokio::task::spawn_blocking(move || upload::inspect(&owned, &*backend))
+            .await
+            .map_err(|e| ServiceError::Invalid(format!("file check stopped: {e}")))?;
+        let file = match checked {
+            Ok(file) => file,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let job = self
+            .queue
+            .enqueue(self.key(), contact_id, contact_name, &file, false)?;
+        self.uploads.poke();
+        Ok(Ok(job.job().id))
+    }
+
+    pub(crate) fn inbox_store(&self) -> &InboxStore {
+        &self.inbox
+    }
+
+    /// The inbox's latest rows, newest change first.
+    pub fn inbox_items(&self, limit: usize) -> Result<Vec<InboxItem>, ServiceError> {
+        Ok(self.inbox.recent(self.key(), limit)?)
+    }
+
+    /// Files a file that waits for review (or failed) onto the contact the user chose; with
+    /// `remember`, also saves a rule so the next such file files itself.
+    pub async fn file_inbox_item(
+        &self,
+        id: i64,
+        contact_id: &str,
+        remember: Option<InboxRule>,
+    ) -> Result<InboxItem, ServiceError> {
+        let item = self.inbox_item(id)?;
+        if item.state == InboxState::Filed || item.state == InboxState::Uploading {
+            return Err(ServiceError::Invalid(format!(
+                "{} is already being filed",
+                item.file_name
+            )));
+        }
+        let contact = self.resolve_contact(contact_id).await?;
+        if let Some(rule) = remember {
+            self.add_inbox_rule(InboxRule {
+                contact_id: contact.id.clone(),
+                ..rule
+            })?;
+        }
+        match self
+            .enqueue_path(&contact.id, &contact.display_name, &item.path)
+            .await?
+        {
+            Ok(job_id) => {
+                self.inbox
+                    .mark_chosen(id, (&contact.id, &contact.display_name), job_id)?
+            }
+            Err(rejection) => return Err(ServiceError::Invalid(rejection.message)),
+        }
+        self.inbox_item(id)
+    }
+
+    /// Tries a failed inbox file again now.
+    pub fn retry_inbox_item(&self, id: i64) -> Result<(), ServiceError> {
+        let item = self.inbox_item(id)?;
+        if item.state != InboxState::Failed {
+            return Ok(());
+        }
+        match item.job_id {
+            Some(job_id) => {
+                self.uploads.retry(job_id)?;
+                self.inbox.mark_uploading(id)?;
+            }
+            // Refused before it had a job: forgotten, so the watcher takes it on afresh.
+            None => self.inbox.forget(id)?,
+        }
+        Ok(())
+    }
+
+    fn inbox_item(&self, id: i64) -> Result<InboxItem, ServiceError> {
+        self.inbox
+            .item(id)?
+            .filter(|i| i.account == self.key())
+            .ok_or_else(|| ServiceError::NotFound(format!("no inbox file {id}")))
+    }
+
+    /// The saved inbox settings.
+    pub fn inbox_settings(&self) -> Result<InboxSettings, ServiceError> {
+        Ok(accounts::Config::load(&self.home)?.inbox)
+    }
+
+    pub fn save_inbox_settings(&self, settings: &InboxSettings) -> Result<(), ServiceError> {
+        for rule in &settings.rules {
+            rule.validate()
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        }
+        let mut config = accounts::Config::load(&self.home)?;
+        config.inbox = settings.clone();
+        config.save(&self.home)
+    }
+
+    fn add_inbox_rule(&self, rule: InboxRule) -> Result<(), ServiceError> {
+        let mut settings = self.inbox_settings()?;
+        if !settings.rules.contains(&rule) {
+            settings.rules.push(rule);
+        }
+        self.save_inbox_settings(&settings)
     }
 }

@@ -107,6 +107,11 @@ impl UploadEngine {
         tasks.push(tokio::spawn(self.inner.clone().publish()));
     }
 
+    /// Changes whenever a job run by this process ends (done, failed or cancelled).
+    pub fn finished_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.finished.subscribe()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<UploadEvent> {
         self.inner.events.subscribe()
     }

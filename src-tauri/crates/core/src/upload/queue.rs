@@ -129,21 +129,9 @@ impl UploadQueue {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        // The app and a CLI may share the file; writers wait for each other.
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: usize =
-            tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
-        for migration in MIGRATIONS.iter().skip(version) {
-            tx.execute_batch(migration)?;
-        }
-        tx.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
-        tx.commit()?;
+    fn init(conn: Connection) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(crate::durable::prepare(conn, MIGRATIONS)?),
         })
     }
 

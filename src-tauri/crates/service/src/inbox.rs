@@ -1,0 +1,816 @@
+//! The watched inbox folders: a file that lands in one is matched to a contact, queued on the
+//! upload engine (the same one drag-and-drop uses, so the same bytes never attach twice), and
+//! once its upload is verified, moved to `Filed/<contact>/` (or kept, or deleted). A file with
+//! no confident match waits for the user with suggestions.
+//!
+//! Events come from notify through notify-debouncer-full (rename stitching); folders on network
+//! file systems, where events do not arrive, are polled. A full scan at start and every
+//! [`RESCAN_EVERY`] means a missed event strands nothing. [`attache_core::inbox::Settling`]
+//! decides when a file is complete.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attache_core::inbox::{
+    AfterFiling, FileMatch, FoundFile, InboxEvent, InboxItem, InboxSettings, InboxState, Matcher,
+    Settled, Settling, FILED_FOLDER,
+};
+use attache_core::upload::{self, now_ms, JobState, RejectionKind};
+use attache_core::{ErrorCode, ErrorPayload};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
+use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, RecommendedCache};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::{Attache, ServiceError};
+
+/// Even with events flowing, every folder is read in full this often.
+const RESCAN_EVERY: Duration = Duration::from_secs(60);
+/// Folders watched by polling are looked at this often.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+/// How long notify-debouncer-full holds events to stitch renames together.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+/// First automatic retry of a failed file; doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(60);
+const RETRY_MAX: Duration = Duration::from_secs(3600);
+
+/// What `attache watch --once` did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxSummary {
+    pub filed: Vec<InboxItem>,
+    pub needs_filing: Vec<InboxItem>,
+    pub failed: Vec<InboxItem>,
+}
+
+/// A running watcher; dropping it (or [`InboxWatch::stop`]) stops watching.
+pub struct InboxWatch {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    events: broadcast::Sender<InboxEvent>,
+}
+
+impl InboxWatch {
+    pub fn subscribe(&self) -> broadcast::Receiver<InboxEvent> {
+        self.events.subscribe()
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut { self }.task).await;
+    }
+}
+
+impl Drop for InboxWatch {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts watching `settings.folders` for `app`'s account. The upload engine must be started
+/// (by the caller) for files to go anywhere.
+pub async fn watch(app: Arc<Attache>, settings: InboxSettings) -> Result<InboxWatch, ServiceError> {
+    app.ensure_contacts().await?;
+    let (stop, stopped) = watch::channel(false);
+    let (events, _) = broadcast::channel(64);
+    let runner = Runner::new(app, settings, events.clone())?;
+    let task = tokio::spawn(runner.run(stopped, false));
+    Ok(InboxWatch { stop, task, events })
+}
+
+/// Files what is in the folders now and returns once every file is filed, waiting for review
+/// or failed (`attache watch --once`).
+pub async fn file_once(
+    app: Arc<Attache>,
+    settings: InboxSettings,
+) -> Result<InboxSummary, ServiceError> {
+    app.ensure_contacts().await?;
+    let (events, _) = broadcast::channel(64);
+    let (_stop, stopped) = watch::channel(false);
+    let mut runner = Runner::new(app.clone(), settings, events)?;
+    runner.scan_all();
+    let started = now_ms() - 1;
+    let runner = runner.run(stopped, true);
+    runner.await;
+    let mut summary = InboxSummary::default();
+    for item in app.inbox_store().changed_since(app.key(), started)? {
+        match item.state {
+            InboxState::Filed => summary.filed.push(item),
+            InboxState::NeedsFiling => summary.needs_filing.push(item),
+            InboxState::Failed => summary.failed.push(item),
+            InboxState::Uploading => {}
+        }
+    }
+    Ok(summary)
+}
+
+/// Which of the known network file systems a path lives on, if any (Linux: from the mount
+/// table; elsewhere none are detected and folders can be set to poll by hand).
+pub fn network_file_system(path: &Path) -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    let path = path.canonicalize().ok()?;
+    let mut best: Option<(usize, String)> = None;
+    for line in mounts.lines() {
+        let mut fields = line.split(' ');
+        let (Some(_), Some(mount_point), Some(fs_type)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        // The mount table escapes spaces and other bytes as octal (`\040`).
+        let mount_point = unescape_octal(mount_point);
+        if path.starts_with(&mount_point)
+            && best
+                .as_ref()
+                .is_none_or(|(len, _)| mount_point.len() > *len)
+        {
+            best = Some((mount_point.len(), fs_type.to_owned()));
+        }
+    }
+    let fs_type = best?.1;
+    let network = [
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "9p",
+        "afs",
+        "ceph",
+        "glusterfs",
+        "davfs",
+        "ncpfs",
+    ];
+    (network.contains(&fs_type.as_str()) || fs_type.starts_with("fuse.")).then_some(fs_type)
+}
+
+fn unescape_octal(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push(
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'),
+            );
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A folder name for a contact that is safe on every desktop file system.
+pub fn contact_folder_name(contact_name: &str, contact_id: &str) -> String {
+    let cleaned: String = contact_name
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim().trim_end_matches('.').trim().to_owned();
+    if cleaned.is_empty() {
+        contact_id.to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// Held only to keep watching: dropping a debouncer stops its watcher.
+#[allow(dead_code)]
+enum AnyDebouncer {
+    Events(Debouncer<RecommendedWatcher, RecommendedCache>),
+    Polling(Debouncer<PollWatcher, RecommendedCache>),
+}
+
+struct Runner {
+    app: Arc<Attache>,
+    settings: InboxSettings,
+    folders: Vec<PathBuf>,
+    matcher: Matcher,
+    /// Which index the matcher was built from (rebuilt when the contacts are refreshed).
+    matcher_source: usize,
+    settling: Settling,
+    /// Upload job → inbox rows waiting on it.
+    waiting_on: HashMap<i64, BTreeSet<i64>>,
+    /// When rows were last re-read for jobs started elsewhere (a file filed by hand).
+    reloaded_at: Instant,
+    events: broadcast::Sender<InboxEvent>,
+    raw: mpsc::UnboundedReceiver<DebounceEventResult>,
+    raw_sender: mpsc::UnboundedSender<DebounceEventResult>,
+    _watchers: Vec<AnyDebouncer>,
+    problems: Vec<String>,
+    published_at: i64,
+    /// Held while watching: two processes filing the same folders would race to move files.
+    _lock: std::fs::File,
+}
+
+impl Runner {
+    fn new(
+        app: Arc<Attache>,
+        settings: InboxSettings,
+        events: broadcast::Sender<InboxEvent>,
+    ) -> Result<Self, ServiceError> {
+        let mut folders = Vec::new();
+        for folder in &settings.folders {
+            let path = folder.path.canonicalize().map_err(|e| {
+                ServiceError::Invalid(format!(
+                    "the inbox folder {} cannot be used: {e}",
+                    folder.path.display()
+                ))
+            })?;
+            if !path.is_dir() {
+                return Err(ServiceError::Invalid(format!(
+                    "the inbox {} is not a folder",
+                    folder.path.display()
+                )));
+            }
+            folders.push(path);
+        }
+        let lock = take_inbox_lock(&app.home().inbox_lock())?;
+        let (matcher, matcher_source) = app.inbox_matcher(&settings.rules)?;
+        let (raw_sender, raw) = mpsc::unbounded_channel();
+        let mut runner = Self {
+            app,
+            settings,
+            folders,
+            matcher,
+            matcher_source,
+            settling: Settling::new(),
+            waiting_on: HashMap::new(),
+            reloaded_at: Instant::now(),
+            events,
+            raw,
+            raw_sender,
+            _watchers: Vec::new(),
+            problems: Vec::new(),
+            published_at: now_ms(),
+            _lock: lock,
+        };
+        runner.start_watchers();
+        runner.resume_uploading()?;
+        Ok(runner)
+    }
+
+    fn start_watchers(&mut self) {
+        for (folder, setting) in self
+            .folders
+            .clone()
+            .iter()
+            .zip(self.settings.folders.clone())
+        {
+            let poll = setting
+                .poll
+                .unwrap_or_else(|| network_file_system(folder).is_some());
+            let sender = self.raw_sender.clone();
+            let handler = move |result: DebounceEventResult| {
+                let _ = sender.send(result);
+            };
+            let started = if poll {
+                let config = notify::Config::default().with_poll_interval(POLL_EVERY);
+                new_debouncer_opt::<_, PollWatcher, _>(
+                    DEBOUNCE,
+                    None,
+                    handler,
+                    RecommendedCache::new(),
+                    config,
+                )
+                .and_then(|mut d| {
+                    d.watch(folder, RecursiveMode::Recursive)
+                        .map(|_| AnyDebouncer::Polling(d))
+                })
+            } else {
+                new_debouncer_opt::<_, RecommendedWatcher, _>(
+                    DEBOUNCE,
+                    None,
+                    handler,
+                    RecommendedCache::new(),
+                    notify::Config::default(),
+                )
+                .and_then(|mut d| {
+                    d.watch(folder, RecursiveMode::Recursive)
+                        .map(|_| AnyDebouncer::Events(d))
+                })
+            };
+            match started {
+                Ok(w) => {
+                    tracing::info!(folder = %folder.display(), poll, "watching inbox");
+                    self._watchers.push(w);
+                }
+                Err(e) => {
+                    // Still filed by the periodic rescan; the panel says why it is slower.
+                    let problem = format!(
+                        "{} is not watched ({e}); it is read every minute instead",
+                        folder.display()
+                    );
+                    tracing::warn!("{problem}");
+                    self.problems.push(problem);
+                }
+            }
+        }
+    }
+
+    /// Rows left uploading by an earlier run: follow their jobs again.
+    fn resume_uploading(&mut self) -> Result<(), ServiceError> {
+        for item in self
+            .app
+            .inbox_store()
+            .in_state(self.app.key(), InboxState::Uploading)?
+        {
+            if let Some(job) = item.job_id {
+                self.waiting_on.entry(job).or_default().insert(item.id);
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_all(&mut self) {
+        for folder in self.folders.clone() {
+            self.scan(&folder, Instant::now());
+        }
+    }
+
+    /// Every file under `dir` becomes a candidate (those already handled are skipped later,
+    /// when they are complete: their path, size and time are known).
+    fn scan(&mut self, dir: &Path, now: Instant) {
+        let walker = walkdir::WalkDir::new(dir).follow_links(false).into_iter();
+        for entry in
+            walker.filter_entry(|e| e.path() == dir || inbox_of(&self.folders, e.path()).is_some())
+        {
+            match entry {
+                Ok(e) if e.file_type().is_file() => self.settling.found(e.path(), now),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "inbox scan"),
+            }
+        }
+    }
+
+    fn on_events(&mut self, result: DebounceEventResult) {
+        let now = Instant::now();
+        let events = match result {
+            Ok(events) => events,
+            Err(errors) => {
+                for e in errors {
+                    tracing::warn!(error = %e, "inbox watcher");
+                }
+                // Events may have been lost: look at everything.
+                self.scan_all();
+                return;
+            }
+        };
+        for event in events {
+            if event.need_rescan() {
+                self.scan_all();
+                continue;
+            }
+            match event.kind {
+                EventKind::Create(kind) => {
+                    for path in &event.paths {
+                        if inbox_of(&self.folders, path).is_none() {
+                            continue;
+                        }
+                        if kind == CreateKind::Folder || path.is_dir() {
+                            self.scan(path, now);
+                        } else {
+                            self.settling.written(path, now);
+                        }
+                    }
+                }
+                EventKind::Modify(ModifyKind::Name(mode)) => {
+                    // Stitched renames carry [from, to]; lone halves one path.
+                    let (from, to) = match (mode, event.paths.as_slice()) {
+                        (RenameMode::Both, [from, to]) => (Some(from), Some(to)),
+                        (RenameMode::From, [from]) => (Some(from), None),
+                        (_, [path]) if path.exists() => (None, Some(path)),
+                        (_, [path]) => (Some(path), None),
+                        _ => (None, None),
+                    };
+                    if let Some(from) = from {
+                        self.settling.removed(from);
+                    }
+                    if let Some(to) = to.filter(|p| inbox_of(&self.folders, p).is_some()) {
+                        if to.is_dir() {
+                            self.scan(to, now);
+                        } else {
+                            // Renamed into place: written in full elsewhere.
+                            self.settling.closed(to, now);
+                        }
+                    }
+                }
+                EventKind::Modify(ModifyKind::Metadata(_)) => {}
+                EventKind::Modify(_) => {
+                    for path in event
+                        .paths
+                        .iter()
+                        .filter(|p| inbox_of(&self.folders, p).is_some())
+                    {
+                        if path.is_file() {
+                            self.settling.written(path, now);
+                        }
+                    }
+                }
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                    for path in event
+                        .paths
+                        .iter()
+                        .filter(|p| inbox_of(&self.folders, p).is_some())
+                    {
+                        self.settling.closed(path, now);
+                    }
+                }
+                EventKind::Remove(_) => {
+                    for path in &event.paths {
+                        self.settling.removed(path);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn run(mut self, mut stopped: watch::Receiver<bool>, once: bool) {
+        if !once {
+            self.scan_all();
+        }
+        let mut rescan =
+            tokio::time::interval_at(tokio::time::Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
+        let mut finished = self.app.uploads().finished_signal();
+        loop {
+            let pause = if self.settling.is_empty() {
+                Duration::from_millis(500)
+            } else {
+                attache_core::inbox::QUIET_CLOSED
+            };
+            tokio::select! {
+                _ = stopped.changed() => return,
+                Some(result) = self.raw.recv() => {
+                    self.on_events(result);
+                    // Take whatever else arrived in the same instant before looking.
+                    while let Ok(more) = self.raw.try_recv() {
+                        self.on_events(more);
+                    }
+                }
+                _ = rescan.tick(), if !once => self.scan_all(),
+                _ = finished.changed() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+            let settled = self
+                .settling
+                .take_settled(Instant::now(), |p| upload::stat(p).ok());
+            for file in settled {
+                if let Err(e) = self.take_on(file).await {
+                    tracing::error!(error = %e, "inbox");
+                }
+            }
+            if let Err(e) = self.follow_jobs() {
+                tracing::error!(error = %e, "inbox");
+            }
+            if let Err(e) = self.retry_due() {
+                tracing::error!(error = %e, "inbox");
+            }
+            self.publish();
+            if once && self.settling.is_empty() && self.waiting_on.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// A complete file: match it and queue it, or set it aside for review.
+    async fn take_on(&mut self, file: Settled) -> Result<(), ServiceError> {
+        let Some(inbox) = inbox_of(&self.folders, &file.path).cloned() else {
+            return Ok(());
+        };
+        let found = FoundFile {
+            inbox: inbox.clone(),
+            path: file.path.clone(),
+            size: file.size,
+            modified_ns: file.modified_ns,
+        };
+        let app = self.app.clone();
+        let store = app.inbox_store();
+        let account = app.key().to_owned();
+        if store.known(&account, &found)?.is_some() {
+            return Ok(()); // handled before (kept after filing, waiting for review, ...)
+        }
+        self.refresh_matcher()?;
+        let inside = file
+            .path
+            .strip_prefix(&inbox)
+            .unwrap_or(&file.path)
+            .to_owned();
+        match self.matcher.match_file(&inside) {
+            FileMatch::NeedsFiling { suggestions } => {
+                store.record_needs_filing(&account, &found, &suggestions)?;
+            }
+            FileMatch::Contact {
+                contact_id,
+                contact_name,
+                reason,
+            } => {
+                match self
+                    .app
+                    .enqueue_path(&contact_id, &contact_name, &file.path)
+                    .await?
+                {
+                    Ok(job_id) => {
+                        let item = store.record_uploading(
+                            &account,
+                            &found,
+                            (&contact_id, &contact_name),
+                            &reason,
+                            job_id,
+                        )?;
+                        self.waiting_on.entry(job_id).or_default().insert(item.id);
+                    }
+                    Err(rejection) if rejection.kind == RejectionKind::Vanished => {}
+                    Err(rejection) => {
+                        // Unreadable may pass (a lock, a permission fixed); a refused type will not.
+                        let retry = (rejection.kind == RejectionKind::Unreadable)
+                            .then(|| now_ms() + RETRY_FIRST.as_millis() as i64);
+                        let error =
+                            ErrorPayload::new(ErrorCode::InvalidInput, rejection.message.clone());
+                        store.record_failed(&account, &found, &error, retry)?;
+                        tracing::info!(file = %file.path.display(), reason = %reason.explain(), "inbox file refused: {}", rejection.message);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn refresh_matcher(&mut self) -> Result<(), ServiceError> {
+        if self.app.index_generation() != self.matcher_source {
+            let (matcher, source) = self.app.inbox_matcher(&self.settings.rules)?;
+            self.matcher = matcher;
+            self.matcher_source = source;
+        }
+        Ok(())
+    }
+
+    /// Files whose upload ended: put them away (verified), or mark them failed.
+    fn follow_jobs(&mut self) -> Result<(), ServiceError> {
+        if self.reloaded_at.elapsed() >= Duration::from_secs(1) {
+            self.reloaded_at = Instant::now();
+            self.resume_uploading()?;
+        }
+        let store = self.app.inbox_store();
+        let queue = self.app.upload_queue();
+        let mut ended = Vec::new();
+        for (&job_id, items) in &self.waiting_on {
+            let Some(job) = queue.job(job_id)? else {
+                ended.push(job_id);
+                for &id in items {
+                    store.mark_failed(
+                        id,
+                        &ErrorPayload::new(
+                            ErrorCode::NotFound,
+                            "its upload was removed from the queue",
+                        ),
+                        None,
+                    )?;
+                }
+                continue;
+            };
+            if !job.state.is_finished() {
+                continue;
+            }
+            ended.push(job_id);
+            for &id in items {
+                let Some(item) = store.item(id)? else {
+                    continue;
+                };
+                match job.state {
+                    JobState::Done => match put_away(&item, self.settings.after) {
+                        Ok(filed_path) => store.mark_filed(id, filed_path.as_deref())?,
+                        Err(e) => store.mark_failed(
+                            id,
+                            &ErrorPayload::new(
+                                ErrorCode::Io,
+                                format!("attached, but could not be put away: {e}"),
+                            ),
+                            Some(now_ms() + backoff(item.failures).as_millis() as i64),
+                        )?,
+                    },
+                    JobState::Cancelled => store.mark_failed(
+                        id,
+                        &ErrorPayload::new(ErrorCode::InvalidInput, "its upload was cancelled"),
+                        None,
+                    )?,
+                    _ => {
+                        let error = job.error.clone().unwrap_or_else(|| {
+                            ErrorPayload::new(ErrorCode::Internal, "upload failed")
+                        });
+                        let retry = (error.code != ErrorCode::InvalidInput)
+                            .then(|| now_ms() + backoff(item.failures).as_millis() as i64);
+                        store.mark_failed(id, &error, retry)?
+                    }
+                }
+            }
+        }
+        for job_id in ended {
+            self.waiting_on.remove(&job_id);
+        }
+        Ok(())
+    }
+
+    /// Failed files whose time has come: their upload is retried (or, when they never got one,
+    /// they are looked at afresh).
+    fn retry_due(&mut self) -> Result<(), ServiceError> {
+        let store = self.app.inbox_store();
+        for item in store.due_retries(self.app.key(), now_ms())? {
+            self.retry_item(&item)?;
+        }
+        Ok(())
+    }
+
+    fn retry_item(&mut self, item: &InboxItem) -> Result<(), ServiceError> {
+        let store = self.app.inbox_store();
+        if !item.path.exists() && item.job_id.is_none() {
+            store.forget(item.id)?;
+            return Ok(());
+        }
+        match item.job_id {
+            Some(job_id) => {
+                let job = self.app.upload_queue().job(job_id)?;
+                if job
+                    .as_ref()
+                    .is_some_and(|j| j.state == JobState::Failed || j.state == JobState::Cancelled)
+                {
+                    self.app.uploads().retry(job_id)?;
+                }
+                store.mark_uploading(item.id)?;
+                self.waiting_on.entry(job_id).or_default().insert(item.id);
+            }
+            None => {
+                store.forget(item.id)?;
+                self.settling.found(&item.path, Instant::now());
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self) {
+        let since = self.published_at;
+        let now = now_ms();
+        let Ok(items) = self
+            .app
+            .inbox_store()
+            .changed_since(self.app.key(), since - 1)
+        else {
+            return;
+        };
+        let items: Vec<InboxItem> = items
+            .into_iter()
+            .filter(|i| i.updated_at >= since)
+            .collect();
+        if items.is_empty() && self.events.receiver_count() == 0 {
+            self.published_at = now;
+            return;
+        }
+        self.published_at = now;
+        if !items.is_empty() {
+            let _ = self.events.send(InboxEvent {
+                items,
+                settling: self.settling.len() as u32,
+                problems: self.problems.clone(),
+            });
+        }
+    }
+}
+
+/// The inbox a path belongs to, unless it is in a `Filed` folder or has an ignored name
+/// (hidden, temporary, partial download) anywhere on its way.
+fn inbox_of<'a>(folders: &'a [PathBuf], path: &Path) -> Option<&'a PathBuf> {
+    let inbox = folders
+        .iter()
+        .filter(|f| path.starts_with(f))
+        .max_by_key(|f| f.as_os_str().len())?;
+    let inside = path.strip_prefix(inbox).ok()?;
+    let mut parts = inside.components();
+    if parts
+        .clone()
+        .next()
+        .is_some_and(|c| c.as_os_str() == FILED_FOLDER)
+    {
+        return None;
+    }
+    if parts.any(|c| upload::is_ignored_name(c.as_os_str())) {
+        return None;
+    }
+    Some(inbox)
+}
+
+fn take_inbox_lock(path: &Path) -> Result<std::fs::File, ServiceError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServiceError::Invalid(
+            "the inbox folders are already being watched by another Attaché (the app or `attache watch`)".into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    RETRY_FIRST
+        .saturating_mul(1 << failures.min(10))
+        .min(RETRY_MAX)
+}
+
+/// Does what the settings say with a file whose upload is verified; returns where it went.
+fn put_away(item: &InboxItem, after: AfterFiling) -> std::io::Result<Option<PathBuf>> {
+    match after {
+        AfterFiling::Keep => Ok(None),
+        AfterFiling::Delete => match std::fs::remove_file(&item.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(None),
+        },
+        AfterFiling::Move => {
+            if !item.path.exists() {
+                // Moved already (a crash after the move, before it was recorded) or by the user.
+                return Ok(None);
+            }
+            let folder = item.inbox.join(FILED_FOLDER).join(contact_folder_name(
+                item.contact_name.as_deref().unwrap_or_default(),
+                item.contact_id.as_deref().unwrap_or("contact"),
+            ));
+            std::fs::create_dir_all(&folder)?;
+            let target = free_name(&folder, &item.file_name);
+            std::fs::rename(&item.path, &target)?;
+            Ok(Some(target))
+        }
+    }
+}
+
+/// `name`, or `name (2).ext`, `name (3).ext`... whichever is not taken in `folder`.
+fn free_name(folder: &Path, name: &str) -> PathBuf {
+    let first = folder.join(name);
+    if !first.exists() {
+        return first;
+    }
+    let path = Path::new(name);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..)
+        .map(|n| folder.join(format!("{stem} ({n}){ext}")))
+        .find(|p| !p.exists())
+        .expect("an unused name")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_folders_are_safe_names() {
+        assert_eq!(contact_folder_name("Ana Silva", "1"), "Ana Silva");
+        assert_eq!(contact_folder_name("a/b\\c: d?", "1"), "a_b_c_ d_");
+        assert_eq!(contact_folder_name(" .. ", "id-7"), "id-7");
+    }
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(unescape_octal(r"/mnt/My\040Share"), "/mnt/My Share");
+        assert_eq!(unescape_octal(r"/plain"), "/plain");
+    }
+
+    #[test]
+    fn taken_names_get_a_number() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(free_name(dir.path(), "a.pdf"), dir.path().join("a.pdf"));
+        std::fs::write(dir.path().join("a.pdf"), "x").unwrap();
+        std::fs::write(dir.path().join("a (2).pdf"), "x").unwrap();
+        assert_eq!(free_name(dir.path(), "a.pdf"), dir.path().join("a (3).pdf"));
+    }
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        assert_eq!(backoff(0), RETRY_FIRST);
+        assert_eq!(backoff(1), RETRY_FIRST * 2);
+        assert_eq!(backoff(30), RETRY_MAX);
+    }
+}
