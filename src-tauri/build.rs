@@ -20,6 +20,11 @@ fn main() {
             "cancel_all_uploads",
             "retry_upload",
             "clear_finished_uploads",
+            "inbox_state",
+            "save_inbox_settings",
+            "add_inbox_folder",
+            "file_inbox_item",
+            "retry_inbox_item",
         ]),
     ))
     .expect("tauri build script");

@@ -1,5 +1,8 @@
 //! IPC commands. Errors cross as `{code, message}` ([`ErrorPayload`]).
 
+use attache_core::inbox::{
+    InboxFolder, InboxItem, InboxOverview, InboxRule, InboxSettings, RuleKind,
+};
 use attache_core::upload::{QueueReport, UploadView};
 use attache_core::{
     AccountInfo, AccountList, AppStatus, Attachment, ContactPage, ErrorCode, ErrorPayload,
@@ -251,3 +254,85 @@ pub async fn clear_finished_uploads(core: State<'_, Core>) -> Reply<usize> {
 
 /// How many jobs the tray lists.
 const UPLOAD_TRAY_ROWS: usize = 200;
+
+/// Rows the Inbox panel shows.
+const INBOX_ROWS: usize = 500;
+
+async fn inbox_overview(core: &Core, app: &attache_service::Attache) -> Reply<InboxOverview> {
+    let (watching, problem) = core.inbox_status().await;
+    Ok(InboxOverview {
+        settings: app.inbox_settings()?,
+        items: app.inbox_items(INBOX_ROWS)?,
+        watching,
+        problem,
+    })
+}
+
+#[tauri::command]
+pub async fn inbox_state(core: State<'_, Core>) -> Reply<InboxOverview> {
+    let app = core.get().await?;
+    inbox_overview(&core, &app).await
+}
+
+/// Saves the inbox settings (folders, what happens after filing, rules) and restarts watching.
+#[tauri::command]
+pub async fn save_inbox_settings(
+    core: State<'_, Core>,
+    settings: InboxSettings,
+) -> Reply<InboxOverview> {
+    let app = core.get().await?;
+    app.save_inbox_settings(&settings)?;
+    core.restart_inbox(&app).await;
+    inbox_overview(&core, &app).await
+}
+
+/// The native folder picker; adds the chosen folder to the inbox and starts watching it.
+#[tauri::command]
+pub async fn add_inbox_folder(core: State<'_, Core>, handle: AppHandle) -> Reply<InboxOverview> {
+    let app = core.get().await?;
+    let picked = handle
+        .dialog()
+        .file()
+        .set_title("Choose a folder to file from")
+        .blocking_pick_folder()
+        .and_then(|p| p.into_path().ok());
+    if let Some(path) = picked {
+        let mut settings = app.inbox_settings()?;
+        if !settings.folders.iter().any(|f| f.path == path) {
+            settings.folders.push(InboxFolder { path, poll: None });
+        }
+        app.save_inbox_settings(&settings)?;
+        core.restart_inbox(&app).await;
+    }
+    inbox_overview(&core, &app).await
+}
+
+/// Files a file waiting for review onto a contact; `rule` (a glob) also files future ones.
+#[tauri::command]
+pub async fn file_inbox_item(
+    core: State<'_, Core>,
+    id: i64,
+    contact_id: String,
+    rule: Option<String>,
+) -> Reply<InboxItem> {
+    let app = core.get().await?;
+    let remember = rule
+        .filter(|r| !r.trim().is_empty())
+        .map(|pattern| InboxRule {
+            pattern: pattern.trim().to_owned(),
+            kind: RuleKind::Glob,
+            contact_id: contact_id.clone(),
+        });
+    let saves_rule = remember.is_some();
+    let item = app.file_inbox_item(id, &contact_id, remember).await?;
+    if saves_rule {
+        // The running watcher reads rules when it starts.
+        core.restart_inbox(&app).await;
+    }
+    Ok(item)
+}
+
+#[tauri::command]
+pub async fn retry_inbox_item(core: State<'_, Core>, id: i64) -> Reply<()> {
+    Ok(core.get().await?.retry_inbox_item(id)?)
+}

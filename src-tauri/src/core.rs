@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use attache_core::{AppHome, ErrorCode, ErrorPayload};
+use attache_service::inbox::{self, InboxWatch};
 use attache_service::Attache;
 use tauri::{AppHandle, Emitter};
 use tokio::sync::RwLock;
@@ -12,12 +13,16 @@ type Opened = Result<Arc<Attache>, ErrorPayload>;
 
 /// The event the upload tray listens to (payload: `UploadEvent`).
 pub const UPLOADS_EVENT: &str = "uploads";
+/// The event the Inbox panel listens to (payload: `InboxEvent`).
+pub const INBOX_EVENT: &str = "inbox";
 
 #[derive(Default)]
 pub struct Core {
     slot: RwLock<Option<Opened>>,
     /// Set once the app is built; upload events go to its windows.
     handle: OnceLock<AppHandle>,
+    /// The inbox watcher of the open account, when folders are set; and why not, when it failed.
+    inbox: tokio::sync::Mutex<(Option<InboxWatch>, Option<String>)>,
 }
 
 pub fn home() -> Result<AppHome, ErrorPayload> {
@@ -59,7 +64,11 @@ impl Core {
         }
         let mut slot = self.slot.write().await;
         if slot.is_none() {
-            *slot = Some(self.open().await);
+            let opened = self.open().await;
+            if let Ok(app) = &opened {
+                self.restart_inbox(app).await;
+            }
+            *slot = Some(opened);
         }
         slot.as_ref().expect("just filled").clone()
     }
@@ -68,11 +77,68 @@ impl Core {
     /// config now names.
     pub async fn reopen(&self) -> Opened {
         let mut slot = self.slot.write().await;
+        // The watcher holds the old core: stop it before anything else.
+        self.stop_inbox().await;
         // Drop the old core first: the Demo site's server must stop (and the old account's
         // uploads pause, to resume when it is current again) before another opens.
         *slot = None;
         let opened = self.open().await;
         *slot = Some(opened.clone());
+        if let Ok(app) = &opened {
+            self.restart_inbox(app).await;
+        }
         opened
+    }
+
+    async fn stop_inbox(&self) {
+        let mut inbox = self.inbox.lock().await;
+        if let Some(watch) = inbox.0.take() {
+            watch.stop().await;
+        }
+        inbox.1 = None;
+    }
+
+    /// (Re)starts watching the saved inbox folders, if any; a failure is kept for the panel.
+    pub async fn restart_inbox(&self, app: &Arc<Attache>) {
+        self.stop_inbox().await;
+        let settings = match app.inbox_settings() {
+            Ok(s) if s.folders.is_empty() => return,
+            Ok(s) => s,
+            Err(e) => {
+                self.inbox.lock().await.1 = Some(e.to_string());
+                return;
+            }
+        };
+        let mut inbox = self.inbox.lock().await;
+        match inbox::watch(app.clone(), settings).await {
+            Ok(watch) => {
+                if let Some(handle) = self.handle.get().cloned() {
+                    let mut events = watch.subscribe();
+                    tauri::async_runtime::spawn(async move {
+                        use tokio::sync::broadcast::error::RecvError;
+                        loop {
+                            match events.recv().await {
+                                Ok(event) => {
+                                    let _ = handle.emit(INBOX_EVENT, event);
+                                }
+                                Err(RecvError::Lagged(_)) => continue,
+                                Err(RecvError::Closed) => return,
+                            }
+                        }
+                    });
+                }
+                *inbox = (Some(watch), None);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox not watched");
+                *inbox = (None, Some(e.to_string()));
+            }
+        }
+    }
+
+    /// Whether the folders are watched, and the problem when they are not.
+    pub async fn inbox_status(&self) -> (bool, Option<String>) {
+        let inbox = self.inbox.lock().await;
+        (inbox.0.is_some(), inbox.1.clone())
     }
 }

@@ -39,6 +39,11 @@ pub fn run() {
             commands::cancel_all_uploads,
             commands::retry_upload,
             commands::clear_finished_uploads,
+            commands::inbox_state,
+            commands::save_inbox_settings,
+            commands::add_inbox_folder,
+            commands::file_inbox_item,
+            commands::retry_inbox_item,
         ])
         .setup(|app| {
             // Start the core (and the Demo site) while the webview loads; commands await it.

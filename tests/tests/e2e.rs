@@ -174,6 +174,88 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
 }
 
 #[test]
+#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
+fn a_file_written_into_a_watched_folder_is_filed_and_shown() {
+    let root = tempfile::tempdir().unwrap();
+    // The inbox folder is set before launch, as a user who added it last week would have it.
+    let inbox = root.path().join("Scans");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let home = root.path().join("attache");
+    std::fs::create_dir_all(&home).unwrap();
+    let config = serde_json::json!({
+        "current": null,
+        "accounts": [],
+        "inbox": { "folders": [{ "path": inbox }], "after": "move", "rules": [] }
+    });
+    std::fs::write(home.join("config.json"), config.to_string()).unwrap();
+    let (_driver, session) = launch(root.path());
+    with_screenshot(session, "e2e-inbox.png", |s| {
+        let long = Duration::from_secs(90);
+        let marcus = s
+            .wait_for("Marcus Okafor in the list", long, |s| {
+                for row in s.find_all("[data-testid=contact-row]")? {
+                    if s.text_content(&row)?.contains("Marcus Okafor") {
+                        return Ok(Some(row));
+                    }
+                }
+                Ok(None)
+            })
+            .unwrap();
+        s.click(&marcus).unwrap();
+        s.wait_for("Marcus's documents", long, |s| {
+            Ok((count(s, "[data-testid=attachment-card]") > 0).then_some(()))
+        })
+        .unwrap();
+
+        // The scanner writes a file named after the client into the watched folder.
+        let name = "Marcus Okafor - final walkthrough.pdf";
+        std::fs::write(
+            inbox.join(name),
+            attache_sandbox::pdf::document(
+                "Final walkthrough",
+                "12 Harbor Lane",
+                &["All clear."],
+                &["Marcus Okafor"],
+            ),
+        )
+        .unwrap();
+        s.wait_for("the scan in Marcus's grid", long, |s| {
+            let names: Vec<String> = s
+                .find_all("[data-testid=attachment-name]")?
+                .iter()
+                .map(|e| s.text_content(e))
+                .collect::<Result<_, _>>()?;
+            Ok(names
+                .iter()
+                .any(|n| n.contains("final walkthrough"))
+                .then_some(()))
+        })
+        .unwrap();
+
+        s.click(&s.find("[data-testid=inbox-button]").unwrap())
+            .unwrap();
+        s.wait_for("the scan listed as filed in the Inbox panel", long, |s| {
+            for row in s.find_all("[data-testid=inbox-filed]")? {
+                let text = s.text_content(&row)?;
+                if text.contains("final walkthrough") && text.contains("Marcus Okafor") {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .unwrap();
+        assert!(
+            inbox
+                .join("Filed")
+                .join("Marcus Okafor")
+                .join(name)
+                .is_file(),
+            "moved to Filed/Marcus Okafor/"
+        );
+    });
+}
+
+#[test]
 #[ignore = "needs a display, tauri-driver and a Secret Service: run with `make e2e`"]
 fn connect_a_wix_site_see_its_contacts_and_sign_out() {
     const KEY: &str = "e2e-key-5b1d0c7e";

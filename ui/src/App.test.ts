@@ -7,6 +7,7 @@ import type { UploadView } from './lib/bindings/UploadView';
 import type { QueueReport } from './lib/bindings/QueueReport';
 import type { Attachment } from './lib/bindings/Attachment';
 import type { Contact } from './lib/bindings/Contact';
+import type { InboxItem } from './lib/bindings/InboxItem';
 
 const contact = (id: string, displayName: string, email: string, phone: string): Contact => ({
   id,
@@ -56,6 +57,7 @@ function backend(overrides: Record<string, Handler> = {}) {
     refresh_contacts: () => CONTACTS.length,
     list_attachments: (_c, args) => ATTACHMENTS.filter((a) => a.contactId === args.contactId),
     list_uploads: () => [],
+    inbox_state: () => ({ settings: { folders: [], after: 'move', rules: [] }, items: [], watching: false, problem: null }),
     ...overrides,
   };
   mockConvertFileSrc('linux');
@@ -268,5 +270,53 @@ describe('App', () => {
     await fireEvent.click(screen.getByText('Attach again'));
     await waitFor(() => expect(calls.filter((c) => c.cmd === 'queue_files')[1]?.args).toMatchObject({ force: true }));
     await waitFor(() => expect(screen.getByTestId('notice').textContent).toContain('Wix does not accept plain text files'));
+  });
+
+  it('lists inbox files to review; a suggestion files one, optionally as a rule, and live events update it', async () => {
+    const item = (over: Partial<InboxItem>): InboxItem => ({
+      id: 1, inbox: '/home/a/Inbox', path: '/home/a/Inbox/IMG_0042.pdf', fileName: 'IMG_0042.pdf', size: 10,
+      modifiedNs: 1, state: 'needsFiling', contactId: null, contactName: null, reason: null, reasonText: null,
+      suggestions: [{ contactId: 'c2', contactName: 'Marcus Okafor', why: 'the name holds “okafor”' }],
+      jobId: null, filedPath: null, error: null, failures: 0, retryAt: null, updatedAt: 1, ...over,
+    });
+    const waiting = item({});
+    const calls = backend({
+      inbox_state: () => ({
+        settings: { folders: [{ path: '/home/a/Inbox', poll: null }], after: 'move', rules: [] },
+        items: [waiting, item({ id: 2, fileName: 'Deed.pdf', state: 'failed', suggestions: [],
+          error: { code: 'UNAVAILABLE', message: 'Wix could not be reached' } })],
+        watching: true,
+        problem: null,
+      }),
+      file_inbox_item: () => item({ state: 'uploading', contactId: 'c2', contactName: 'Marcus Okafor' }),
+      retry_inbox_item: () => null,
+    });
+    render(App);
+    expect((await screen.findByTestId('inbox-badge')).textContent).toBe('1');
+    await fireEvent.click(screen.getByTestId('inbox-button'));
+    const panel = await screen.findByTestId('inbox-panel');
+    expect(within(panel).getByText('/home/a/Inbox')).toBeTruthy();
+    expect(within(panel).getByText('Wix could not be reached')).toBeTruthy();
+    await fireEvent.click(within(panel).getByText('Retry'));
+    await waitFor(() => expect(calls.some((c) => c.cmd === 'retry_inbox_item' && c.args.id === 2)).toBe(true));
+
+    const review = within(panel).getByTestId('needs-filing');
+    await fireEvent.click(within(review).getByRole('checkbox'));
+    expect((within(review).getByLabelText('Rule pattern') as HTMLInputElement).value).toBe('IMG_*.pdf');
+    await fireEvent.click(within(review).getByText('Marcus Okafor'));
+    await waitFor(() =>
+      expect(calls.find((c) => c.cmd === 'file_inbox_item')?.args).toEqual({ id: 1, contactId: 'c2', rule: 'IMG_*.pdf' }),
+    );
+    await waitFor(() => expect(screen.queryByTestId('needs-filing')).toBeNull());
+    expect(screen.queryByTestId('inbox-badge')).toBeNull();
+
+    // A file filed by the watcher arrives as an event.
+    await emit('inbox', {
+      items: [item({ id: 3, fileName: 'Offer.pdf', state: 'filed', contactId: 'c1', contactName: 'Ana Silva',
+        reasonText: 'the name holds “Ana Silva”' })],
+      settling: 0,
+      problems: [],
+    });
+    await waitFor(() => expect(within(panel).getByTestId('inbox-filed').textContent).toContain('Ana Silva'));
   });
 });

@@ -13,6 +13,10 @@ import type { ErrorPayload } from './bindings/ErrorPayload';
 import type { QueueReport } from './bindings/QueueReport';
 import type { UploadEvent } from './bindings/UploadEvent';
 import type { UploadView } from './bindings/UploadView';
+import type { InboxEvent } from './bindings/InboxEvent';
+import type { InboxItem } from './bindings/InboxItem';
+import type { InboxOverview } from './bindings/InboxOverview';
+import type { InboxSettings } from './bindings/InboxSettings';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -65,6 +69,14 @@ export const api = {
   cancelAllUploads: () => call<number>('cancel_all_uploads'),
   retryUpload: (id: number) => call<boolean>('retry_upload', { id }),
   clearFinishedUploads: () => call<number>('clear_finished_uploads'),
+  inboxState: () => call<InboxOverview>('inbox_state'),
+  saveInboxSettings: (settings: InboxSettings) => call<InboxOverview>('save_inbox_settings', { settings }),
+  addInboxFolder: () => call<InboxOverview>('add_inbox_folder'),
+  fileInboxItem: (id: number, contactId: string, rule: string | null) =>
+    call<InboxItem>('file_inbox_item', { id, contactId, rule }),
+  retryInboxItem: (id: number) => call<null>('retry_inbox_item', { id }),
+  onInbox: (handler: (event: InboxEvent) => void): Promise<UnlistenFn> =>
+    listen<InboxEvent>('inbox', (e) => handler(e.payload)),
   onUploads: (handler: (event: UploadEvent) => void): Promise<UnlistenFn> =>
     listen<UploadEvent>('uploads', (e) => handler(e.payload)),
 };

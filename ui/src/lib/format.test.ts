@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { humanSize, iconTone, initials, typeLabel } from './format';
+import { humanSize, iconTone, initials, ruleFromName, typeLabel } from './format';
 import type { Attachment } from './bindings/Attachment';
 
 const attachment = (over: Partial<Attachment>): Attachment => ({
@@ -49,5 +49,16 @@ describe('iconTone and initials', () => {
     expect(initials('Ana Maria Silva')).toBe('AS');
     expect(initials('élodie')).toBe('É');
     expect(initials('')).toBe('?');
+  });
+});
+
+describe('ruleFromName', () => {
+  it('turns counters and dates into wildcards', () => {
+    expect(ruleFromName('IMG_0042.pdf')).toBe('IMG_*.pdf');
+    expect(ruleFromName('scan 2026-11-24 001.pdf')).toBe('scan *-*-* *.pdf');
+  });
+  it('matches around a name without digits, and defuses glob characters', () => {
+    expect(ruleFromName('bennett appraisal.pdf')).toBe('*bennett appraisal*.pdf');
+    expect(ruleFromName('a[1]?.pdf')).toBe('a?*??.pdf');
   });
 });

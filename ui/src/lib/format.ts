@@ -64,3 +64,14 @@ export function duration(seconds: number | null): string {
   const h = Math.floor(seconds / 3600);
   return `${h} h ${Math.round((seconds - h * 3600) / 60)} min`;
 }
+
+/** A glob that files names like this one: digit runs (dates, counters) become `*`, and a name
+ *  without digits matches anything around its stem. "IMG_0042.pdf" -> "IMG_*.pdf". */
+export function ruleFromName(fileName: string): string {
+  const dot = fileName.lastIndexOf('.');
+  const stem = dot > 0 ? fileName.slice(0, dot) : fileName;
+  const ext = dot > 0 ? fileName.slice(dot) : '';
+  const escaped = stem.replace(/[[\]{}?*\\]/g, '?');
+  if (/\d/.test(escaped)) return escaped.replace(/\d+/g, '*').replace(/\*+/g, '*') + ext;
+  return `*${escaped}*${ext}`;
+}

@@ -65,3 +65,17 @@ pub struct InboxEvent {
     /// Folders that could not be watched, with why.
     pub problems: Vec<String>,
 }
+
+/// Everything the Inbox panel shows when it opens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct InboxOverview {
+    pub settings: InboxSettings,
+    /// The latest files, newest change first.
+    pub items: Vec<InboxItem>,
+    /// Whether this window is watching the folders now.
+    pub watching: bool,
+    /// Why it is not (or not fully), in words.
+    pub problem: Option<String>,
+}
