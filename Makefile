@@ -48,6 +48,7 @@ e2e: build
 bench: deps
 	$(CARGO) bench -p attache-tests --bench search
 	$(CARGO) bench -p attache-tests --bench upload
+	$(CARGO) bench -p attache-tests --bench inbox
 
 clean:
 	$(CARGO) clean

@@ -122,3 +122,53 @@ fn unknown_contact_fails_with_a_stable_code() {
     let usage = attache(home.path(), &["attachments"]);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[test]
+fn watch_once_files_what_is_there_and_exits() {
+    let home = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
+    let pdf = |seed: &str| format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
+    std::fs::create_dir_all(inbox.path().join("Ana Silva")).unwrap();
+    std::fs::write(
+        inbox.path().join("Ana Silva").join("offer.pdf"),
+        pdf("offer"),
+    )
+    .unwrap();
+    std::fs::write(inbox.path().join("unknown scan.pdf"), pdf("unknown")).unwrap();
+    std::fs::write(inbox.path().join("download.pdf.part"), pdf("partial")).unwrap();
+
+    let dir = inbox.path().to_str().unwrap();
+    let out = attache(
+        home.path(),
+        &["watch", dir, "--once", "--after", "keep", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["filed"].as_array().unwrap().len(), 1, "{summary}");
+    assert_eq!(summary["filed"][0]["contactName"], "Ana Silva");
+    assert_eq!(summary["filed"][0]["reason"]["kind"], "folder");
+    assert_eq!(summary["needsFiling"][0]["fileName"], "unknown scan.pdf");
+    // Kept in place as asked; the partial download untouched.
+    assert!(inbox.path().join("Ana Silva").join("offer.pdf").is_file());
+    assert!(inbox.path().join("download.pdf.part").is_file());
+
+    let out = attache(home.path(), &["attachments", "ana.silva@example.com"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("offer.pdf"));
+
+    // A second run finds nothing new: the kept file is known, so it is not attached again.
+    let out = attache(
+        home.path(),
+        &["watch", dir, "--once", "--after", "keep", "--json"],
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(again["filed"].as_array().unwrap().is_empty(), "{again}");
+
+    // No folder at all is a clear usage error.
+    let out = attache(home.path(), &["watch", "--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no inbox folder"));
+}
