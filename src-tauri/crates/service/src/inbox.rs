@@ -33,6 +33,8 @@ const RESCAN_EVERY: Duration = Duration::from_secs(60);
 const POLL_EVERY: Duration = Duration::from_millis(500);
 /// How long notify-debouncer-full holds events to stitch renames together.
 const DEBOUNCE: Duration = Duration::from_millis(50);
+/// First retry of reading the contact list when it was never read.
+const CONTACTS_RETRY_FIRST: Duration = Duration::from_secs(5);
 /// First automatic retry of a failed file; doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(60);
 const RETRY_MAX: Duration = Duration::from_secs(3600);
@@ -73,7 +75,6 @@ impl Drop for InboxWatch {
 /// Starts watching `settings.folders` for `app`'s account. The upload engine must be started
 /// (by the caller) for files to go anywhere.
 pub async fn watch(app: Arc<Attache>, settings: InboxSettings) -> Result<InboxWatch, ServiceError> {
-    app.ensure_contacts().await?;
     let (stop, stopped) = watch::channel(false);
     let (events, _) = broadcast::channel(64);
     let runner = Runner::new(app, settings, events.clone())?;
@@ -342,6 +343,15 @@ impl Runner {
         for folder in self.folders.clone() {
             self.scan(&folder, Instant::now());
         }
+        // Files waiting for review that the user moved, renamed or deleted meanwhile.
+        let store = self.app.inbox_store();
+        for state in [InboxState::NeedsFiling, InboxState::Failed] {
+            for item in store.in_state(self.app.key(), state).unwrap_or_default() {
+                if item.job_id.is_none() && !item.path.exists() {
+                    let _ = store.forget(item.id);
+                }
+            }
+        }
     }
 
     /// Every file under `dir` becomes a candidate (those already handled are skipped later,
@@ -443,6 +453,32 @@ impl Runner {
     }
 
     async fn run(mut self, mut stopped: watch::Receiver<bool>, once: bool) {
+        // Matching needs the contacts: with none cached yet (first start, CRM unreachable),
+        // files wait rather than all landing in review.
+        let mut pause = CONTACTS_RETRY_FIRST;
+        while !self.app.contacts_cached().unwrap_or(false) {
+            match self.app.refresh_contacts().await {
+                Ok(_) => break,
+                Err(e) => {
+                    let problem =
+                        format!("waiting for the contact list to match files against: {e}");
+                    tracing::warn!("{problem}");
+                    let _ = self.events.send(InboxEvent {
+                        items: vec![],
+                        settling: 0,
+                        problems: vec![problem],
+                    });
+                }
+            }
+            tokio::select! {
+                _ = stopped.changed() => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(RETRY_MAX);
+        }
+        if let Err(e) = self.refresh_matcher() {
+            tracing::error!(error = %e, "inbox rules");
+        }
         if !once {
             self.scan_all();
         }
@@ -450,10 +486,13 @@ impl Runner {
             tokio::time::interval_at(tokio::time::Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
         let mut finished = self.app.uploads().finished_signal();
         loop {
-            let pause = if self.settling.is_empty() {
-                Duration::from_millis(500)
-            } else {
+            // Quick looks only while files settle; jobs ending wake it through `finished`.
+            let pause = if !self.settling.is_empty() {
                 attache_core::inbox::QUIET_CLOSED
+            } else if !self.waiting_on.is_empty() {
+                Duration::from_millis(250)
+            } else {
+                Duration::from_secs(1)
             };
             tokio::select! {
                 _ = stopped.changed() => return,
