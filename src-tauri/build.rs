@@ -14,6 +14,7 @@ fn main() {
             "use_account",
             "sign_out",
             "queue_files",
+            "convert_and_queue",
             "pick_files",
             "list_uploads",
             "cancel_upload",

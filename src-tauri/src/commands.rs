@@ -184,6 +184,20 @@ pub async fn queue_files(
         .await?)
 }
 
+/// The one-click conversion offered for refused images: convert, then queue the copies.
+#[tauri::command]
+pub async fn convert_and_queue(
+    core: State<'_, Core>,
+    contact_id: String,
+    paths: Vec<String>,
+) -> Reply<QueueReport> {
+    let app = core.get().await?;
+    let contact = app.resolve_contact(&contact_id).await?;
+    Ok(app
+        .convert_and_queue(&contact, paths.into_iter().map(Into::into).collect())
+        .await?)
+}
+
 /// "Attach files…": the native picker (from Rust: the webview never chooses paths itself),
 /// then the same path as a drop. `None` when the user cancels.
 #[tauri::command]

@@ -33,6 +33,7 @@ pub fn run() {
             commands::use_account,
             commands::sign_out,
             commands::queue_files,
+            commands::convert_and_queue,
             commands::pick_files,
             commands::list_uploads,
             commands::cancel_upload,

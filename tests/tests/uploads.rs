@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use attache_core::upload::{JobState, RejectionKind, UploadEvent, UploadQueue, UploadSource};
+use attache_core::upload::{
+    ConvertTarget, JobState, RejectionKind, UploadEvent, UploadQueue, UploadSource,
+};
 use attache_core::{AppHome, Contact, CrmBackend, Sensitive};
 use attache_sandbox::faults::Faults;
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
@@ -343,4 +345,51 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
         "the new content was sent"
     );
     assert!(!w.names_on(&ana).await.contains_key("Gone.pdf"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_image_is_converted_only_when_asked_then_attached() {
+    let w = world().await;
+    let ana = w.contact("Ana Silva").await;
+    let bmp = w.files.join("floor plan.bmp");
+    let pixels =
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+    pixels.save(&bmp).unwrap();
+
+    // Refused, with the conversion offered and nothing done yet.
+    let report = w
+        .app
+        .queue_files(&ana, vec![bmp.clone()], false)
+        .await
+        .unwrap();
+    assert!(report.queued.is_empty());
+    let refusal = &report.rejected[0];
+    assert_eq!(
+        (refusal.kind, refusal.convert_to),
+        (RejectionKind::Unsupported, Some(ConvertTarget::Png))
+    );
+    assert!(
+        refusal.message.contains("converted to PNG"),
+        "{}",
+        refusal.message
+    );
+    assert!(
+        !w.app.home().converted_dir().exists(),
+        "never converted silently"
+    );
+
+    // The one click: converted to PNG (every pixel kept) and attached under the same name.
+    let report = w
+        .app
+        .convert_and_queue(&ana, vec![bmp.clone()])
+        .await
+        .unwrap();
+    assert_eq!(report.queued.len(), 1, "{report:?}");
+    assert_eq!(report.queued[0].file_name, "floor plan.png");
+    let ended = run_until_done(&w.app, &[report.queued[0].id]).await;
+    assert_eq!(ended[0].state, JobState::Done);
+    assert_eq!(w.names_on(&ana).await.get("floor plan.png"), Some(&1));
+    assert!(bmp.is_file(), "the original is left as it was");
+    let copy = &ended[0].path;
+    assert_eq!(image::open(copy).unwrap().to_rgb8(), pixels);
 }

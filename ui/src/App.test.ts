@@ -272,6 +272,26 @@ describe('App', () => {
     await waitFor(() => expect(screen.getByTestId('notice').textContent).toContain('Wix does not accept plain text files'));
   });
 
+  it('offers to convert a refused image, and converts only when asked', async () => {
+    const calls = backend({
+      queue_files: () => ({ queued: [], alreadyQueued: [], alreadyAttached: [], rejected: [
+        { path: '/in/plan.webp', kind: 'unsupported', message: 'Wix does not accept WebP images (plan.webp); it can be converted to PNG first', convertTo: 'png' },
+        { path: '/in/x.txt', kind: 'unsupported', message: 'Wix does not accept plain text files (x.txt)', convertTo: null }] }),
+      convert_and_queue: () => ({ queued: [], alreadyQueued: [], alreadyAttached: [], rejected: [] }),
+    });
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    document.elementFromPoint = () => screen.getAllByTestId('contact-row')[0];
+    const drop = (window as unknown as { attacheDrop: (p: string[], x: number, y: number) => void }).attacheDrop;
+    drop(['/in/plan.webp', '/in/x.txt'], 10, 10);
+    expect((await screen.findByTestId('notice')).textContent).toContain('2 files were not queued');
+    expect(calls.some((c) => c.cmd === 'convert_and_queue')).toBe(false);
+    await fireEvent.click(screen.getByText('Convert to PNG and attach'));
+    await waitFor(() =>
+      expect(calls.find((c) => c.cmd === 'convert_and_queue')?.args).toEqual({ contactId: 'c1', paths: ['/in/plan.webp'] }),
+    );
+  });
+
   it('lists inbox files to review; a suggestion files one, optionally as a rule, and live events update it', async () => {
     const item = (over: Partial<InboxItem>): InboxItem => ({
       id: 1, inbox: '/home/a/Inbox', path: '/home/a/Inbox/IMG_0042.pdf', fileName: 'IMG_0042.pdf', size: 10,

@@ -63,6 +63,8 @@ export const api = {
     listen<number>('contacts-refreshed', (e) => handler(e.payload)),
   queueFiles: (contactId: string, paths: string[], force = false) =>
     call<QueueReport>('queue_files', { contactId, paths, force }),
+  convertAndQueue: (contactId: string, paths: string[]) =>
+    call<QueueReport>('convert_and_queue', { contactId, paths }),
   pickFiles: (contactId: string) => call<QueueReport | null>('pick_files', { contactId }),
   listUploads: () => call<UploadView[]>('list_uploads'),
   cancelUpload: (id: number) => call<boolean>('cancel_upload', { id }),

@@ -216,6 +216,7 @@ struct Runner {
     _watchers: Vec<AnyDebouncer>,
     problems: Vec<String>,
     published_at: i64,
+    published_settling: u32,
     /// Held while watching: two processes filing the same folders would race to move files.
     _lock: std::fs::File,
 }
@@ -260,6 +261,7 @@ impl Runner {
             _watchers: Vec::new(),
             problems: Vec::new(),
             published_at: now_ms(),
+            published_settling: 0,
             _lock: lock,
         };
         runner.start_watchers();
@@ -702,9 +704,16 @@ impl Runner {
         Ok(())
     }
 
+    /// Sends the rows changed since the last event (a row written in the same millisecond as
+    /// the last look may come twice; the panel replaces rows by id) and the settling count
+    /// when it moved.
     fn publish(&mut self) {
         let since = self.published_at;
-        let now = now_ms();
+        self.published_at = now_ms();
+        let settling = self.settling.len() as u32;
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let Ok(items) = self
             .app
             .inbox_store()
@@ -712,22 +721,15 @@ impl Runner {
         else {
             return;
         };
-        let items: Vec<InboxItem> = items
-            .into_iter()
-            .filter(|i| i.updated_at >= since)
-            .collect();
-        if items.is_empty() && self.events.receiver_count() == 0 {
-            self.published_at = now;
+        if items.is_empty() && settling == self.published_settling {
             return;
         }
-        self.published_at = now;
-        if !items.is_empty() {
-            let _ = self.events.send(InboxEvent {
-                items,
-                settling: self.settling.len() as u32,
-                problems: self.problems.clone(),
-            });
-        }
+        self.published_settling = settling;
+        let _ = self.events.send(InboxEvent {
+            items,
+            settling,
+            problems: self.problems.clone(),
+        });
     }
 }
 

@@ -430,6 +430,60 @@ impl Attache {
         Ok(report)
     }
 
+    /// The one-click conversion the check offered: converts each refused WebP/BMP/TIFF image
+    /// (to PNG, every pixel kept) into the app's `converted` folder and queues the copies.
+    /// Files that cannot be converted come back as rejections with the reason.
+    pub async fn convert_and_queue(
+        &self,
+        contact: &Contact,
+        paths: Vec<PathBuf>,
+    ) -> Result<QueueReport, ServiceError> {
+        let backend = self.backend.clone();
+        let out_dir = self.home.converted_dir();
+        let (converted, mut rejected) = tokio::task::spawn_blocking(move || {
+            let (files, mut rejected) = upload::expand(&paths);
+            let mut converted = Vec::new();
+            for path in files {
+                let target = match upload::inspect(&path, &*backend) {
+                    Err(Rejection {
+                        convert_to: Some(target),
+                        ..
+                    }) => target,
+                    // Already acceptable: queued as it is.
+                    Ok(_) => {
+                        converted.push(path);
+                        continue;
+                    }
+                    Err(other) => {
+                        rejected.push(other);
+                        continue;
+                    }
+                };
+                match upload::convert_image(&path, target, &out_dir) {
+                    Ok(copy) => converted.push(copy),
+                    Err(e) => rejected.push(Rejection {
+                        path: path.display().to_string(),
+                        kind: match e {
+                            upload::ConvertError::TooLarge { .. } => {
+                                upload::RejectionKind::TooLarge
+                            }
+                            _ => upload::RejectionKind::Unreadable,
+                        },
+                        message: e.to_string(),
+                        convert_to: None,
+                    }),
+                }
+            }
+            (converted, rejected)
+        })
+        .await
+        .map_err(|e| ServiceError::Invalid(format!("conversion stopped: {e}")))?;
+        let mut report = self.queue_files(contact, converted, false).await?;
+        rejected.append(&mut report.rejected);
+        report.rejected = rejected;
+        Ok(report)
+    }
+
     /// The most recent upload jobs of this account, newest first.
     pub fn recent_uploads(&self, limit: usize) -> Result<Vec<UploadView>, ServiceError> {
         Ok(self

@@ -3,6 +3,7 @@
 //! [`crate::CrmBackend`] lives in the service crate.
 
 mod body;
+mod convert;
 mod inspect;
 mod queue;
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub use body::{verified_body, FileChanged, Progress, UploadSource};
+pub use convert::{convert_image, ConvertError};
 pub use inspect::{
     describe_mime, display_name, expand, hash_file, human_size, inspect, is_ignored_name, stat,
     ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
