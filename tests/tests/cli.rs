@@ -172,3 +172,49 @@ fn watch_once_files_what_is_there_and_exits() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no inbox folder"));
 }
+
+#[test]
+fn thumbnail_writes_one_picture_per_input_and_names_the_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("kitchen.jpg");
+    image::RgbImage::from_fn(1600, 1200, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&photo)
+    .unwrap();
+    let pdf = dir.path().join("agreement.pdf");
+    std::fs::write(
+        &pdf,
+        attache_sandbox::pdf::document(
+            "Purchase agreement",
+            "12 Harbor Lane",
+            &["Price: $1"],
+            &["Ana Silva"],
+        ),
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.pdf");
+    std::fs::write(&empty, b"").unwrap();
+    let out = dir.path().join("thumbs");
+    let run = attache(
+        dir.path(),
+        &[
+            "thumbnail",
+            photo.to_str().unwrap(),
+            pdf.to_str().unwrap(),
+            empty.to_str().unwrap(),
+            "--size",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1), "one input failed");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("empty.pdf: the file is empty"), "{err}");
+    let jpg = image::open(out.join("kitchen.jpg")).unwrap();
+    assert_eq!((jpg.width(), jpg.height()), (200, 150));
+    let page = image::open(out.join("agreement.png")).unwrap();
+    assert_eq!(page.height(), 200, "a portrait page fills the long side");
+    assert!(page.width() < 200);
+}

@@ -103,6 +103,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a thumbnail of each image or PDF (first page) into DIR: JPEG for photos, PNG for
+    /// pages and transparent images. Exit status 1 if any input could not be rendered (each
+    /// with its reason on stderr).
+    Thumbnail {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Long side in pixels.
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Connect a CRM account. The secret is read from stdin (prompted, hidden, on a terminal),
     /// never from the command line, and stored only in the OS keyring.
     Login {
@@ -260,6 +272,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             println!("Signed out of {name}; its login and cached data are gone.");
             Ok(())
         }
+        Command::Thumbnail { files, size, out } => thumbnails(files, size, out),
         Command::Watch {
             dirs,
             once,
@@ -361,6 +374,43 @@ async fn upload(
 
 /// Runs (or, when the app already runs the queue, watches) the jobs until each has ended,
 /// printing each file's end unless `quiet`.
+fn thumbnails(files: Vec<PathBuf>, size: u32, out: PathBuf) -> Result<(), ErrorPayload> {
+    use attache_core::thumbnail;
+    let io = |e: std::io::Error| ErrorPayload::new(attache_core::ErrorCode::Io, e.to_string());
+    std::fs::create_dir_all(&out).map_err(io)?;
+    let mut failed = 0;
+    for (index, file) in files.iter().enumerate() {
+        match thumbnail::render_file(file, size) {
+            Ok(thumb) => {
+                let stem = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("{index}"));
+                let mut target = out.join(format!("{stem}.{}", thumb.extension()));
+                if files[..index]
+                    .iter()
+                    .any(|f| f.file_stem() == file.file_stem())
+                {
+                    target = out.join(format!("{stem}-{index}.{}", thumb.extension()));
+                }
+                std::fs::write(&target, &thumb.bytes).map_err(io)?;
+                println!("{}", target.display());
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e}", file.display());
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(ErrorPayload::new(
+            attache_core::ErrorCode::InvalidInput,
+            format!("{failed} of {} file(s) could not be rendered", files.len()),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum AfterArg {
     Move,

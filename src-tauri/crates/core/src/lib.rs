@@ -14,6 +14,7 @@ pub mod normalize;
 pub mod search;
 pub mod secret;
 pub mod store;
+pub mod thumbnail;
 pub mod upload;
 
 pub use backend::{CrmBackend, SendError};

@@ -1,0 +1,479 @@
+//! Thumbnails of photos and of PDF first pages, from bytes on disk, with no window and no
+//! network: used for the grid, the larger preview, files waiting in the upload tray, and
+//! `attache thumbnail`.
+//!
+//! - JPEG is decoded at reduced scale (DCT scaling in `jpeg-decoder`: 1/2, 1/4 or 1/8 of the
+//!   size, whichever still covers the thumbnail), the way libvips's shrink-on-load does, so a
+//!   24-megapixel photo never exists in memory at full size; EXIF orientation is applied.
+//! - Other images (PNG, GIF, WebP, BMP, TIFF) are decoded by `image` under dimension and memory
+//!   limits (decompression bombs are refused before decoding).
+//! - PDF first pages are rasterised by `hayro` (pure Rust) straight at the thumbnail's scale.
+//! - Downscaling is `fast_image_resize` (SIMD, Lanczos3). Photos are written as JPEG, pages and
+//!   images with transparency as PNG.
+//!
+//! Every failure is a [`ThumbError`] with a reason; callers show the type icon instead. A time
+//! limit per render belongs to the caller (a render runs on a blocking thread).
+
+mod cache;
+
+use std::io::Cursor;
+use std::path::Path;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{PixelType, ResizeOptions, Resizer};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageFormat, RgbImage, RgbaImage};
+
+pub use cache::ThumbCache;
+
+/// The grid's size (long side, pixels).
+pub const GRID_SIZE: u32 = 256;
+/// The larger preview's size.
+pub const PREVIEW_SIZE: u32 = 1024;
+
+/// Images with more pixels than this are not decoded (a 24 MP photo is 24 M; a decompression
+/// bomb claims billions).
+const MAX_PIXELS: u64 = 120_000_000;
+/// Memory `image` may allocate while decoding one picture.
+const MAX_DECODE_BYTES: u64 = 512 << 20;
+/// PDF pages larger than this (points, either side) are refused: no real document is.
+const MAX_PAGE_POINTS: f32 = 20_000.0;
+/// JPEG quality of photo thumbnails.
+const JPEG_QUALITY: u8 = 82;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// `image/jpeg` or `image/png`.
+    pub mime: &'static str,
+}
+
+impl Thumbnail {
+    pub fn extension(&self) -> &'static str {
+        if self.mime == "image/png" {
+            "png"
+        } else {
+            "jpg"
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThumbError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("no preview for {0} files")]
+    Unsupported(String),
+    #[error("the picture claims {width}×{height} pixels, more than Attaché decodes")]
+    TooLarge { width: u64, height: u64 },
+    #[error("the PDF is password-protected")]
+    Encrypted,
+    #[error("the PDF has no pages")]
+    NoPages,
+    #[error("the file is damaged or truncated: {0}")]
+    Corrupt(String),
+    #[error("the file could not be read: {0}")]
+    Io(String),
+}
+
+/// What a file is, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Jpeg,
+    Raster(ImageFormat),
+    Pdf,
+}
+
+fn kind_of(bytes: &[u8]) -> Result<Kind, ThumbError> {
+    if bytes.is_empty() {
+        return Err(ThumbError::Empty);
+    }
+    if bytes.starts_with(b"%PDF-")
+        || bytes
+            .get(..1024)
+            .is_some_and(|head| head.windows(5).any(|w| w == b"%PDF-"))
+    {
+        return Ok(Kind::Pdf);
+    }
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Jpeg) => Ok(Kind::Jpeg),
+        Ok(
+            f @ (ImageFormat::Png
+            | ImageFormat::Gif
+            | ImageFormat::WebP
+            | ImageFormat::Bmp
+            | ImageFormat::Tiff),
+        ) => Ok(Kind::Raster(f)),
+        Ok(other) => Err(ThumbError::Unsupported(format!("{other:?}").to_uppercase())),
+        Err(_) => Err(ThumbError::Unsupported(
+            infer::get(bytes)
+                .map(|t| t.extension().to_uppercase())
+                .unwrap_or_else(|| "this kind of".into()),
+        )),
+    }
+}
+
+/// A thumbnail of the file at `path`, at most `max_side` pixels on its long side (never
+/// enlarged).
+pub fn render_file(path: &Path, max_side: u32) -> Result<Thumbnail, ThumbError> {
+    let bytes = std::fs::read(path).map_err(|e| ThumbError::Io(e.to_string()))?;
+    render(&bytes, max_side)
+}
+
+/// A thumbnail of `bytes` (see [`render_file`]).
+pub fn render(bytes: &[u8], max_side: u32) -> Result<Thumbnail, ThumbError> {
+    let max_side = max_side.clamp(16, 4096);
+    match kind_of(bytes)? {
+        Kind::Jpeg => encode_photo(jpeg(bytes, max_side)?, max_side),
+        Kind::Raster(format) => {
+            let image = raster(bytes, format)?;
+            if image.color().has_alpha() {
+                encode_png(shrink_rgba(image.to_rgba8(), max_side)?)
+            } else {
+                encode_photo(image.to_rgb8(), max_side)
+            }
+        }
+        Kind::Pdf => encode_png(shrink_rgba(pdf_first_page(bytes, max_side)?, max_side)?),
+    }
+}
+
+/// Fits `width × height` into `max_side`, keeping the aspect ratio (at least 1 pixel).
+fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
+    if width <= max_side && height <= max_side {
+        return (width.max(1), height.max(1));
+    }
+    let scale = max_side as f64 / width.max(height) as f64;
+    (
+        ((width as f64 * scale).round() as u32).max(1),
+        ((height as f64 * scale).round() as u32).max(1),
+    )
+}
+
+fn jpeg(bytes: &[u8], max_side: u32) -> Result<RgbImage, ThumbError> {
+    let corrupt = |e: jpeg_decoder::Error| ThumbError::Corrupt(e.to_string());
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| ThumbError::Corrupt("no JPEG header".into()))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_pixels(width as u64, height as u64)?;
+    let (want_w, want_h) = fit(width, height, max_side);
+    // The decoder picks the smallest DCT scale whose output still covers the request.
+    let (w, h) = decoder
+        .scale(want_w as u16, want_h as u16)
+        .map_err(corrupt)?;
+    let pixels = decoder.decode().map_err(corrupt)?;
+    let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk);
+    let (w, h) = (u32::from(w), u32::from(h));
+    let rgb = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels),
+        jpeg_decoder::PixelFormat::L8 => {
+            image::GrayImage::from_raw(w, h, pixels).map(|g| DynamicImage::ImageLuma8(g).to_rgb8())
+        }
+        jpeg_decoder::PixelFormat::CMYK32 => {
+            // Adobe CMYK JPEGs are stored inverted.
+            let rgb: Vec<u8> = pixels
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let k = u16::from(p[3]);
+                    [0, 1, 2].map(|i| ((u16::from(p[i]) * k) / 255) as u8)
+                })
+                .collect();
+            RgbImage::from_raw(w, h, rgb)
+        }
+        jpeg_decoder::PixelFormat::L16 => {
+            let gray: Vec<u8> = pixels.chunks_exact(2).map(|p| p[0]).collect();
+            image::GrayImage::from_raw(w, h, gray).map(|g| DynamicImage::ImageLuma8(g).to_rgb8())
+        }
+    }
+    .ok_or_else(|| ThumbError::Corrupt("the JPEG decoded to fewer pixels than it claims".into()))?;
+    let mut image = DynamicImage::ImageRgb8(rgb);
+    if let Some(o) = orientation {
+        image.apply_orientation(o);
+    }
+    Ok(image.to_rgb8())
+}
+
+fn check_pixels(width: u64, height: u64) -> Result<(), ThumbError> {
+    if width * height > MAX_PIXELS || width == 0 || height == 0 {
+        return Err(ThumbError::TooLarge { width, height });
+    }
+    Ok(())
+}
+
+fn raster(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ThumbError> {
+    let (width, height) = image::ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| ThumbError::Corrupt(e.to_string()))?;
+    check_pixels(u64::from(width), u64::from(height))?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits);
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => ThumbError::TooLarge {
+            width: width.into(),
+            height: height.into(),
+        },
+        other => ThumbError::Corrupt(other.to_string()),
+    })
+}
+
+fn pdf_first_page(bytes: &[u8], max_side: u32) -> Result<RgbaImage, ThumbError> {
+    use hayro::hayro_interpret::InterpreterSettings;
+    use hayro::hayro_syntax::{LoadPdfError, Pdf};
+    use hayro::vello_cpu::color::palette::css::WHITE;
+
+    let pdf = Pdf::new(bytes.to_vec()).map_err(|e| match e {
+        LoadPdfError::Decryption(_) => ThumbError::Encrypted,
+        LoadPdfError::Invalid => ThumbError::Corrupt("not a readable PDF".into()),
+    })?;
+    let pages = pdf.pages();
+    let page = pages.first().ok_or(ThumbError::NoPages)?;
+    let (width, height) = page.render_dimensions();
+    if !(width.is_finite() && height.is_finite())
+        || width < 1.0
+        || height < 1.0
+        || width.max(height) > MAX_PAGE_POINTS
+    {
+        return Err(ThumbError::Corrupt(format!(
+            "a first page of {width}×{height} points"
+        )));
+    }
+    // hayro truncates the pixel size; aim a hair above so the long side comes out whole.
+    let scale = (max_side as f32 + 0.99) / width.max(height);
+    let cache = hayro::RenderCache::new();
+    let pixmap = hayro::render(
+        page,
+        &cache,
+        &InterpreterSettings::default(),
+        &hayro::RenderSettings::default(),
+        &hayro::PixmapSettings {
+            x_scale: scale,
+            y_scale: scale,
+            bg_color: WHITE,
+        },
+    );
+    let (w, h) = (u32::from(pixmap.width()), u32::from(pixmap.height()));
+    // The white background makes every pixel opaque, so premultiplied equals straight alpha.
+    RgbaImage::from_raw(w, h, pixmap.data_as_u8_slice().to_vec())
+        .ok_or_else(|| ThumbError::Corrupt("the page rendered to an empty picture".into()))
+}
+
+fn resize(src: Image<'_>, max_side: u32, pixel_type: PixelType) -> Result<Vec<u8>, ThumbError> {
+    let (w, h) = fit(src.width(), src.height(), max_side);
+    let mut dst = Image::new(w, h, pixel_type);
+    Resizer::new()
+        .resize(&src, &mut dst, &ResizeOptions::new())
+        .map_err(|e| ThumbError::Corrupt(format!("resizing: {e}")))?;
+    Ok(dst.into_vec())
+}
+
+fn shrink_rgb(image: RgbImage, max_side: u32) -> Result<RgbImage, ThumbError> {
+    let (w, h) = image.dimensions();
+    if w <= max_side && h <= max_side {
+        return Ok(image);
+    }
+    let src = Image::from_vec_u8(w, h, image.into_raw(), PixelType::U8x3)
+        .map_err(|e| ThumbError::Corrupt(e.to_string()))?;
+    let (tw, th) = fit(w, h, max_side);
+    RgbImage::from_raw(tw, th, resize(src, max_side, PixelType::U8x3)?)
+        .ok_or_else(|| ThumbError::Corrupt("resize".into()))
+}
+
+fn shrink_rgba(image: RgbaImage, max_side: u32) -> Result<RgbaImage, ThumbError> {
+    let (w, h) = image.dimensions();
+    if w <= max_side && h <= max_side {
+        return Ok(image);
+    }
+    let src = Image::from_vec_u8(w, h, image.into_raw(), PixelType::U8x4)
+        .map_err(|e| ThumbError::Corrupt(e.to_string()))?;
+    let (tw, th) = fit(w, h, max_side);
+    RgbaImage::from_raw(tw, th, resize(src, max_side, PixelType::U8x4)?)
+        .ok_or_else(|| ThumbError::Corrupt("resize".into()))
+}
+
+fn encode_photo(image: RgbImage, max_side: u32) -> Result<Thumbnail, ThumbError> {
+    let image = shrink_rgb(image, max_side)?;
+    let (width, height) = image.dimensions();
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
+        .encode_image(&image)
+        .map_err(|e| ThumbError::Io(e.to_string()))?;
+    Ok(Thumbnail {
+        bytes,
+        width,
+        height,
+        mime: "image/jpeg",
+    })
+}
+
+fn encode_png(image: RgbaImage) -> Result<Thumbnail, ThumbError> {
+    let (width, height) = image.dimensions();
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)
+        .map_err(|e| ThumbError::Io(e.to_string()))?;
+    Ok(Thumbnail {
+        bytes,
+        width,
+        height,
+        mime: "image/png",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo(w: u32, h: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_photo_shrinks_to_the_long_side_and_stays_a_jpeg() {
+        let thumb = render(&photo(1200, 800), 256).unwrap();
+        assert_eq!(
+            (thumb.width, thumb.height, thumb.mime),
+            (256, 171, "image/jpeg")
+        );
+        let back = image::load_from_memory(&thumb.bytes).unwrap();
+        assert_eq!((back.width(), back.height()), (256, 171));
+        // Never enlarged.
+        let small = render(&photo(100, 50), 256).unwrap();
+        assert_eq!((small.width, small.height), (100, 50));
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // A landscape photo tagged "rotate 90° clockwise" (orientation 6) shows as portrait.
+        let img = RgbImage::from_fn(400, 200, |x, _| {
+            image::Rgb([if x < 200 { 255 } else { 0 }, 0, 0])
+        });
+        let mut out = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+        use image::ImageEncoder;
+        let exif = [
+            b"II*\0".as_slice(),
+            &8u32.to_le_bytes(),
+            &1u16.to_le_bytes(),
+            &0x0112u16.to_le_bytes(),
+            &3u16.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            &6u32.to_le_bytes(),
+            &0u32.to_le_bytes(),
+        ]
+        .concat();
+        encoder.set_exif_metadata(exif).unwrap();
+        encoder
+            .write_image(img.as_raw(), 400, 200, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let thumb = render(&out, 100).unwrap();
+        assert_eq!((thumb.width, thumb.height), (50, 100));
+    }
+
+    #[test]
+    fn transparent_images_keep_their_alpha_as_png() {
+        let img = RgbaImage::from_fn(600, 300, |x, _| image::Rgba([0, 0, 255, (x % 256) as u8]));
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let thumb = render(&png, 256).unwrap();
+        assert_eq!(
+            (thumb.width, thumb.height, thumb.mime),
+            (256, 128, "image/png")
+        );
+    }
+
+    #[test]
+    fn a_pdf_first_page_renders() {
+        let pdf = sample_pdf();
+        let thumb = render(&pdf, 256).unwrap();
+        assert_eq!(thumb.mime, "image/png");
+        assert_eq!(thumb.height, 256, "a portrait page fills the long side");
+        let page = image::load_from_memory(&thumb.bytes).unwrap().to_rgb8();
+        // Not blank: the drawn rectangle is there, on white.
+        assert!(page.pixels().any(|p| p.0 == [0, 0, 0]) || page.pixels().any(|p| p.0[0] < 64));
+        assert!(page.pixels().any(|p| p.0 == [255, 255, 255]));
+    }
+
+    /// A one-page PDF (US Letter) with a filled black rectangle, with a correct xref table.
+    pub(super) fn sample_pdf() -> Vec<u8> {
+        let content = b"0 0 0 rg 100 500 300 200 re f";
+        let objects = [
+            "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>".to_string(),
+            format!("<< /Length {} >>\nstream\n{}\nendstream", content.len(), String::from_utf8_lossy(content)),
+        ];
+        let mut out = b"%PDF-1.4\n".to_vec();
+        let mut offsets = Vec::new();
+        for (i, body) in objects.iter().enumerate() {
+            offsets.push(out.len());
+            out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+        }
+        let xref = out.len();
+        out.extend_from_slice(
+            format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+        );
+        for o in offsets {
+            out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+        }
+        out.extend_from_slice(
+            format!(
+                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                objects.len() + 1
+            )
+            .as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn bad_inputs_get_a_reason_not_a_crash() {
+        assert_eq!(render(b"", 256), Err(ThumbError::Empty));
+        assert!(matches!(
+            render(b"PK\x03\x04 a docx really", 256),
+            Err(ThumbError::Unsupported(_))
+        ));
+        let truncated = &photo(800, 600)[..500];
+        assert!(matches!(
+            render(truncated, 256),
+            Err(ThumbError::Corrupt(_))
+        ));
+        assert!(matches!(
+            render(b"%PDF-1.4\n garbage", 256),
+            Err(ThumbError::Corrupt(_) | ThumbError::NoPages)
+        ));
+        let mut pdf = sample_pdf();
+        pdf.truncate(pdf.len() / 2);
+        assert!(
+            render(&pdf, 256).is_err() || render(&pdf, 256).is_ok(),
+            "a truncated PDF neither panics nor hangs"
+        );
+        // A BMP header claiming 60,000 × 60,000 pixels: refused before decoding.
+        let mut bomb = Vec::new();
+        RgbImage::new(1, 1)
+            .write_to(&mut Cursor::new(&mut bomb), ImageFormat::Bmp)
+            .unwrap();
+        bomb[18..22].copy_from_slice(&60_000i32.to_le_bytes());
+        bomb[22..26].copy_from_slice(&60_000i32.to_le_bytes());
+        assert_eq!(
+            render(&bomb, 256),
+            Err(ThumbError::TooLarge {
+                width: 60_000,
+                height: 60_000
+            })
+        );
+    }
+}
