@@ -1,5 +1,6 @@
-//! The `thumb:` protocol: `thumb://localhost/<contact id>/<attachment id>` answers the cached
-//! preview image of that attachment. The webview names attachments, never file paths, so it
+//! The `thumb:` protocol: `thumb://localhost/<contact id>/<attachment id>?size=256` answers a
+//! thumbnail of that attachment (an image's preview, a PDF's first page), from the core's
+//! disk cache or rendered on demand. The webview names attachments, never file paths, so it
 //! can read nothing but previews.
 
 use tauri::http::{header, Request, Response, StatusCode};
@@ -14,12 +15,18 @@ pub fn handle<R: Runtime>(
 ) {
     let app = ctx.app_handle().clone();
     let path = request.uri().path().to_string();
+    let size = request
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("size=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(attache_core::thumbnail::GRID_SIZE);
     tauri::async_runtime::spawn(async move {
-        responder.respond(answer(&app, &path).await);
+        responder.respond(answer(&app, &path, size).await);
     });
 }
 
-async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str) -> Response<Vec<u8>> {
+async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str, size: u32) -> Response<Vec<u8>> {
     let decoded =
         percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
     let mut parts = decoded.split('/');
@@ -33,31 +40,20 @@ async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str) -> Response<V
         Ok(core) => core,
         Err(e) => return status(StatusCode::SERVICE_UNAVAILABLE, &e.message),
     };
-    let file = match core.preview(contact, attachment).await {
-        Ok(file) => file,
+    let (file, mime) = match core.thumbnail(contact, attachment, size).await {
+        Ok(found) => found,
         Err(e) => {
-            tracing::debug!("no preview for {attachment}: {e}");
+            tracing::debug!("no thumbnail for {attachment}: {e}");
             return status(StatusCode::NOT_FOUND, &e.to_string());
         }
     };
     match tokio::fs::read(&file).await {
         Ok(bytes) => Response::builder()
-            .header(header::CONTENT_TYPE, sniff(&bytes))
+            .header(header::CONTENT_TYPE, mime)
             .header(header::CACHE_CONTROL, "max-age=3600")
             .body(bytes)
             .unwrap_or_else(|_| status(StatusCode::INTERNAL_SERVER_ERROR, "response")),
         Err(e) => status(StatusCode::NOT_FOUND, &e.to_string()),
-    }
-}
-
-/// Previews come from the CRM; label them by their bytes, not by what the CRM claimed.
-fn sniff(bytes: &[u8]) -> &'static str {
-    match bytes {
-        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
-        [0x89, b'P', b'N', b'G', ..] => "image/png",
-        [b'G', b'I', b'F', b'8', ..] => "image/gif",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
-        _ => "application/octet-stream",
     }
 }
 

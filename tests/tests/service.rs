@@ -137,3 +137,52 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_the_cache() {
+    let home = tempfile::tempdir().unwrap();
+    let app = open(home.path()).await;
+    app.refresh_contacts().await.unwrap();
+    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
+    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    let photo = files.iter().find(|a| a.has_preview()).expect("a photo");
+    let pdf = files
+        .iter()
+        .find(|a| a.mime_type == "application/pdf")
+        .expect("a PDF");
+    let other = files
+        .iter()
+        .find(|a| !a.can_thumbnail())
+        .expect("a document with no thumbnail");
+
+    let (path, mime) = app.thumbnail(&ana.id, &photo.id, 256).await.unwrap();
+    assert_eq!(mime, "image/jpeg");
+    let img = image::open(&path).unwrap();
+    assert_eq!(img.width().max(img.height()), 256);
+
+    let (page_path, mime) = app.thumbnail(&ana.id, &pdf.id, 256).await.unwrap();
+    assert_eq!(mime, "image/png");
+    let page = image::open(&page_path).unwrap().to_rgb8();
+    assert_eq!(page.height(), 256, "a portrait page fills the long side");
+    let dark = page
+        .pixels()
+        .filter(|p| p.0.iter().all(|c| *c < 128))
+        .count();
+    assert!(
+        dark > 50,
+        "the first page's text is drawn ({dark} dark pixels)"
+    );
+
+    // The larger preview is its own size; a second ask is the cached file, not a new render.
+    let (big, _) = app.thumbnail(&ana.id, &pdf.id, 1024).await.unwrap();
+    assert_eq!(image::open(&big).unwrap().height(), 1024);
+    let modified = std::fs::metadata(&page_path).unwrap().len();
+    let (again, _) = app.thumbnail(&ana.id, &pdf.id, 256).await.unwrap();
+    assert_eq!(
+        (again.clone(), std::fs::metadata(&again).unwrap().len()),
+        (page_path, modified)
+    );
+
+    let err = app.thumbnail(&ana.id, &other.id, 256).await.unwrap_err();
+    assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
+}

@@ -36,6 +36,11 @@ const ATTACHMENTS: Attachment[] = [
     id: 'a2', contactId: 'c1', fileName: 'Purchase Agreement.pdf', mimeType: 'application/pdf', kind: 'document',
     extension: 'pdf', sizeBytes: 2600, fileUrl: 'http://x/d', previewUrl: null, createdAt: null,
   },
+  {
+    id: 'a3', contactId: 'c1', fileName: 'Inspection notes.docx', kind: 'document',
+    mimeType: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+    extension: 'docx', sizeBytes: 9000, fileUrl: 'http://x/n', previewUrl: null, createdAt: null,
+  },
 ];
 
 type Handler = (cmd: string, args: Record<string, unknown>) => unknown;
@@ -115,18 +120,21 @@ describe('App', () => {
     expect(calls.some((c) => c.cmd === 'search_contacts' && c.args.query === 'chl')).toBe(true);
   });
 
-  it('shows a contact’s documents: thumbnail for images, type icon for documents', async () => {
+  it('shows a contact’s documents: thumbnails for images and PDF first pages, a type icon for the rest', async () => {
     backend();
     render(App);
     await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
     await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
-    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(2));
-    const [image, pdf] = screen.getAllByTestId('attachment-card');
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(3));
+    const [image, pdf, docx] = screen.getAllByTestId('attachment-card');
     const img = within(image).getByTestId('attachment-thumbnail') as HTMLImageElement;
-    expect(img.src).toBe('thumb://localhost/c1%2Fa1');
-    expect(within(pdf).getByTestId('file-icon')).toBeTruthy();
+    expect(img.src).toBe('thumb://localhost/c1%2Fa1?size=256');
+    const page = within(pdf).getByTestId('attachment-thumbnail') as HTMLImageElement;
+    expect(page.src).toBe('thumb://localhost/c1%2Fa2?size=256');
+    expect(page.dataset.thumbKind).toBe('page');
     expect(pdf.textContent).toContain('PDF document');
     expect(pdf.textContent).toContain('2.5 KB');
+    expect(within(docx).getByTestId('file-icon')).toBeTruthy();
   });
 
   it('falls back to the type icon when a thumbnail fails to load', async () => {
@@ -134,10 +142,10 @@ describe('App', () => {
     render(App);
     await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
     await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
-    const img = await screen.findByTestId('attachment-thumbnail');
-    await fireEvent.error(img);
+    await waitFor(() => expect(screen.getAllByTestId('attachment-thumbnail')).toHaveLength(2));
+    for (const img of screen.getAllByTestId('attachment-thumbnail')) await fireEvent.error(img);
     await waitFor(() => expect(screen.queryByTestId('attachment-thumbnail')).toBeNull());
-    expect(screen.getAllByTestId('file-icon')).toHaveLength(2);
+    expect(screen.getAllByTestId('file-icon')).toHaveLength(3);
   });
 
   it('moves through contacts with the arrow keys and focuses search with /', async () => {
@@ -191,7 +199,7 @@ describe('App', () => {
     render(App);
     await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
     await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
-    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(2));
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(3));
     await fireEvent.click(screen.getAllByTestId('open')[1]);
     const alert = await screen.findByRole('alert');
     expect(alert.textContent).toContain('use “Save as…” instead');
@@ -204,7 +212,7 @@ describe('App', () => {
     render(App);
     await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
     await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
-    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(2));
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(3));
     await fireEvent.click(screen.getAllByTestId('save-as')[1]);
     expect(await screen.findByText(/Saved Purchase Agreement.pdf to \/home\/agent\/Agreement.pdf/)).toBeTruthy();
     const call = calls.find((c) => c.cmd === 'save_attachment_as');

@@ -83,7 +83,14 @@ export const api = {
     listen<UploadEvent>('uploads', (e) => handler(e.payload)),
 };
 
-/** URL of an attachment's preview, served by the app's `thumb:` protocol (ids, never paths). */
-export function thumbnailUrl(a: Attachment): string {
-  return convertFileSrc(`${a.contactId}/${a.id}`, 'thumb');
+/** URL of an attachment's thumbnail (`size`: long side, 256 for the grid, 1024 for the larger
+ *  preview), served by the app's `thumb:` protocol (ids, never paths). */
+export function thumbnailUrl(a: Attachment, size = 256): string {
+  return `${convertFileSrc(`${a.contactId}/${a.id}`, 'thumb')}?size=${size}`;
+}
+
+/** Whether the app can draw a thumbnail: the CRM's preview of an image, or a PDF's first page
+ *  (mirrors `Attachment::can_thumbnail` in Rust). */
+export function canThumbnail(a: Attachment): boolean {
+  return a.previewUrl !== null || a.mimeType === 'application/pdf' || a.extension === 'pdf';
 }

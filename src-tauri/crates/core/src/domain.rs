@@ -94,6 +94,12 @@ impl Attachment {
     pub fn has_preview(&self) -> bool {
         self.preview_url.is_some()
     }
+
+    /// Whether Attaché can draw a thumbnail: the CRM's preview of an image, or a PDF's first
+    /// page rendered locally.
+    pub fn can_thumbnail(&self) -> bool {
+        self.has_preview() || self.mime_type == "application/pdf" || self.extension == "pdf"
+    }
 }
 
 /// Which kind of CRM connection an account is.

@@ -58,6 +58,10 @@ impl AppHome {
     pub fn previews_dir(&self) -> PathBuf {
         self.root.join("previews")
     }
+    /// Rendered thumbnails (grid and preview sizes), capped and evicted least recently used.
+    pub fn thumbs_dir(&self) -> PathBuf {
+        self.root.join("thumbs")
+    }
     /// The Demo site's data (its contacts and files).
     pub fn demo_dir(&self) -> PathBuf {
         self.root.join("demo")

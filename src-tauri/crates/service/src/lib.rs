@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState, InboxStore, Matcher};
 use attache_core::store::DownloadVariant;
+use attache_core::thumbnail::{self, ThumbCache};
 use attache_core::upload::{self, Enqueued, QueueReport, Rejection, UploadQueue, UploadView};
 use attache_core::{
     AccountInfo, AccountKind, AppHome, Attachment, Contact, ContactIndex, ContactPage, CrmBackend,
@@ -34,6 +35,11 @@ pub const DEMO_URL_ENV: &str = "ATTACHE_DEMO_URL";
 /// The Demo site's client budget: effectively unlimited.
 const DEMO_REQUESTS_PER_MINUTE: u32 = 1_000_000;
 
+/// Disk space thumbnails may take before the least recently used go.
+const THUMB_CACHE_BYTES: u64 = 256 << 20;
+/// A render that takes longer is given up (a pathological PDF); the type icon shows instead.
+const THUMB_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many HEAD requests run at once when learning attachment sizes.
 const SIZE_PROBES_IN_FLIGHT: usize = 8;
 
@@ -47,6 +53,9 @@ pub struct Attache {
     queue: Arc<UploadQueue>,
     uploads: UploadEngine,
     inbox: InboxStore,
+    thumbs: ThumbCache,
+    /// Thumbnail renders running at once (each takes a core).
+    renders: tokio::sync::Semaphore,
     /// The in-process Demo site, kept alive as long as the app uses it.
     _demo: Option<Sandbox>,
 }
@@ -97,6 +106,7 @@ impl Attache {
             concurrency,
         );
         let inbox = InboxStore::open(&home.inbox_db())?;
+        let home_thumbs = home.thumbs_dir();
         Ok(Self {
             home,
             store,
@@ -106,6 +116,10 @@ impl Attache {
             queue,
             uploads,
             inbox,
+            thumbs: ThumbCache::new(home_thumbs, THUMB_CACHE_BYTES),
+            renders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             _demo: demo,
         })
     }
@@ -246,6 +260,59 @@ impl Attache {
     }
 
     /// The local path of the attachment's preview image, downloading it once.
+    /// A thumbnail of an attachment, at most `size` pixels on its long side, from the disk
+    /// cache or rendered now (images from the CRM's preview, PDFs from their first page), off
+    /// the async threads, a few at a time, each within [`THUMB_TIME_LIMIT`].
+    pub async fn thumbnail(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+        size: u32,
+    ) -> Result<(PathBuf, &'static str), ServiceError> {
+        let size = if size > thumbnail::GRID_SIZE {
+            thumbnail::PREVIEW_SIZE
+        } else {
+            thumbnail::GRID_SIZE
+        };
+        let key = format!("{}-{attachment_id}", self.key());
+        if let Some(hit) = self.thumbs.get(&key, size) {
+            return Ok(hit);
+        }
+        let attachment = self.cached_attachment(contact_id, attachment_id)?;
+        let source = if attachment.has_preview() {
+            self.preview(contact_id, attachment_id).await?
+        } else if attachment.can_thumbnail() {
+            self.download(contact_id, attachment_id).await?
+        } else {
+            return Err(ServiceError::NotFound(format!(
+                "no thumbnail for {}",
+                attachment.file_name
+            )));
+        };
+        let _turn = self
+            .renders
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        // Another request may have rendered it while this one waited.
+        if let Some(hit) = self.thumbs.get(&key, size) {
+            return Ok(hit);
+        }
+        let render = tokio::task::spawn_blocking(move || thumbnail::render_file(&source, size));
+        let thumb = tokio::time::timeout(THUMB_TIME_LIMIT, render)
+            .await
+            .map_err(|_| {
+                ServiceError::Invalid(format!("{} took too long to render", attachment.file_name))
+            })?
+            .map_err(|e| ServiceError::Invalid(format!("rendering stopped: {e}")))?
+            .map_err(|e| {
+                tracing::info!(file = %attachment.file_name, "no thumbnail: {e}");
+                ServiceError::Invalid(format!("{}: {e}", attachment.file_name))
+            })?;
+        let path = self.thumbs.put(&key, size, &thumb)?;
+        Ok((path, thumb.mime))
+    }
+
     pub async fn preview(
         &self,
         contact_id: &str,
