@@ -45,10 +45,12 @@ e2e: build
 	./.ci/e2e.sh
 
 ## Benchmarks, with ratios against a peer measured in the same run.
-bench: deps
+bench:
+	@BENCH=1 ./.ci/deps.sh
 	$(CARGO) bench -p attache-tests --bench search
 	$(CARGO) bench -p attache-tests --bench upload
 	$(CARGO) bench -p attache-tests --bench inbox
+	$(CARGO) bench -p attache-tests --bench thumbnail
 
 clean:
 	$(CARGO) clean

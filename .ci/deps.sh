@@ -11,6 +11,10 @@ APT_PACKAGES=(
   webkit2gtk-driver xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools
   xdg-utils libglib2.0-bin shared-mime-info
 )
+# `make bench` compares against these peers (BENCH=1): libvips, ImageMagick, poppler, curl.
+if [ "${BENCH:-}" = 1 ]; then
+  APT_PACKAGES+=(libvips-tools imagemagick poppler-utils)
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

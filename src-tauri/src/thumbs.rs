@@ -1,7 +1,8 @@
 //! The `thumb:` protocol: `thumb://localhost/<contact id>/<attachment id>?size=256` answers a
 //! thumbnail of that attachment (an image's preview, a PDF's first page), from the core's
-//! disk cache or rendered on demand. The webview names attachments, never file paths, so it
-//! can read nothing but previews.
+//! disk cache or rendered on demand; `thumb://localhost/job/<upload id>` one of a queued
+//! upload's local file. The webview names attachments and jobs, never file paths, so it can
+//! read nothing but thumbnails.
 
 use tauri::http::{header, Request, Response, StatusCode};
 use tauri::{Manager, Runtime, UriSchemeContext, UriSchemeResponder};
@@ -29,6 +30,17 @@ pub fn handle<R: Runtime>(
 async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str, size: u32) -> Response<Vec<u8>> {
     let decoded =
         percent_encoding::percent_decode_str(path.trim_start_matches('/')).decode_utf8_lossy();
+    let core = match app.state::<Core>().get().await {
+        Ok(core) => core,
+        Err(e) => return status(StatusCode::SERVICE_UNAVAILABLE, &e.message),
+    };
+    // `job/<id>`: a queued upload's local file, for the tray.
+    if let Some(job) = decoded.strip_prefix("job/") {
+        let Ok(id) = job.parse::<i64>() else {
+            return status(StatusCode::BAD_REQUEST, "expected /job/<upload id>");
+        };
+        return reply(core.job_thumbnail(id, size).await, job).await;
+    }
     let mut parts = decoded.split('/');
     let (Some(contact), Some(attachment), None) = (parts.next(), parts.next(), parts.next()) else {
         return status(
@@ -36,14 +48,17 @@ async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str, size: u32) ->
             "expected /<contact id>/<attachment id>",
         );
     };
-    let core = match app.state::<Core>().get().await {
-        Ok(core) => core,
-        Err(e) => return status(StatusCode::SERVICE_UNAVAILABLE, &e.message),
-    };
-    let (file, mime) = match core.thumbnail(contact, attachment, size).await {
+    reply(core.thumbnail(contact, attachment, size).await, attachment).await
+}
+
+async fn reply(
+    found: Result<(std::path::PathBuf, &'static str), attache_service::ServiceError>,
+    what: &str,
+) -> Response<Vec<u8>> {
+    let (file, mime) = match found {
         Ok(found) => found,
         Err(e) => {
-            tracing::debug!("no thumbnail for {attachment}: {e}");
+            tracing::debug!("no thumbnail for {what}: {e}");
             return status(StatusCode::NOT_FOUND, &e.to_string());
         }
     };

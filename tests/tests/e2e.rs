@@ -496,10 +496,21 @@ fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {
             Ok((shown("image") >= 2 && shown("page") >= 1).then_some(v))
         })
         .unwrap();
-    let page = loaded.as_array().unwrap().iter().find(|i| i["kind"] == "page").unwrap();
-    assert!(page["h"].as_u64().unwrap() > page["w"].as_u64().unwrap(), "a portrait first page: {page}");
+    let page = loaded
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "page")
+        .unwrap();
+    assert!(
+        page["h"].as_u64().unwrap() > page["w"].as_u64().unwrap(),
+        "a portrait first page: {page}"
+    );
     let doc_icons = count(s, "[data-kind=document] [data-testid=file-icon]");
-    assert!(doc_icons >= 1, "other documents show a type icon ({doc_icons})");
+    assert!(
+        doc_icons >= 1,
+        "other documents show a type icon ({doc_icons})"
+    );
     let sizes = s
         .text_content(&s.find("[data-testid=attachment-grid]").unwrap())
         .unwrap();

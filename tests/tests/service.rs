@@ -185,4 +185,14 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
 
     let err = app.thumbnail(&ana.id, &other.id, 256).await.unwrap_err();
     assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
+
+    // A file queued for upload shows its thumbnail at once, from the local file.
+    let local = home.path().join("porch.jpg");
+    image::RgbImage::from_fn(900, 600, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 40])).save(&local).unwrap();
+    let report = app.queue_files(&ana, vec![local], false).await.unwrap();
+    let (queued_thumb, mime) = app.job_thumbnail(report.queued[0].id, 256).await.unwrap();
+    assert_eq!(mime, "image/jpeg");
+    assert_eq!(image::open(&queued_thumb).unwrap().width(), 256);
+    let err = app.job_thumbnail(999_999, 256).await.unwrap_err();
+    assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
 }

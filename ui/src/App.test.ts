@@ -137,6 +137,21 @@ describe('App', () => {
     expect(within(docx).getByTestId('file-icon')).toBeTruthy();
   });
 
+  it('shows a larger preview on Space (Quick Look) and closes it on Escape', async () => {
+    backend();
+    render(App);
+    await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
+    await fireEvent.click(screen.getAllByTestId('contact-row')[0]);
+    await waitFor(() => expect(screen.getAllByTestId('attachment-card')).toHaveLength(3));
+    const pdfPreview = screen.getAllByTestId('attachment-preview')[1];
+    await fireEvent.keyDown(pdfPreview, { key: ' ' });
+    const look = await screen.findByTestId('quick-look');
+    expect((within(look).getByTestId('quick-look-image') as HTMLImageElement).src).toBe('thumb://localhost/c1%2Fa2?size=1024');
+    expect(look.textContent).toContain('Purchase Agreement.pdf');
+    await fireEvent.keyDown(window, { key: 'Escape' });
+    await waitFor(() => expect(screen.queryByTestId('quick-look')).toBeNull());
+  });
+
   it('falls back to the type icon when a thumbnail fails to load', async () => {
     backend();
     render(App);

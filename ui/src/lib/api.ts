@@ -89,6 +89,11 @@ export function thumbnailUrl(a: Attachment, size = 256): string {
   return `${convertFileSrc(`${a.contactId}/${a.id}`, 'thumb')}?size=${size}`;
 }
 
+/** A thumbnail of a queued upload's local file (by job id; the webview never names paths). */
+export function jobThumbnailUrl(jobId: number, size = 256): string {
+  return `${convertFileSrc(`job/${jobId}`, 'thumb')}?size=${size}`;
+}
+
 /** Whether the app can draw a thumbnail: the CRM's preview of an image, or a PDF's first page
  *  (mirrors `Attachment::can_thumbnail` in Rust). */
 export function canThumbnail(a: Attachment): boolean {

@@ -40,6 +40,15 @@ const THUMB_CACHE_BYTES: u64 = 256 << 20;
 /// A render that takes longer is given up (a pathological PDF); the type icon shows instead.
 const THUMB_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The two sizes thumbnails are made in: the grid's, or the larger preview's.
+fn thumb_size(asked: u32) -> u32 {
+    if asked > thumbnail::GRID_SIZE {
+        thumbnail::PREVIEW_SIZE
+    } else {
+        thumbnail::GRID_SIZE
+    }
+}
+
 /// How many HEAD requests run at once when learning attachment sizes.
 const SIZE_PROBES_IN_FLIGHT: usize = 8;
 
@@ -269,13 +278,8 @@ impl Attache {
         attachment_id: &str,
         size: u32,
     ) -> Result<(PathBuf, &'static str), ServiceError> {
-        let size = if size > thumbnail::GRID_SIZE {
-            thumbnail::PREVIEW_SIZE
-        } else {
-            thumbnail::GRID_SIZE
-        };
         let key = format!("{}-{attachment_id}", self.key());
-        if let Some(hit) = self.thumbs.get(&key, size) {
+        if let Some(hit) = self.thumbs.get(&key, thumb_size(size)) {
             return Ok(hit);
         }
         let attachment = self.cached_attachment(contact_id, attachment_id)?;
@@ -289,27 +293,59 @@ impl Attache {
                 attachment.file_name
             )));
         };
+        self.render_cached(&key, source, &attachment.file_name, size)
+            .await
+    }
+
+    /// A thumbnail of a queued upload's local file, so the tray shows what is on its way
+    /// before it lands (keyed by content hash: the same bytes render once).
+    pub async fn job_thumbnail(
+        &self,
+        job_id: i64,
+        size: u32,
+    ) -> Result<(PathBuf, &'static str), ServiceError> {
+        let job = self
+            .queue
+            .job(job_id)?
+            .filter(|j| j.account == self.key())
+            .ok_or_else(|| ServiceError::NotFound(format!("no upload {job_id}")))?;
+        let key = format!("file-{}", job.content_hash);
+        self.render_cached(&key, job.path, &job.file_name, size)
+            .await
+    }
+
+    /// Renders `source` into the thumbnail cache under `key` unless it is there already: a few
+    /// at a time, off the async threads, each within [`THUMB_TIME_LIMIT`].
+    async fn render_cached(
+        &self,
+        key: &str,
+        source: PathBuf,
+        file_name: &str,
+        size: u32,
+    ) -> Result<(PathBuf, &'static str), ServiceError> {
+        let size = thumb_size(size);
+        if let Some(hit) = self.thumbs.get(key, size) {
+            return Ok(hit);
+        }
         let _turn = self
             .renders
             .acquire()
             .await
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         // Another request may have rendered it while this one waited.
-        if let Some(hit) = self.thumbs.get(&key, size) {
+        if let Some(hit) = self.thumbs.get(key, size) {
             return Ok(hit);
         }
         let render = tokio::task::spawn_blocking(move || thumbnail::render_file(&source, size));
         let thumb = tokio::time::timeout(THUMB_TIME_LIMIT, render)
             .await
-            .map_err(|_| {
-                ServiceError::Invalid(format!("{} took too long to render", attachment.file_name))
-            })?
+            .map_err(|_| ServiceError::Invalid(format!("{file_name} took too long to render")))?
             .map_err(|e| ServiceError::Invalid(format!("rendering stopped: {e}")))?
             .map_err(|e| {
-                tracing::info!(file = %attachment.file_name, "no thumbnail: {e}");
-                ServiceError::Invalid(format!("{}: {e}", attachment.file_name))
+                tracing::info!(file = %file_name, "no thumbnail: {e}");
+                ServiceError::Invalid(format!("{file_name}: {e}"))
             })?;
-        let path = self.thumbs.put(&key, size, &thumb)?;
+        let path = self.thumbs.put(key, size, &thumb)?;
         Ok((path, thumb.mime))
     }
 
