@@ -40,19 +40,7 @@ impl Core {
         let app = Arc::new(Attache::open(home()?).await?);
         app.uploads().start();
         if let Some(handle) = self.handle.get().cloned() {
-            let mut events = app.uploads().subscribe();
-            tauri::async_runtime::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                loop {
-                    match events.recv().await {
-                        Ok(event) => {
-                            let _ = handle.emit(UPLOADS_EVENT, event);
-                        }
-                        Err(RecvError::Lagged(_)) => continue,
-                        Err(RecvError::Closed) => return,
-                    }
-                }
-            });
+            forward(handle, UPLOADS_EVENT, app.uploads().subscribe());
         }
         Ok(app)
     }
@@ -113,19 +101,7 @@ impl Core {
         match inbox::watch(app.clone(), settings).await {
             Ok(watch) => {
                 if let Some(handle) = self.handle.get().cloned() {
-                    let mut events = watch.subscribe();
-                    tauri::async_runtime::spawn(async move {
-                        use tokio::sync::broadcast::error::RecvError;
-                        loop {
-                            match events.recv().await {
-                                Ok(event) => {
-                                    let _ = handle.emit(INBOX_EVENT, event);
-                                }
-                                Err(RecvError::Lagged(_)) => continue,
-                                Err(RecvError::Closed) => return,
-                            }
-                        }
-                    });
+                    forward(handle, INBOX_EVENT, watch.subscribe());
                 }
                 *inbox = (Some(watch), None);
             }
@@ -141,4 +117,26 @@ impl Core {
         let inbox = self.inbox.lock().await;
         (inbox.0.is_some(), inbox.1.clone())
     }
+}
+
+/// Emits every event of a core channel to the window as `name`, until the channel closes (its
+/// account was closed). A window too slow to keep up skips what it missed rather than stall
+/// the core; the tray and the Inbox panel re-read their state when opened.
+fn forward<T: serde::Serialize + Clone + Send + 'static>(
+    handle: AppHandle,
+    name: &'static str,
+    mut events: tokio::sync::broadcast::Receiver<T>,
+) {
+    tauri::async_runtime::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    let _ = handle.emit(name, event);
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
 }

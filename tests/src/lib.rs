@@ -41,3 +41,53 @@ pub fn repo_root() -> PathBuf {
         .expect("repo root")
         .to_path_buf()
 }
+
+/// An `attache sandbox` in its own process, killed when dropped (however the test ends).
+pub struct SandboxProcess {
+    child: std::process::Child,
+    pub base_url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `attache sandbox` on a free loopback port over `data` with `extra` arguments (faults,
+/// keys) and waits for its first line, `listening on URL`.
+pub fn start_sandbox_process(data: &std::path::Path, extra: &[&str]) -> SandboxProcess {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(workspace_binary("attache"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the attache binary (cargo build -p attache-cli)");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let base_url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_string();
+    SandboxProcess { child, base_url }
+}
+
+/// `attache` on `home`, its Demo account pointed at the sandbox at `url`; each run's log
+/// (ATTACHE_LOG=info) lands in `home/log-NNN.txt`, for diagnosing a failure.
+pub fn attache_logged(home: &std::path::Path, url: &str) -> std::process::Command {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut cmd = std::process::Command::new(workspace_binary("attache"));
+    cmd.env("ATTACHE_HOME", home)
+        .env("ATTACHE_DEMO_URL", url)
+        .env("ATTACHE_LOG", "info")
+        .stdout(std::process::Stdio::piped());
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    cmd.stderr(std::fs::File::create(home.join(format!("log-{n:03}.txt"))).unwrap());
+    cmd
+}

@@ -6,12 +6,10 @@
 #![cfg(unix)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
-use attache_tests::workspace_binary;
+use attache_tests::{attache_logged, start_sandbox_process};
 use serde_json::Value;
 
 struct Killed(Child);
@@ -23,50 +21,13 @@ impl Drop for Killed {
     }
 }
 
-fn start_sandbox(data: &Path) -> (Killed, String) {
-    let mut child = Command::new(workspace_binary("attache"))
-        .args([
-            "sandbox",
-            "--addr",
-            "127.0.0.1:0",
-            "--faults",
-            "latency=10ms",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&first)
-        .to_string();
-    (Killed(child), url)
-}
-
-fn attache(home: &Path, url: &str) -> Command {
-    let mut cmd = Command::new(workspace_binary("attache"));
-    cmd.env("ATTACHE_HOME", home)
-        .env("ATTACHE_DEMO_URL", url)
-        .env("ATTACHE_LOG", "info")
-        .stdout(Stdio::piped());
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    cmd.stderr(std::fs::File::create(home.join(format!("log-{n:03}.txt"))).unwrap());
-    cmd
-}
-
 #[test]
 fn watch_killed_at_random_moments_loses_nothing_and_attaches_nothing_twice() {
     let site = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let inbox = tempfile::tempdir().unwrap();
-    let (_sandbox, url) = start_sandbox(site.path());
+    let sandbox = start_sandbox_process(site.path(), &["--faults", "latency=10ms"]);
+    let url = sandbox.base_url.clone();
     let folder = inbox.path().join("Hiroshi Tanaka");
     std::fs::create_dir_all(&folder).unwrap();
 
@@ -91,7 +52,7 @@ fn watch_killed_at_random_moments_loses_nothing_and_attaches_nothing_twice() {
         for i in 0..per_trial / 2 {
             write(i, &mut rng);
         }
-        let mut watch = attache(home.path(), &url);
+        let mut watch = attache_logged(home.path(), &url);
         watch.arg("watch").arg(inbox.path());
         let child = Killed(watch.spawn().unwrap());
         for i in per_trial / 2..per_trial {
@@ -111,7 +72,7 @@ fn watch_killed_at_random_moments_loses_nothing_and_attaches_nothing_twice() {
     );
 
     // The restart finishes whatever the killed runs left.
-    let mut once = attache(home.path(), &url);
+    let mut once = attache_logged(home.path(), &url);
     once.arg("watch")
         .arg(inbox.path())
         .args(["--once", "--json"]);
@@ -122,7 +83,7 @@ fn watch_killed_at_random_moments_loses_nothing_and_attaches_nothing_twice() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let mut list = attache(home.path(), &url);
+    let mut list = attache_logged(home.path(), &url);
     list.args(["attachments", "h.tanaka@example.jp", "--json"]);
     let out = list.output().unwrap();
     assert!(

@@ -188,7 +188,11 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
 
     // A file queued for upload shows its thumbnail at once, from the local file.
     let local = home.path().join("porch.jpg");
-    image::RgbImage::from_fn(900, 600, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 40])).save(&local).unwrap();
+    image::RgbImage::from_fn(900, 600, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 40])
+    })
+    .save(&local)
+    .unwrap();
     let report = app.queue_files(&ana, vec![local], false).await.unwrap();
     let (queued_thumb, mime) = app.job_thumbnail(report.queued[0].id, 256).await.unwrap();
     assert_eq!(mime, "image/jpeg");

@@ -4,61 +4,11 @@
 #![cfg(unix)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use attache_tests::workspace_binary;
+use attache_tests::{attache_logged, start_sandbox_process};
 use serde_json::Value;
-
-struct SandboxProcess(Child);
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sandbox(data: &Path) -> (SandboxProcess, String) {
-    let mut child = Command::new(workspace_binary("attache"))
-        .args([
-            "sandbox",
-            "--addr",
-            "127.0.0.1:0",
-            "--faults",
-            "latency=15ms",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&first)
-        .to_string();
-    (SandboxProcess(child), url)
-}
-
-fn attache(home: &Path, url: &str) -> Command {
-    let mut cmd = Command::new(workspace_binary("attache"));
-    cmd.env("ATTACHE_HOME", home)
-        .env("ATTACHE_DEMO_URL", url)
-        .env("ATTACHE_LOG", "info")
-        .stdout(Stdio::piped());
-    // Each run's log (ATTACHE_LOG=info) lands beside the queue, for diagnosing a failure.
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    cmd.stderr(std::fs::File::create(home.join(format!("log-{n:03}.txt"))).unwrap());
-    cmd
-}
 
 fn output(mut cmd: Command) -> std::process::Output {
     cmd.output().unwrap()
@@ -68,8 +18,9 @@ fn output(mut cmd: Command) -> std::process::Output {
 fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
     let site = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let (_sandbox, url) = start_sandbox(site.path());
-    let mut contacts = attache(home.path(), &url);
+    let sandbox = start_sandbox_process(site.path(), &["--faults", "latency=15ms"]);
+    let url = sandbox.base_url.clone();
+    let mut contacts = attache_logged(home.path(), &url);
     contacts.args(["contacts", "--json", "--search", "Hiroshi"]);
     let out = output(contacts);
     assert!(
@@ -98,7 +49,7 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
             );
             std::fs::write(dir.join(format!("t{trial}-{i}.pdf")), body).unwrap();
         }
-        let mut run = attache(home.path(), &url);
+        let mut run = attache_logged(home.path(), &url);
         run.args(["upload", &contact]).arg(&dir);
         let mut child = run.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(rng.u64(0..500)));
@@ -110,7 +61,7 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
 
         // Sometimes the restart is killed too.
         if rng.bool() {
-            let mut resume = attache(home.path(), &url);
+            let mut resume = attache_logged(home.path(), &url);
             resume.args(["uploads", "--resume"]);
             let mut child = resume.spawn().unwrap();
             std::thread::sleep(Duration::from_millis(rng.u64(0..400)));
@@ -120,7 +71,7 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
 
         // The restart: the same command again, which queues what the killed run had not,
         // resumes what it had, and reports the rest as already attached.
-        let mut again = attache(home.path(), &url);
+        let mut again = attache_logged(home.path(), &url);
         again.args(["upload", &contact]).arg(&dir);
         let out = output(again);
         assert!(
@@ -134,7 +85,7 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
         "most runs were killed mid-way ({kills} of {trials})"
     );
 
-    let mut list = attache(home.path(), &url);
+    let mut list = attache_logged(home.path(), &url);
     list.args(["attachments", &contact, "--json"]);
     let out = output(list);
     assert!(
