@@ -870,7 +870,7 @@ async fn delete_attachment(
     Path((contact_id, attachment_id)): Path<(String, String)>,
 ) -> ApiResult {
     require_contact(&state, &contact_id)?;
-    {
+    let change = {
         let mut data = state.site.lock();
         let before = data.attachments.len();
         data.attachments
@@ -881,8 +881,9 @@ async fn delete_attachment(
                 format!("Attachment {attachment_id} not found"),
             ));
         }
-        state.site.save(&data)?;
-    }
+        state.site.changed(&data)
+    };
+    state.site.commit(change).await?;
     // Files go after the record: a crash in between leaves an orphan file, never a dangling record.
     let _ = tokio::fs::remove_file(state.site.file_path(&attachment_id)).await;
     let _ = tokio::fs::remove_file(state.site.preview_path(&attachment_id)).await;
@@ -1128,12 +1129,16 @@ async fn upload(
                 data.uploads.swap_remove(i);
                 data.spent_upload_tokens.insert(token.clone());
                 data.attachments.push(record);
-                state.site.save(&data)?;
-                true
+                Some(state.site.changed(&data))
             }
-            None => false,
+            None => None,
         }
     };
+    // Answered only once the attachment is on disk (shared with concurrent uploads).
+    if let Some(change) = accepted {
+        state.site.commit(change).await?;
+    }
+    let accepted = accepted.is_some();
     if !accepted {
         let _ = tokio::fs::remove_file(&final_path).await;
         return Err(ApiError::application(

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,12 @@ pub struct SiteData {
 pub struct Site {
     dir: PathBuf,
     data: Mutex<SiteData>,
+    /// Changes made to `data` (bumped under its lock) and the last change on disk: requests
+    /// that change the site at about the same time share one write and fsync ("group commit"),
+    /// and each still answers only once its change is durable.
+    changes: AtomicU64,
+    saved: AtomicU64,
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl Site {
@@ -96,6 +103,9 @@ impl Site {
         Ok(Self {
             dir: dir.to_path_buf(),
             data: Mutex::new(data),
+            changes: AtomicU64::new(0),
+            saved: AtomicU64::new(0),
+            writer: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -104,8 +114,32 @@ impl Site {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn save(&self, data: &SiteData) -> Result<(), SiteError> {
-        write_atomically(&self.dir.join("site.json"), &serde_json::to_vec(data)?)
+    /// Records that `data` (this site's, still locked by the caller) changed; pass the number
+    /// to [`Site::commit`] once the lock is released.
+    pub fn changed(&self, _data: &MutexGuard<'_, SiteData>) -> u64 {
+        self.changes.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Returns once change `change` is on disk: written by this call, together with whatever
+    /// else changed meanwhile, or by a concurrent call that already covered it.
+    pub async fn commit(&self, change: u64) -> Result<(), SiteError> {
+        let _writing = self.writer.lock().await;
+        if self.saved.load(Ordering::SeqCst) >= change {
+            return Ok(());
+        }
+        let (bytes, covered) = {
+            let data = self.lock();
+            (
+                serde_json::to_vec(&*data)?,
+                self.changes.load(Ordering::SeqCst),
+            )
+        };
+        let path = self.dir.join("site.json");
+        tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+            .await
+            .map_err(|e| SiteError::Io(std::io::Error::other(e.to_string())))??;
+        self.saved.store(covered, Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn file_path(&self, attachment_id: &str) -> PathBuf {
