@@ -578,6 +578,10 @@ impl Runner {
                         self.waiting_on.entry(job_id).or_default().insert(item.id);
                     }
                     Err(rejection) if rejection.kind == RejectionKind::Vanished => {}
+                    // Written to again while being checked: wait for it to settle once more.
+                    Err(rejection) if rejection.kind == RejectionKind::Changing => {
+                        self.settling.written(&file.path, Instant::now());
+                    }
                     Err(rejection) => {
                         // Unreadable may pass (a lock, a permission fixed); a refused type will not.
                         let retry = (rejection.kind == RejectionKind::Unreadable)
@@ -680,7 +684,8 @@ impl Runner {
 
     fn retry_item(&mut self, item: &InboxItem) -> Result<(), ServiceError> {
         let store = self.app.inbox_store();
-        if !item.path.exists() && item.job_id.is_none() {
+        // Deleted or moved away by the user meanwhile: nothing left to file.
+        if !item.path.exists() {
             store.forget(item.id)?;
             return Ok(());
         }
