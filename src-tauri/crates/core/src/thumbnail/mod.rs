@@ -409,13 +409,19 @@ mod tests {
 
     /// A one-page PDF (US Letter) with a filled black rectangle, with a correct xref table.
     pub(super) fn sample_pdf() -> Vec<u8> {
+        pdf_with(&[], "")
+    }
+
+    /// The sample PDF with `extra` objects (numbered from 5) and `trailer_extra` in its trailer.
+    fn pdf_with(extra: &[&str], trailer_extra: &str) -> Vec<u8> {
         let content = b"0 0 0 rg 100 500 300 200 re f";
-        let objects = [
+        let mut objects = vec![
             "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
             "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>".to_string(),
             format!("<< /Length {} >>\nstream\n{}\nendstream", content.len(), String::from_utf8_lossy(content)),
         ];
+        objects.extend(extra.iter().map(|o| o.to_string()));
         let mut out = b"%PDF-1.4\n".to_vec();
         let mut offsets = Vec::new();
         for (i, body) in objects.iter().enumerate() {
@@ -431,7 +437,7 @@ mod tests {
         }
         out.extend_from_slice(
             format!(
-                "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+                "trailer\n<< /Size {} /Root 1 0 R {trailer_extra} >>\nstartxref\n{xref}\n%%EOF\n",
                 objects.len() + 1
             )
             .as_bytes(),
@@ -461,6 +467,23 @@ mod tests {
             render(&pdf, 256).is_err() || render(&pdf, 256).is_ok(),
             "a truncated PDF neither panics nor hangs"
         );
+        // Encrypted with a user password (Standard security handler, RC4 128-bit): the empty
+        // password does not open it, so there is nothing to draw without asking the user.
+        let locked = pdf_with(
+            &[&format!(
+                "<< /Filter /Standard /V 2 /R 3 /Length 128 /P -3904 /O <{}> /U <{}> >>",
+                "7a".repeat(32),
+                "c4".repeat(32)
+            )],
+            "/Encrypt 5 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]",
+        );
+        assert_eq!(render(&locked, 256), Err(ThumbError::Encrypted));
+        // A page that claims to be a kilometre wide is refused, not rasterised.
+        let huge = String::from_utf8(sample_pdf())
+            .unwrap()
+            .replace("[0 0 612 792]", "[0 0 3000000 792]")
+            .into_bytes();
+        assert!(matches!(render(&huge, 256), Err(ThumbError::Corrupt(_))));
         // A BMP header claiming 60,000 × 60,000 pixels: refused before decoding.
         let mut bomb = Vec::new();
         RgbImage::new(1, 1)
