@@ -151,7 +151,29 @@ pub async fn connect_wix(
     Ok(info)
 }
 
-/// Switches to a saved account, or to the Demo site with "demo".
+/// Connects an EspoCRM server by API key, or API key + HMAC secret (checked with real calls;
+/// the secrets go to the OS keyring only), makes it current and reopens the window on it.
+#[tauri::command]
+pub async fn connect_espo(
+    core: State<'_, Core>,
+    name: String,
+    site_url: String,
+    api_key: String,
+    hmac_secret: Option<String>,
+) -> Reply<AccountInfo> {
+    let vault = Vault::system().await?;
+    let login = accounts::EspoLogin {
+        name,
+        site_url,
+        api_key: Sensitive::new(api_key),
+        hmac_secret: hmac_secret.filter(|s| !s.is_empty()).map(Sensitive::new),
+    };
+    let info = accounts::login_espo(&home()?, &vault, login).await?;
+    core.reopen().await?;
+    Ok(info)
+}
+
+/// Switches to a saved account, or to the Demo site with "demo" ("demo-espo" for it as EspoCRM).
 #[tauri::command]
 pub async fn use_account(core: State<'_, Core>, name: String) -> Reply<()> {
     accounts::use_account(&home()?, &name)?;

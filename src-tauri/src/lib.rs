@@ -30,6 +30,7 @@ pub fn run() {
             commands::save_attachment_as,
             commands::list_accounts,
             commands::connect_wix,
+            commands::connect_espo,
             commands::use_account,
             commands::sign_out,
             commands::queue_files,

@@ -18,7 +18,15 @@ use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
 use attache_service::{inbox, Attache};
 use attache_wix::{WixAuth, WixClient};
 
+/// The CRM protocol the app talks to the Demo site through: the main scenario runs on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crm {
+    Wix,
+    Espo,
+}
+
 struct World {
+    crm: Crm,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
     home: PathBuf,
     inbox: PathBuf,
@@ -28,6 +36,10 @@ struct World {
 }
 
 async fn world() -> World {
+    world_on(Crm::Wix).await
+}
+
+async fn world_on(crm: Crm) -> World {
     let site = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::start(
@@ -37,12 +49,13 @@ async fn world() -> World {
     .await
     .unwrap();
     let home = root.path().join("home");
-    let app = open_app(&home, &sandbox).await;
+    let app = open_app(&home, &sandbox, crm).await;
     let inbox = root.path().join("Inbox");
     let outside = root.path().join("elsewhere");
     std::fs::create_dir_all(&inbox).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
     World {
+        crm,
         _dirs: (site, root),
         home,
         inbox,
@@ -52,12 +65,12 @@ async fn world() -> World {
     }
 }
 
-async fn open_app(home: &Path, sandbox: &Sandbox) -> Arc<Attache> {
-    let app = Attache::open_demo_at(
-        AppHome::at(home.to_path_buf()).unwrap(),
-        &sandbox.base_url(),
-    )
-    .await
+async fn open_app(home: &Path, sandbox: &Sandbox, crm: Crm) -> Arc<Attache> {
+    let app_home = AppHome::at(home.to_path_buf()).unwrap();
+    let app = match crm {
+        Crm::Wix => Attache::open_demo_at(app_home, &sandbox.base_url()).await,
+        Crm::Espo => Attache::open_demo_espo_at(app_home, &sandbox.base_url()).await,
+    }
     .unwrap();
     app.refresh_contacts().await.unwrap();
     app.uploads().start();
@@ -142,7 +155,16 @@ fn filed(items: &[InboxItem], name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_arriving_every_way_are_filed_onto_the_right_contact() {
-    let w = world().await;
+    files_arriving_every_way_are_filed_on(Crm::Wix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_arriving_every_way_are_filed_onto_the_right_espocrm_contact() {
+    files_arriving_every_way_are_filed_on(Crm::Espo).await;
+}
+
+async fn files_arriving_every_way_are_filed_on(crm: Crm) {
+    let w = world_on(crm).await;
     let grace = w.contact("Grace Whitfield");
     let chloe = w.contact("Chloé Dubois");
     let marcus = w.contact("Marcus Okafor");
@@ -536,7 +558,7 @@ async fn a_burst_of_a_thousand_files_survives_a_restart_in_the_middle() {
     watching.stop().await;
     drop(w.app);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    w.app = open_app(&w.home, &w.sandbox).await;
+    w.app = open_app(&w.home, &w.sandbox, w.crm).await;
     let watching = inbox::watch(w.app.clone(), settings(&w.inbox, None))
         .await
         .unwrap();

@@ -200,3 +200,125 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
     let err = app.job_thumbnail(999_999, 256).await.unwrap_err();
     assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_asks_for_one_thumbnail_render_it_once() {
+    let home = tempfile::tempdir().unwrap();
+    let app = std::sync::Arc::new(open(home.path()).await);
+    app.refresh_contacts().await.unwrap();
+    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
+    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    let photo = files.iter().find(|a| a.has_preview()).unwrap().id.clone();
+    let pdf = files
+        .iter()
+        .find(|a| a.mime_type == "application/pdf")
+        .unwrap()
+        .id
+        .clone();
+
+    // The grid, Quick Look and a second view all ask at once, for two pictures in two sizes.
+    let asks = (0..8).map(|i| {
+        let (app, contact) = (app.clone(), ana.id.clone());
+        let id = if i % 2 == 0 {
+            photo.clone()
+        } else {
+            pdf.clone()
+        };
+        let size = if i % 4 < 2 { 256 } else { 1024 };
+        tokio::spawn(async move { app.thumbnail(&contact, &id, size).await.unwrap() })
+    });
+    let answers: Vec<_> = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(app.thumbnails_rendered(), 4, "two pictures × two sizes");
+    let distinct: std::collections::HashSet<_> = answers.iter().map(|(p, _)| p).collect();
+    assert_eq!(distinct.len(), 4);
+    app.thumbnail(&ana.id, &photo, 256).await.unwrap();
+    assert_eq!(
+        app.thumbnails_rendered(),
+        4,
+        "later asks come from the cache"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_over_its_time_limit_is_given_up_with_a_reason() {
+    let home = tempfile::tempdir().unwrap();
+    // No picture renders in a microsecond: every render here overruns its limit.
+    let app = open(home.path())
+        .await
+        .with_thumb_time_limit(std::time::Duration::from_micros(1));
+    app.refresh_contacts().await.unwrap();
+    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
+    let big = home.path().join("facade.jpg");
+    image::RgbImage::from_fn(4000, 3000, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .save(&big)
+    .unwrap();
+    let report = app.queue_files(&ana, vec![big], false).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = app
+        .job_thumbnail(report.queued[0].id, 256)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_millis(500));
+    let payload = ErrorPayload::from(err);
+    assert_eq!(payload.code, ErrorCode::InvalidInput);
+    assert!(
+        payload.message.contains("took too long"),
+        "{}",
+        payload.message
+    );
+    // Nothing half-written is left in the cache to be served later.
+    let thumbs = home.path().join("thumbs");
+    let cached = if thumbs.exists() {
+        walk(&thumbs)
+    } else {
+        Vec::new()
+    };
+    assert!(cached.is_empty(), "{cached:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_site_opens_as_espocrm_with_the_same_clients_files_and_thumbnails() {
+    let home = tempfile::tempdir().unwrap();
+    let app_home = AppHome::at(home.path().to_path_buf()).unwrap();
+    attache_service::accounts::use_account(&app_home, "demo-espo").unwrap();
+    let app = open(home.path()).await;
+    assert_eq!(app.account().kind, AccountKind::DemoEspo);
+    assert!(app.account().is_demo());
+    let n = app.refresh_contacts().await.unwrap();
+    assert!(n >= 12);
+    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
+    assert_eq!(ana.email.as_deref().map(|e| e.contains('@')), Some(true));
+    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    let photo = files.iter().find(|a| a.has_preview()).expect("a photo");
+    let pdf = files
+        .iter()
+        .find(|a| a.mime_type == "application/pdf")
+        .expect("a PDF");
+    assert!(photo.size_bytes.is_some(), "EspoCRM lists sizes");
+
+    let (path, _) = app.thumbnail(&ana.id, &photo.id, 256).await.unwrap();
+    let img = image::open(&path).unwrap();
+    assert_eq!(img.width().max(img.height()), 256);
+    let (page, mime) = app.thumbnail(&ana.id, &pdf.id, 256).await.unwrap();
+    assert_eq!(mime, "image/png");
+    assert_eq!(image::open(&page).unwrap().height(), 256);
+    let saved = app.download(&ana.id, &pdf.id).await.unwrap();
+    assert!(std::fs::read(saved).unwrap().starts_with(b"%PDF-"));
+
+    // The Wix view of the Demo site is a separate cache with the same clients.
+    drop(app);
+    attache_service::accounts::use_account(&app_home, "demo").unwrap();
+    let wix = open(home.path()).await;
+    assert_eq!(wix.account().kind, AccountKind::Demo);
+    assert!(
+        wix.search_contacts("", 0, 100).contacts.is_empty(),
+        "caches are per account"
+    );
+    assert_eq!(wix.refresh_contacts().await.unwrap(), n);
+}

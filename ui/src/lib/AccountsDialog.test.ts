@@ -81,4 +81,36 @@ describe('AccountsDialog', () => {
     expect(calls.find((c) => c.cmd === 'sign_out')?.args).toEqual({ name: 'office' });
     await waitFor(() => expect(screen.queryByTestId('account-item')).toBeNull());
   });
+
+  it('connects EspoCRM with an HMAC secret, and lists it as EspoCRM', async () => {
+    const espo = { name: 'brokerage', kind: 'espoHmac', label: 'brokerage', baseUrl: 'https://crm.example.com', siteId: null };
+    let accounts: unknown[] = [];
+    const calls = backend({
+      list_accounts: () => ({ current: accounts.length ? 'brokerage' : 'demo', accounts }),
+      connect_espo: () => {
+        accounts = [espo];
+        return espo;
+      },
+    });
+    const onchanged = vi.fn();
+    render(AccountsDialog, { onchanged, onclose: () => {} });
+    await screen.findByTestId('account-demo-espo');
+    await fireEvent.click(screen.getByTestId('tab-espo'));
+    await fireEvent.input(screen.getByTestId('espo-name'), { target: { value: 'brokerage' } });
+    await fireEvent.input(screen.getByTestId('espo-url'), { target: { value: ' https://crm.example.com ' } });
+    await fireEvent.input(screen.getByTestId('espo-api-key'), { target: { value: 'k3y' } });
+    await fireEvent.click(screen.getByTestId('espo-hmac'));
+    await fireEvent.input(await screen.findByTestId('espo-secret'), { target: { value: 's3cret' } });
+    await fireEvent.submit(screen.getByTestId('connect-espo'));
+    await waitFor(() => expect(onchanged).toHaveBeenCalledOnce());
+    expect(calls.find((c) => c.cmd === 'connect_espo')?.args).toEqual({
+      name: 'brokerage',
+      siteUrl: 'https://crm.example.com',
+      apiKey: 'k3y',
+      hmacSecret: 's3cret',
+    });
+    const item = await screen.findByTestId('account-item');
+    expect(item.textContent).toContain('EspoCRM (HMAC)');
+    expect((screen.getByTestId('espo-secret') as HTMLInputElement).value).toBe('');
+  });
 });

@@ -57,6 +57,8 @@ export const api = {
   listAccounts: () => call<AccountList>('list_accounts'),
   connectWix: (form: { name: string; siteId: string; apiKey: string; baseUrl: string }) =>
     call<AccountInfo>('connect_wix', form),
+  connectEspo: (form: { name: string; siteUrl: string; apiKey: string; hmacSecret: string | null }) =>
+    call<AccountInfo>('connect_espo', form),
   useAccount: (name: string) => call<null>('use_account', { name }),
   signOut: (name: string) => call<null>('sign_out', { name }),
   onContactsRefreshed: (handler: (count: number) => void): Promise<UnlistenFn> =>
@@ -97,5 +99,15 @@ export function jobThumbnailUrl(jobId: number, size = 256): string {
 /** Whether the app can draw a thumbnail: the CRM's preview of an image, or a PDF's first page
  *  (mirrors `Attachment::can_thumbnail` in Rust). */
 export function canThumbnail(a: Attachment): boolean {
-  return a.previewUrl !== null || a.mimeType === 'application/pdf' || a.extension === 'pdf';
+  return (
+    a.previewUrl !== null ||
+    a.kind === 'image' ||
+    a.mimeType === 'application/pdf' ||
+    a.extension === 'pdf'
+  );
+}
+
+/** The built-in Demo site, seen as Wix or as EspoCRM. */
+export function isDemo(account: AccountInfo): boolean {
+  return account.kind === 'demo' || account.kind === 'demoEspo';
 }

@@ -22,6 +22,9 @@ use clap::{Parser, Subcommand};
     about = "File clients' documents into your CRM"
 )]
 struct Cli {
+    /// Work on this account ("demo", "demo-espo" or a saved one) instead of the current one.
+    #[arg(long, global = true, env = "ATTACHE_ACCOUNT")]
+    account: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,9 +39,13 @@ enum Command {
         /// Folder the site persists in (seeded with demo data when empty).
         #[arg(long)]
         data: PathBuf,
-        /// API key the site accepts in `Authorization`.
+        /// API key the site accepts: Wix's `Authorization`, EspoCRM's `X-Api-Key`.
         #[arg(long, default_value = DEMO_API_KEY)]
         api_key: String,
+        /// Also accept EspoCRM HMAC logins (`X-Hmac-Authorization`) for the API key, signed
+        /// with this secret.
+        #[arg(long)]
+        hmac_secret: Option<String>,
         /// Site id the site accepts in `wix-site-id`.
         #[arg(long, default_value = DEMO_SITE_ID)]
         site_id: String,
@@ -126,7 +133,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Make NAME the current account ("demo" for the built-in Demo site).
+    /// Make NAME the current account ("demo" for the built-in Demo site as Wix, "demo-espo"
+    /// for it as EspoCRM).
     Use { name: String },
     /// Sign out of NAME: its secret leaves the keyring and its cached data is deleted.
     Logout { name: String },
@@ -144,6 +152,19 @@ enum LoginKind {
         /// The Wix API host; a loopback sandbox for tests.
         #[arg(long, default_value = attache_wix::DEFAULT_BASE_URL)]
         base_url: String,
+    },
+    /// An EspoCRM server, with an API user's key (Administration > API Users). With `--hmac`
+    /// the key and then the HMAC secret are read, one per line.
+    Espo {
+        /// The address EspoCRM opens at, e.g. https://crm.example.com.
+        #[arg(long)]
+        url: String,
+        /// The API user authenticates by HMAC (API key + secret).
+        #[arg(long)]
+        hmac: bool,
+        /// What to call this account in Attaché.
+        #[arg(long, default_value = "espo")]
+        name: String,
     },
 }
 
@@ -163,6 +184,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let _ = ACCOUNT.set(cli.account);
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -184,6 +206,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             api_key,
             site_id,
             faults,
+            hmac_secret,
         } => {
             sandbox(
                 SandboxConfig {
@@ -191,6 +214,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                     api_key,
                     site_id,
                     faults,
+                    hmac_secret,
                 },
                 addr,
             )
@@ -241,6 +265,29 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             );
             Ok(())
         }
+        Command::Login {
+            kind: LoginKind::Espo { url, hmac, name },
+        } => {
+            let api_key = read_secret("EspoCRM API key: ")?;
+            let hmac_secret = if hmac {
+                Some(read_secret("HMAC secret: ")?)
+            } else {
+                None
+            };
+            let vault = Vault::system().await?;
+            let login = accounts::EspoLogin {
+                name,
+                site_url: url,
+                api_key,
+                hmac_secret,
+            };
+            let info = accounts::login_espo(&home()?, &vault, login).await?;
+            println!(
+                "Connected {} ({}); it is now the current account.",
+                info.name, info.base_url
+            );
+            Ok(())
+        }
         Command::Accounts { json } => {
             let config = accounts::Config::load(&home()?)?;
             if json {
@@ -249,6 +296,10 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             let current = config.current.as_deref().unwrap_or(accounts::DEMO);
             let mark = |name: &str| if name == current { "*" } else { " " };
             println!("{} demo  (built-in Demo site, local)", mark(accounts::DEMO));
+            println!(
+                "{} demo-espo  (the Demo site through its EspoCRM API)",
+                mark(accounts::DEMO_ESPO)
+            );
             for a in &config.accounts {
                 println!(
                     "{} {}  {:?}  {}  site {}",
@@ -631,8 +682,12 @@ fn home() -> Result<AppHome, ErrorPayload> {
     AppHome::discover().map_err(|e| ErrorPayload::new(attache_core::ErrorCode::Io, e.to_string()))
 }
 
+/// The account `--account` names, else the current one.
+static ACCOUNT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 async fn open() -> Result<Attache, ErrorPayload> {
-    Ok(Attache::open(home()?).await?)
+    let name = ACCOUNT.get().and_then(|a| a.as_deref());
+    Ok(Attache::open_account(home()?, name).await?)
 }
 
 async fn sandbox(config: SandboxConfig, addr: SocketAddr) -> Result<(), ErrorPayload> {

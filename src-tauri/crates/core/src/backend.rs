@@ -15,6 +15,10 @@ pub enum SendError {
     /// land) or expired. Look for the attachment before preparing a new target.
     #[error("{0}")]
     TargetGone(BackendError),
+    /// The target held part of an interrupted send and was thrown away; nothing from it can
+    /// land. Prepare a new target (no need to look for the attachment first).
+    #[error("{0}")]
+    Discarded(BackendError),
     #[error("{0}")]
     Failed(BackendError),
 }
@@ -77,7 +81,9 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
         let target = self.prepare_upload(contact_id, source).await?;
         match self.send_upload(&target, source).await {
             Ok(()) => Ok(()),
-            Err(SendError::TargetGone(e) | SendError::Failed(e)) => Err(e),
+            Err(SendError::TargetGone(e) | SendError::Discarded(e) | SendError::Failed(e)) => {
+                Err(e)
+            }
         }
     }
 }

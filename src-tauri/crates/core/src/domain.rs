@@ -95,10 +95,13 @@ impl Attachment {
         self.preview_url.is_some()
     }
 
-    /// Whether Attaché can draw a thumbnail: the CRM's preview of an image, or a PDF's first
-    /// page rendered locally.
+    /// Whether Attaché can draw a thumbnail: from the CRM's preview of an image, or rendered
+    /// locally from the file (an image the CRM offers no preview of, a PDF's first page).
     pub fn can_thumbnail(&self) -> bool {
-        self.has_preview() || self.mime_type == "application/pdf" || self.extension == "pdf"
+        self.has_preview()
+            || self.kind == AttachmentKind::Image
+            || self.mime_type == "application/pdf"
+            || self.extension == "pdf"
     }
 }
 
@@ -109,8 +112,24 @@ impl Attachment {
 pub enum AccountKind {
     /// The built-in local Demo site (a sandbox speaking the Wix protocol on loopback).
     Demo,
+    /// The same Demo site, reached through its EspoCRM API.
+    DemoEspo,
     /// A Wix site reached with an API key and site id.
     WixApiKey,
+    /// An EspoCRM server reached with an API user's key (`X-Api-Key`).
+    EspoApiKey,
+    /// An EspoCRM server reached with an API user's key and HMAC secret.
+    EspoHmac,
+}
+
+impl AccountKind {
+    /// Which CRM's protocol the account speaks: "Wix" or "EspoCRM".
+    pub fn crm(self) -> &'static str {
+        match self {
+            AccountKind::Demo | AccountKind::WixApiKey => "Wix",
+            AccountKind::DemoEspo | AccountKind::EspoApiKey | AccountKind::EspoHmac => "EspoCRM",
+        }
+    }
 }
 
 /// The account the app is working against, as the UI shows it. Never carries a secret.
@@ -129,7 +148,7 @@ pub struct AccountInfo {
 
 impl AccountInfo {
     pub fn is_demo(&self) -> bool {
-        self.kind == AccountKind::Demo
+        matches!(self.kind, AccountKind::Demo | AccountKind::DemoEspo)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod home;
 pub mod inbox;
 pub mod normalize;
+pub mod retry;
 pub mod search;
 pub mod secret;
 pub mod store;

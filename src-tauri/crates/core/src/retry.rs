@@ -1,4 +1,5 @@
-//! Exponential backoff with full jitter, honouring `Retry-After`.
+//! Exponential backoff with full jitter, honouring `Retry-After`: the policy every CRM client
+//! retries transient failures with.
 
 use std::time::Duration;
 

@@ -39,10 +39,12 @@ const SORT_FIELDS: &[&str] = &[
 ];
 
 pub struct AppState {
-    config: SandboxConfig,
-    site: Site,
+    pub(crate) config: SandboxConfig,
+    pub(crate) site: Site,
     faults: std::sync::RwLock<Faults>,
     rate: RateWindow,
+    /// Denied EspoCRM logins, for its ten-a-minute lockout.
+    pub(crate) espo_denials: crate::espo::Denials,
 }
 
 impl AppState {
@@ -53,10 +55,11 @@ impl AppState {
             site,
             faults,
             rate: RateWindow::default(),
+            espo_denials: Default::default(),
         }
     }
 
-    fn faults(&self) -> Faults {
+    pub(crate) fn faults(&self) -> Faults {
         self.faults
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -64,7 +67,7 @@ impl AppState {
     }
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 type ApiResult = Result<Response, ApiError>;
 
 pub fn router(state: Shared) -> Router {
@@ -95,6 +98,7 @@ pub fn router(state: Shared) -> Router {
         .route("/_preview/{id}/{token}", get(media_preview));
     let admin = Router::new().route("/_admin/faults", get(get_faults).put(set_faults));
     wix.merge(hosts)
+        .merge(crate::espo::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
         .merge(admin)
         .fallback(|| async { ApiError::not_found("NOT_FOUND", "No such endpoint") })
@@ -134,6 +138,10 @@ async fn inject_faults(State(state): State<Shared>, req: Request, next: Next) ->
             StatusCode::SERVICE_UNAVAILABLE,
             StatusCode::GATEWAY_TIMEOUT,
         ][fastrand::usize(0..3)];
+        if crate::espo::is_espo_path(req.uri()) {
+            // EspoCRM's shape: a status, a reason header, no body.
+            return crate::espo::refusal(status, "injected server error");
+        }
         return ApiError::application(status, "INJECTED_FAULT", "injected server error")
             .into_response();
     }
@@ -750,7 +758,7 @@ fn require_contact(state: &AppState, contact_id: &str) -> Result<(), ApiError> {
 }
 
 /// The base URL the caller reached us on, so returned URLs work through any loopback address.
-fn origin(headers: &HeaderMap) -> String {
+pub(crate) fn origin(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -1107,6 +1115,7 @@ async fn upload(
         width: None,
         height: None,
         preview: None,
+        note_id: None,
     };
     if record.is_image() {
         let (src, dest) = (final_path.clone(), state.site.preview_path(&id));
@@ -1226,7 +1235,11 @@ async fn media_preview(
     serve_file(&state.site.preview_path(&a.id), "image/jpeg", None).await
 }
 
-async fn serve_file(path: &std::path::Path, mime: &str, name: Option<&str>) -> ApiResult {
+pub(crate) async fn serve_file(
+    path: &std::path::Path,
+    mime: &str,
+    name: Option<&str>,
+) -> ApiResult {
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|_| ApiError::not_found("NOT_FOUND", "The file is gone"))?;

@@ -1,6 +1,7 @@
 //! The Demo site and every test's server: an axum app that speaks the Wix wire contract
 //! (`../shared/specs/wix-api.md`) for Contacts v4 and Contact Attachments v4, and serves the
-//! files and previews at the URLs it hands out.
+//! files and previews at the URLs it hands out; and, on the same address and the same data,
+//! the EspoCRM API under `/api/v1/` (`../shared/specs/espocrm-api.md`).
 //!
 //! Where the contract is UNCONFIRMED the sandbox is strict in the documented way (raw API key in
 //! `Authorization`, `wix-site-id` required, 200 on every success, limits enforced) so a client
@@ -8,6 +9,7 @@
 
 mod api;
 mod errors;
+mod espo;
 pub mod faults;
 mod files;
 pub mod pdf;
@@ -36,6 +38,9 @@ pub struct SandboxConfig {
     pub site_id: String,
     /// Failures to inject (none by default); switchable later through `/_admin/faults`.
     pub faults: faults::Faults,
+    /// With a secret, the EspoCRM API also accepts HMAC logins (`X-Hmac-Authorization`) for
+    /// `api_key`; `X-Api-Key: <api_key>` is accepted either way.
+    pub hmac_secret: Option<String>,
 }
 
 impl SandboxConfig {
@@ -45,6 +50,7 @@ impl SandboxConfig {
             api_key: DEMO_API_KEY.into(),
             site_id: DEMO_SITE_ID.into(),
             faults: Default::default(),
+            hmac_secret: None,
         }
     }
 }

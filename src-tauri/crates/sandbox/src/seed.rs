@@ -276,6 +276,7 @@ pub fn seed(dir: &Path) -> Result<SiteData, SiteError> {
             width: None,
             height: None,
             preview: None,
+            note_id: None,
         };
         if record.is_image() {
             let facts = files::make_preview(&path, &site::preview_path(dir, &id))

@@ -39,6 +39,10 @@ pub struct StoredAttachment {
     pub height: Option<u32>,
     /// Preview rendition size, when one was generated (images only, as on Wix).
     pub preview: Option<(u32, u32)>,
+    /// Seen through the EspoCRM API, the Note of the contact's stream that carries this file
+    /// (files attached through the Wix API or seeded get one made up from their id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_id: Option<String>,
 }
 
 impl StoredAttachment {
@@ -75,6 +79,56 @@ pub struct SiteData {
     /// Ids of contacts merged into another: GetContact on them answers `MERGED`.
     #[serde(default)]
     pub merged: BTreeMap<String, String>,
+    /// Attachments made through the EspoCRM API and not linked to a record yet (being filled
+    /// chunk by chunk, or complete and waiting for their Note or Document).
+    #[serde(default)]
+    pub espo_files: Vec<EspoFile>,
+    /// Stream Notes made through the EspoCRM API.
+    #[serde(default)]
+    pub notes: Vec<StoredNote>,
+    /// EspoCRM Documents (a named file linked to contacts).
+    #[serde(default)]
+    pub documents: Vec<StoredDocument>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EspoFile {
+    pub id: String,
+    pub name: String,
+    pub mime_type: Option<String>,
+    /// The `size` the client declared (required for chunked uploads).
+    pub declared_size: Option<u64>,
+    /// Bytes stored so far.
+    pub received: u64,
+    pub being_uploaded: bool,
+    pub parent_type: Option<String>,
+    pub related_type: Option<String>,
+    pub field: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredNote {
+    pub id: String,
+    pub contact_id: String,
+    pub post: String,
+    pub attachment_ids: Vec<String>,
+    pub created_at: String,
+    pub number: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDocument {
+    pub id: String,
+    pub name: String,
+    pub file_id: String,
+    pub file_name: String,
+    pub contact_ids: Vec<String>,
+    pub publish_date: String,
+    pub created_at: String,
 }
 
 pub struct Site {

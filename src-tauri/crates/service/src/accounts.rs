@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use attache_core::{AccountInfo, AccountKind, AppHome, BackendError, ErrorCode, Sensitive, Store};
+use attache_espo::{EspoAuth, EspoClient, EspoError};
 use attache_vault::Vault;
 use attache_wix::wire::Paging;
 use attache_wix::{WixAuth, WixClient, WixError};
@@ -16,6 +17,47 @@ use crate::safe_file_name;
 
 /// The name the built-in Demo site goes by (`attache use demo`).
 pub const DEMO: &str = "demo";
+/// The Demo site reached through its EspoCRM API (`attache use demo-espo`).
+pub const DEMO_ESPO: &str = "demo-espo";
+
+/// The CRM client for a saved account and its secret from the keyring. An HMAC login keeps
+/// the API key and the secret in one keyring entry, `key:secret` (EspoCRM keys are hex).
+pub fn backend_for(
+    saved: &SavedAccount,
+    secret: Sensitive<String>,
+) -> Result<std::sync::Arc<dyn attache_core::CrmBackend>, ServiceError> {
+    Ok(match saved.kind {
+        AccountKind::EspoApiKey | AccountKind::EspoHmac => std::sync::Arc::new(
+            EspoClient::new(&saved.base_url, espo_auth(saved.kind, secret)?)
+                .map_err(BackendError::from)?,
+        ),
+        AccountKind::WixApiKey | AccountKind::Demo | AccountKind::DemoEspo => std::sync::Arc::new(
+            WixClient::new(
+                &saved.base_url,
+                WixAuth::ApiKey {
+                    key: secret,
+                    site_id: saved.site_id.clone().unwrap_or_default(),
+                },
+            )
+            .map_err(BackendError::from)?,
+        ),
+    })
+}
+
+fn espo_auth(kind: AccountKind, secret: Sensitive<String>) -> Result<EspoAuth, ServiceError> {
+    if kind != AccountKind::EspoHmac {
+        return Ok(EspoAuth::ApiKey { key: secret });
+    }
+    let (key, hmac) = secret.expose().split_once(':').ok_or_else(|| {
+        ServiceError::Config(
+            "the keyring entry of this HMAC login is damaged; sign out and connect again".into(),
+        )
+    })?;
+    Ok(EspoAuth::Hmac {
+        key: Sensitive::new(key.to_owned()),
+        secret: Sensitive::new(hmac.to_owned()),
+    })
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,7 +167,7 @@ fn check_name(name: &str, config: &Config) -> Result<(), ServiceError> {
             "an account name is 1 to 64 characters, no outer spaces".into(),
         ));
     }
-    if name == DEMO || safe_file_name(name) != name {
+    if name == DEMO || name == DEMO_ESPO || safe_file_name(name) != name {
         return Err(ServiceError::Invalid(format!(
             "{name:?} cannot be an account name; pick another"
         )));
@@ -238,11 +280,133 @@ pub async fn login_wix(
     Ok(account.info())
 }
 
-/// Makes `name` (or the Demo site, "demo") the account the app opens on.
+/// What an EspoCRM login needs: the site address and an API user's key, plus its HMAC secret
+/// for an HMAC login. Secrets come from stdin or a password field, never a command line.
+pub struct EspoLogin {
+    pub name: String,
+    pub site_url: String,
+    pub api_key: Sensitive<String>,
+    pub hmac_secret: Option<Sensitive<String>>,
+}
+
+/// Checks an EspoCRM login with real calls (who the API user is, then one page of contacts
+/// and one contact's stream files) and says in plain words why it fails.
+pub async fn verify_espo(client: &EspoClient) -> Result<(), ServiceError> {
+    client
+        .app_user()
+        .await
+        .map_err(|e| explain_espo(e, "the API user"))?;
+    let page = client
+        .list_contacts(0, 1, None)
+        .await
+        .map_err(|e| explain_espo(e, "contacts"))?;
+    if let Some(first) = page.list.first() {
+        client
+            .stream_attachments(&first.id, 0, 1, true)
+            .await
+            .map_err(|e| explain_espo(e, "contacts' streams"))?;
+    }
+    Ok(())
+}
+
+fn explain_espo(e: EspoError, what: &str) -> ServiceError {
+    let plain = match &e {
+        EspoError::Api { status: 401, .. } => {
+            "EspoCRM refused the login: check the API key (and HMAC secret) of the API user in Administration > API Users".to_string()
+        }
+        EspoError::Api { status: 403, reason: None, .. } => {
+            "EspoCRM refused this computer: too many failed logins in the last minute, or its address is not allowed; wait a minute and check the key".to_string()
+        }
+        EspoError::Api { status: 403, reason: Some(r), .. } => format!(
+            "the API user's role lacks permission to read {what} (EspoCRM: {r}); give its role read and stream access to Contacts"
+        ),
+        EspoError::Api { status: 404, .. } => {
+            "no EspoCRM API answers at that address: check the URL (the address EspoCRM opens at)".to_string()
+        }
+        EspoError::Transport { reason, .. }
+            if reason.to_ascii_lowercase().contains("certificate") =>
+        {
+            format!("the server's TLS certificate is not valid ({reason})")
+        }
+        EspoError::Transport { host, reason } => format!("{host} could not be reached ({reason})"),
+        EspoError::Decode(_) => {
+            "the address answers, but not as EspoCRM does: check the URL".to_string()
+        }
+        _ => format!("the check of {what} failed: {e}"),
+    };
+    let mut err = BackendError::from(e);
+    err.message = plain;
+    ServiceError::Backend(err)
+}
+
+/// Connects an EspoCRM server: checks the login, stores the secret in the keyring, then saves
+/// the account and makes it current. Nothing is saved when any step fails.
+pub async fn login_espo(
+    home: &AppHome,
+    vault: &Vault,
+    login: EspoLogin,
+) -> Result<AccountInfo, ServiceError> {
+    let mut config = Config::load(home)?;
+    check_name(&login.name, &config)?;
+    let url = check_base_url(&login.site_url)?;
+    let key = login.api_key.expose().trim().to_owned();
+    if key.is_empty() {
+        return Err(ServiceError::Invalid("the API key is empty".into()));
+    }
+    if key.contains(':') {
+        return Err(ServiceError::Invalid(
+            "an EspoCRM API key has no ':'".into(),
+        ));
+    }
+    let (kind, auth, secret) = match &login.hmac_secret {
+        None => (
+            AccountKind::EspoApiKey,
+            EspoAuth::ApiKey {
+                key: Sensitive::new(key.clone()),
+            },
+            Sensitive::new(key.clone()),
+        ),
+        Some(hmac) => {
+            let hmac = hmac.expose().trim().to_owned();
+            if hmac.is_empty() {
+                return Err(ServiceError::Invalid("the HMAC secret is empty".into()));
+            }
+            (
+                AccountKind::EspoHmac,
+                EspoAuth::Hmac {
+                    key: Sensitive::new(key.clone()),
+                    secret: Sensitive::new(hmac.clone()),
+                },
+                Sensitive::new(format!("{key}:{hmac}")),
+            )
+        }
+    };
+    let client = EspoClient::new(url.as_str(), auth).map_err(BackendError::from)?;
+    verify_espo(&client).await?;
+
+    vault.store_secret(&login.name, &secret).await?;
+    let account = SavedAccount {
+        name: login.name.clone(),
+        kind,
+        base_url: client.site_url().as_str().trim_end_matches('/').to_string(),
+        site_id: None,
+    };
+    config.accounts.push(account.clone());
+    config.current = Some(login.name.clone());
+    if let Err(e) = config.save(home) {
+        let _ = vault.delete_secret(&login.name).await;
+        return Err(e);
+    }
+    Ok(account.info())
+}
+
+/// Makes `name` (or the Demo site, "demo" / "demo-espo") the account the app opens on.
 pub fn use_account(home: &AppHome, name: &str) -> Result<(), ServiceError> {
     let mut config = Config::load(home)?;
     if name == DEMO {
         config.current = None;
+    } else if name == DEMO_ESPO {
+        config.current = Some(DEMO_ESPO.to_string());
     } else if config.find(name).is_some() {
         config.current = Some(name.to_string());
     } else {

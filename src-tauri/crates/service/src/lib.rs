@@ -8,6 +8,7 @@ pub mod inbox;
 mod names;
 pub mod uploads;
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -52,6 +53,13 @@ fn thumb_size(asked: u32) -> u32 {
 /// How many HEAD requests run at once when learning attachment sizes.
 const SIZE_PROBES_IN_FLIGHT: usize = 8;
 
+/// Which protocol the Demo site is reached through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DemoCrm {
+    Wix,
+    Espo,
+}
+
 pub struct Attache {
     home: AppHome,
     store: Store,
@@ -65,6 +73,13 @@ pub struct Attache {
     thumbs: ThumbCache,
     /// Thumbnail renders running at once (each takes a core).
     renders: tokio::sync::Semaphore,
+    /// One lock per thumbnail being rendered, so simultaneous asks for the same picture (the
+    /// grid and Quick Look, two windows) wait for one render instead of making two.
+    rendering: std::sync::Mutex<HashMap<(String, u32), Arc<tokio::sync::Mutex<()>>>>,
+    /// Renders actually run (cache misses), for tests and benchmarks.
+    renders_done: std::sync::atomic::AtomicU64,
+    /// A render that takes longer is given up; see [`THUMB_TIME_LIMIT`].
+    thumb_time_limit: std::time::Duration,
     /// The in-process Demo site, kept alive as long as the app uses it.
     _demo: Option<Sandbox>,
 }
@@ -75,21 +90,41 @@ impl Attache {
     /// free loopback port with a real Wix client pointed at it, so the Demo site exercises
     /// exactly the code a Wix site does. Must be called inside a tokio runtime.
     pub async fn open(home: AppHome) -> Result<Self, ServiceError> {
+        Self::open_account(home, None).await
+    }
+
+    /// Opens `home` on the account called `name` ("demo", "demo-espo" or a saved one) instead
+    /// of the current one, for `attache --account NAME`.
+    pub async fn open_account(home: AppHome, name: Option<&str>) -> Result<Self, ServiceError> {
         let store = Store::open(&home.cache_db())?;
         let config = accounts::Config::load(&home)?;
-        let Some(saved) = config.current_account().cloned() else {
+        let wanted = name.or(config.current.as_deref()).unwrap_or(accounts::DEMO);
+        let saved = match wanted {
+            accounts::DEMO | accounts::DEMO_ESPO => None,
+            other => match config.find(other) {
+                Some(saved) => Some(saved.clone()),
+                None if name.is_some() => {
+                    return Err(ServiceError::NotFound(format!(
+                        "no account named {other:?}; see `attache accounts`"
+                    )))
+                }
+                // A current account that is gone from the config: back to the Demo site.
+                None => None,
+            },
+        };
+        let Some(saved) = saved else {
             let running = std::env::var(DEMO_URL_ENV).ok().filter(|u| !u.is_empty());
-            return Self::open_demo(home, store, running).await;
+            let crm = if wanted == accounts::DEMO_ESPO {
+                DemoCrm::Espo
+            } else {
+                DemoCrm::Wix
+            };
+            return Self::open_demo(home, store, running, crm).await;
         };
         let vault = Vault::system().await?;
-        let key = vault.read_secret(&saved.name).await?;
-        let auth = WixAuth::ApiKey {
-            key,
-            site_id: saved.site_id.clone().unwrap_or_default(),
-        };
-        let client =
-            WixClient::new(&saved.base_url, auth).map_err(attache_core::BackendError::from)?;
-        Self::assemble(home, store, saved.info(), Arc::new(client), None)
+        let secret = vault.read_secret(&saved.name).await?;
+        let backend = accounts::backend_for(&saved, secret)?;
+        Self::assemble(home, store, saved.info(), backend, None)
     }
 
     fn assemble(
@@ -129,6 +164,9 @@ impl Attache {
             renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            rendering: Default::default(),
+            renders_done: Default::default(),
+            thumb_time_limit: THUMB_TIME_LIMIT,
             _demo: demo,
         })
     }
@@ -137,13 +175,20 @@ impl Attache {
     /// (tests use this to inject faults; the saved accounts are ignored).
     pub async fn open_demo_at(home: AppHome, base_url: &str) -> Result<Self, ServiceError> {
         let store = Store::open(&home.cache_db())?;
-        Self::open_demo(home, store, Some(base_url.to_owned())).await
+        Self::open_demo(home, store, Some(base_url.to_owned()), DemoCrm::Wix).await
+    }
+
+    /// The same, through the Demo site's EspoCRM API (tests run one scenario on both CRMs).
+    pub async fn open_demo_espo_at(home: AppHome, base_url: &str) -> Result<Self, ServiceError> {
+        let store = Store::open(&home.cache_db())?;
+        Self::open_demo(home, store, Some(base_url.to_owned()), DemoCrm::Espo).await
     }
 
     async fn open_demo(
         home: AppHome,
         store: Store,
         running: Option<String>,
+        crm: DemoCrm,
     ) -> Result<Self, ServiceError> {
         let config = SandboxConfig::demo(home.demo_dir());
         let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
@@ -158,6 +203,23 @@ impl Attache {
                 (Some(demo), url)
             }
         };
+        if crm == DemoCrm::Espo {
+            let client = attache_espo::EspoClient::new(
+                &base_url,
+                attache_espo::EspoAuth::ApiKey {
+                    key: Sensitive::new(api_key),
+                },
+            )
+            .map_err(attache_core::BackendError::from)?;
+            let account = AccountInfo {
+                name: accounts::DEMO_ESPO.into(),
+                kind: AccountKind::DemoEspo,
+                label: "Demo site (EspoCRM)".into(),
+                base_url,
+                site_id: None,
+            };
+            return Self::assemble(home, store, account, Arc::new(client), demo);
+        }
         // Wix's 200-a-minute budget belongs to Wix's servers; the Demo site is local and only
         // limits requests when told to (`--faults rate=200`).
         let client = WixClient::new(
@@ -314,8 +376,9 @@ impl Attache {
             .await
     }
 
-    /// Renders `source` into the thumbnail cache under `key` unless it is there already: a few
-    /// at a time, off the async threads, each within [`THUMB_TIME_LIMIT`].
+    /// Renders `source` into the thumbnail cache under `key` unless it is there already: one
+    /// render per picture however many ask at once, a few pictures at a time, off the async
+    /// threads, each within the time limit.
     async fn render_cached(
         &self,
         key: &str,
@@ -327,26 +390,62 @@ impl Attache {
         if let Some(hit) = self.thumbs.get(key, size) {
             return Ok(hit);
         }
-        let _turn = self
-            .renders
-            .acquire()
-            .await
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        // Another request may have rendered it while this one waited.
-        if let Some(hit) = self.thumbs.get(key, size) {
-            return Ok(hit);
+        let flight_key = (key.to_owned(), size);
+        let flight = self
+            .rendering
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(flight_key.clone())
+            .or_default()
+            .clone();
+        let result = async {
+            let _same_picture = flight.lock().await;
+            // Another ask may have rendered it while this one waited.
+            if let Some(hit) = self.thumbs.get(key, size) {
+                return Ok(hit);
+            }
+            let _turn = self
+                .renders
+                .acquire()
+                .await
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            self.renders_done
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let render = tokio::task::spawn_blocking(move || thumbnail::render_file(&source, size));
+            // On time-out the blocking thread is left to finish on its own (a thread cannot be
+            // stopped safely); its result is dropped and the caller shows the type icon.
+            let thumb = tokio::time::timeout(self.thumb_time_limit, render)
+                .await
+                .map_err(|_| {
+                    tracing::warn!(file = %file_name, "thumbnail render exceeded its time limit");
+                    ServiceError::Invalid(format!("{file_name} took too long to render"))
+                })?
+                .map_err(|e| ServiceError::Invalid(format!("rendering stopped: {e}")))?
+                .map_err(|e| {
+                    tracing::info!(file = %file_name, "no thumbnail: {e}");
+                    ServiceError::Invalid(format!("{file_name}: {e}"))
+                })?;
+            let path = self.thumbs.put(key, size, &thumb)?;
+            Ok((path, thumb.mime))
         }
-        let render = tokio::task::spawn_blocking(move || thumbnail::render_file(&source, size));
-        let thumb = tokio::time::timeout(THUMB_TIME_LIMIT, render)
-            .await
-            .map_err(|_| ServiceError::Invalid(format!("{file_name} took too long to render")))?
-            .map_err(|e| ServiceError::Invalid(format!("rendering stopped: {e}")))?
-            .map_err(|e| {
-                tracing::info!(file = %file_name, "no thumbnail: {e}");
-                ServiceError::Invalid(format!("{file_name}: {e}"))
-            })?;
-        let path = self.thumbs.put(key, size, &thumb)?;
-        Ok((path, thumb.mime))
+        .await;
+        // The last ask out removes the lock, so the map holds only renders in progress.
+        let mut rendering = self.rendering.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&flight) == 2 {
+            rendering.remove(&flight_key);
+        }
+        result
+    }
+
+    /// How many thumbnails were rendered (not served from the cache) since opening.
+    pub fn thumbnails_rendered(&self) -> u64 {
+        self.renders_done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the time one thumbnail render may take before it is given up (default 10 s).
+    pub fn with_thumb_time_limit(mut self, limit: std::time::Duration) -> Self {
+        self.thumb_time_limit = limit;
+        self
     }
 
     pub async fn preview(

@@ -383,6 +383,12 @@ impl Inner {
         match self.backend.send_upload(&target, &source).await {
             Ok(()) => {}
             Err(SendError::Failed(e)) => return Err(e),
+            Err(SendError::Discarded(mut e)) => {
+                self.queue.drop_target(job.id).map_err(store_error)?;
+                job.target = None;
+                e.code = ErrorCode::Unavailable;
+                return Err(e);
+            }
             Err(SendError::TargetGone(e)) => {
                 // Used up or expired. If an earlier send used it, its attachment is (or is about
                 // to be) there: give it a moment before preparing a new target.

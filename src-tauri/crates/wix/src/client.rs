@@ -12,8 +12,8 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use crate::error::{FieldViolation, WixError};
-use crate::retry::{is_retryable_status, RetryPolicy};
 use crate::wire::*;
+use attache_core::retry::{is_retryable_status, RetryPolicy};
 
 pub const DEFAULT_BASE_URL: &str = "https://www.wixapis.com";
 

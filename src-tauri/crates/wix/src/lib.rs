@@ -13,9 +13,8 @@ mod backend;
 mod client;
 mod error;
 pub mod mime;
-mod retry;
 pub mod wire;
 
+pub use attache_core::retry::RetryPolicy;
 pub use client::{WixAuth, WixClient, DEFAULT_BASE_URL, REQUESTS_PER_MINUTE};
 pub use error::{FieldViolation, WixError};
-pub use retry::RetryPolicy;

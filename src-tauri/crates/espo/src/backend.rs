@@ -1,0 +1,379 @@
+//! EspoCRM as an Attaché [`CrmBackend`]. A contact's files are the attachments of the Notes in
+//! its stream plus the files of the Documents linked to it; uploads become a stream Note
+//! carrying the file, the way a user posts one in EspoCRM's own interface.
+//!
+//! Every upload takes the chunked path (spec §2.5), whatever its size: the attachment record is
+//! created empty first, so the queue has a durable id to send to *before* any byte leaves. After
+//! a crash the queue sends to the same id again, and that id's state says what happened: linked
+//! to a Note (it landed: nothing is sent twice), complete but unlinked (only the Note is
+//! missing), or partly filled (abandoned and deleted, and a fresh one is made). A single
+//! `POST Attachment` with the whole file has no such id until it has already been stored.
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use attache_core::upload::{UploadRules, UploadSource};
+use attache_core::{
+    Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode, SendError,
+};
+
+use crate::wire::{self, iso_timestamp};
+use crate::{EspoClient, EspoError};
+
+/// Image types the `image` entry point scales (spec §5); others are served as they are.
+const SCALED_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// A prepared upload: which contact, and the empty attachment that receives the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    contact_id: String,
+    attachment_id: String,
+}
+
+impl Target {
+    const PREFIX: &'static str = "espo-note";
+
+    fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            Self::PREFIX,
+            self.contact_id,
+            self.attachment_id
+        )
+    }
+
+    fn decode(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix(Self::PREFIX)?.strip_prefix(':')?;
+        let (contact_id, attachment_id) = rest.split_once(':')?;
+        (!contact_id.is_empty() && !attachment_id.is_empty()).then(|| Self {
+            contact_id: contact_id.into(),
+            attachment_id: attachment_id.into(),
+        })
+    }
+}
+
+#[async_trait]
+impl CrmBackend for EspoClient {
+    async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError> {
+        Ok(self
+            .all_contacts()
+            .await?
+            .into_iter()
+            .map(contact_from_wire)
+            .collect())
+    }
+
+    /// Stream files first (oldest first), then Documents' files not already listed.
+    async fn list_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
+        let mut out: Vec<Attachment> = self
+            .all_stream_attachments(contact_id)
+            .await?
+            .into_iter()
+            .map(|a| self.attachment_from_record(contact_id, a))
+            .collect();
+        for doc in self.all_documents(contact_id).await? {
+            if let Some(a) = self.attachment_from_document(contact_id, doc) {
+                if !out.iter().any(|o| o.id == a.id) {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest page of the stream's files: where an upload lands.
+    async fn recent_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
+        Ok(self
+            .stream_attachments(contact_id, 0, crate::client::MAX_PAGE, true)
+            .await?
+            .list
+            .into_iter()
+            .map(|a| self.attachment_from_record(contact_id, a))
+            .collect())
+    }
+
+    async fn download_file(
+        &self,
+        attachment: &Attachment,
+        dest: &Path,
+    ) -> Result<u64, BackendError> {
+        Ok(self.download_attachment(&attachment.id, dest).await?)
+    }
+
+    async fn download_preview(
+        &self,
+        attachment: &Attachment,
+        dest: &Path,
+    ) -> Result<u64, BackendError> {
+        if !attachment.has_preview() {
+            return Err(BackendError::new(
+                ErrorCode::NotFound,
+                format!("{} has no preview", attachment.file_name),
+            ));
+        }
+        // Built from the id, never from a stored URL: credentials only go to this site.
+        Ok(self
+            .download_image(&attachment.id, "xx-large", dest)
+            .await?)
+    }
+
+    async fn prepare_upload(
+        &self,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<String, BackendError> {
+        let limits = self.upload_settings().await?;
+        if source.size > limits.max_bytes {
+            return Err(BackendError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{} is {} MB; this EspoCRM accepts files up to {} MB (Administration > Settings > Attachment upload max size)",
+                    source.file_name,
+                    source.size.div_ceil(1 << 20),
+                    limits.max_bytes >> 20
+                ),
+            ));
+        }
+        let record = self
+            .begin_note_attachment(&source.file_name, &source.mime_type, source.size)
+            .await?;
+        if record.id.is_empty() {
+            return Err(EspoError::Decode("the new attachment has no id".into()).into());
+        }
+        self.fresh_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.id.clone());
+        Ok(Target {
+            contact_id: contact_id.to_owned(),
+            attachment_id: record.id,
+        }
+        .encode())
+    }
+
+    async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError> {
+        let Some(target) = Target::decode(target) else {
+            // Not one of ours (e.g. an account's kind changed under a queued job): start over.
+            return Err(SendError::TargetGone(BackendError::new(
+                ErrorCode::InvalidInput,
+                "the upload was prepared for another kind of CRM",
+            )));
+        };
+        let id = &target.attachment_id;
+        let fresh = self
+            .fresh_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if !fresh {
+            match self.get_attachment(id).await {
+                Ok(record) if record.parent_id.is_some() || record.related_id.is_some() => {
+                    return Err(gone("the file was already attached"));
+                }
+                Ok(record)
+                    if record.is_being_uploaded == Some(false)
+                        && record.size == Some(source.size) =>
+                {
+                    // Complete, only the Note is missing.
+                    return self.link(&target).await;
+                }
+                Ok(_) => {
+                    // Partly filled by an interrupted send; nobody can tell how far it got.
+                    // Never linked, so it cannot have landed: discard it and start afresh.
+                    if let Err(e) = self.delete_attachment(id).await {
+                        tracing::debug!(error = %e, "could not delete an abandoned upload");
+                    }
+                    return Err(SendError::Discarded(BackendError::new(
+                        ErrorCode::Unavailable,
+                        "an interrupted upload is started again",
+                    )));
+                }
+                Err(e) if e.status() == Some(404) => return Err(gone("the upload target is gone")),
+                Err(e) => return Err(SendError::Failed(e.into())),
+            }
+        }
+        if let Err(e) = self.send_chunks(id, source).await {
+            // Whatever part of the file went out is of no use: throw the attachment away (if
+            // this fails too, the next attempt finds it partly filled and does it then).
+            if let Err(d) = self.delete_attachment(id).await {
+                tracing::debug!(error = %d, "could not delete an interrupted upload");
+            }
+            return Err(if source.progress.file_changed() {
+                SendError::Failed(e.into())
+            } else {
+                SendError::Discarded(e.into())
+            });
+        }
+        self.link(&target).await
+    }
+}
+
+fn gone(why: &str) -> SendError {
+    SendError::TargetGone(BackendError::new(ErrorCode::Unavailable, why))
+}
+
+impl EspoClient {
+    async fn link(&self, target: &Target) -> Result<(), SendError> {
+        self.post_note(
+            &target.contact_id,
+            std::slice::from_ref(&target.attachment_id),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| SendError::Failed(e.into()))
+    }
+
+    fn attachment_from_record(&self, contact_id: &str, a: wire::AttachmentRecord) -> Attachment {
+        let file_name = a.name.unwrap_or_else(|| a.id.clone());
+        let mime_type = a
+            .mime_type
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| guess_mime(&file_name));
+        self.attachment(contact_id, a.id, file_name, mime_type, a.size, a.created_at)
+    }
+
+    fn attachment_from_document(&self, contact_id: &str, d: wire::Document) -> Option<Attachment> {
+        let id = d.file_id.filter(|f| !f.is_empty())?;
+        let file_name = d.file_name.or(d.name).unwrap_or_else(|| id.clone());
+        let mime_type = guess_mime(&file_name);
+        Some(self.attachment(contact_id, id, file_name, mime_type, None, d.created_at))
+    }
+
+    fn attachment(
+        &self,
+        contact_id: &str,
+        id: String,
+        file_name: String,
+        mime_type: String,
+        size: Option<u64>,
+        created_at: Option<String>,
+    ) -> Attachment {
+        let is_image = mime_type.starts_with("image/");
+        let preview_url = (self.serves_image_previews()
+            && SCALED_IMAGE_TYPES.contains(&mime_type.as_str()))
+        .then(|| self.image_url(&id, "xx-large").to_string());
+        Attachment {
+            extension: Attachment::extension_of(&file_name),
+            contact_id: contact_id.to_owned(),
+            kind: if is_image {
+                AttachmentKind::Image
+            } else {
+                AttachmentKind::Document
+            },
+            size_bytes: size,
+            file_url: None,
+            preview_url,
+            created_at: created_at.as_deref().map(iso_timestamp),
+            id,
+            file_name,
+            mime_type,
+        }
+    }
+}
+
+fn guess_mime(file_name: &str) -> String {
+    mime_guess::from_path(file_name)
+        .first_raw()
+        .unwrap_or("application/octet-stream")
+        .to_owned()
+}
+
+/// EspoCRM accepts any type on a stream note (no accept list by default); the size limit is
+/// the instance's `attachmentUploadMaxSize`, checked again once read.
+impl UploadRules for EspoClient {
+    fn crm_name(&self) -> &str {
+        "EspoCRM"
+    }
+    fn accepts_mime(&self, _mime: &str) -> bool {
+        true
+    }
+    fn max_upload_bytes(&self) -> u64 {
+        self.known_max_bytes()
+    }
+}
+
+pub(crate) fn contact_from_wire(c: wire::Contact) -> Contact {
+    let non_empty = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let first = non_empty(c.first_name);
+    let last = non_empty(c.last_name);
+    let email = non_empty(c.email_address);
+    let phone = non_empty(c.phone_number);
+    let mut display_name = Contact::display_name_from(
+        first.as_deref(),
+        last.as_deref(),
+        email.as_deref(),
+        phone.as_deref(),
+    );
+    if first.is_none() && last.is_none() {
+        if let Some(name) = non_empty(c.name.clone()) {
+            display_name = name;
+        }
+    }
+    let region = [non_empty(c.address_state), non_empty(c.address_postal_code)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let address = [
+        non_empty(c.address_street).map(|s| s.replace('\n', ", ")),
+        non_empty(c.address_city),
+        Some(region).filter(|r| !r.is_empty()),
+        non_empty(c.address_country),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    Contact {
+        id: c.id,
+        display_name,
+        first_name: first,
+        last_name: last,
+        email,
+        phone,
+        company: non_empty(c.account_name),
+        address: Some(address).filter(|a| !a.is_empty()),
+        created_at: c.created_at.as_deref().map(iso_timestamp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_round_trip_and_foreign_ones_are_refused() {
+        let t = Target {
+            contact_id: "c1".into(),
+            attachment_id: "a1".into(),
+        };
+        assert_eq!(Target::decode(&t.encode()), Some(t));
+        assert_eq!(Target::decode("http://upload.wix.com/x"), None);
+        assert_eq!(Target::decode("espo-note:c1:"), None);
+    }
+
+    #[test]
+    fn contact_mapping() {
+        let c: wire::Contact = serde_json::from_value(serde_json::json!({
+            "id": "c1", "name": "Ms. Ana Silva", "firstName": "Ana", "lastName": "Silva",
+            "emailAddress": "ana@x.com", "phoneNumber": "+1 207 555 0142", "accountName": "",
+            "addressStreet": "12 Harbor Lane", "addressCity": "Portland", "addressState": "ME",
+            "addressPostalCode": "04101", "addressCountry": null, "createdAt": "2026-07-02 10:00:00"
+        }))
+        .unwrap();
+        let c = contact_from_wire(c);
+        assert_eq!(c.display_name, "Ana Silva");
+        assert_eq!(c.company, None);
+        assert_eq!(
+            c.address.as_deref(),
+            Some("12 Harbor Lane, Portland, ME 04101")
+        );
+        assert_eq!(c.created_at.as_deref(), Some("2026-07-02T10:00:00Z"));
+        let nameless = contact_from_wire(wire::Contact {
+            id: "c2".into(),
+            name: Some("Bayview Realty".into()),
+            ..Default::default()
+        });
+        assert_eq!(nameless.display_name, "Bayview Realty");
+    }
+}
