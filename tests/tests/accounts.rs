@@ -169,6 +169,96 @@ fn login_use_logout_with_the_real_keyring_and_no_secret_on_disk() {
     assert!(leaks.is_empty(), "the secret is on disk in {leaks:?}");
 }
 
+const ESPO_KEY: &str = "5d1c0ffee5d1c0ffee5d1c0ffee5d1c0";
+const ESPO_SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+
+fn espo_sandbox(data: &Path) -> Server {
+    let mut child = Command::new(workspace_binary("attache"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--api-key", ESPO_KEY, "--hmac-secret", ESPO_SECRET])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    Server(child, base)
+}
+
+#[test]
+#[ignore = "needs a Secret Service: run with `make keyring-test`"]
+fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let server = espo_sandbox(data.path());
+
+    // A wrong secret is refused by the server's check, in plain words, and saves nothing.
+    let refused = err(&attache(
+        home.path(),
+        &["login", "espo", "--hmac", "--name", "brokerage", "--url", &server.1],
+        Some(&format!("{ESPO_KEY}\nnot-the-secret\n")),
+    ));
+    assert!(refused.contains("[UNAUTHENTICATED]"), "{refused}");
+    assert!(refused.contains("API key"), "{refused}");
+    assert_eq!(keyring_lookup("brokerage"), None);
+
+    // Key then secret on stdin; both go to the keyring as one entry.
+    let out = attache(
+        home.path(),
+        &["login", "espo", "--hmac", "--name", "brokerage", "--url", &server.1],
+        Some(&format!("{ESPO_KEY}\n{ESPO_SECRET}\n")),
+    );
+    assert!(ok(&out).contains("Connected brokerage"));
+    assert_eq!(
+        keyring_lookup("brokerage").as_deref(),
+        Some(format!("{ESPO_KEY}:{ESPO_SECRET}").as_str())
+    );
+    let accounts = ok(&attache(home.path(), &["accounts"], None));
+    assert!(accounts.contains("* brokerage  EspoHmac"), "{accounts}");
+
+    // Back on the Demo site, `--account` still works on EspoCRM, from a second process.
+    ok(&attache(home.path(), &["use", "demo"], None));
+    let contacts: Vec<Value> = serde_json::from_str(&ok(&attache(
+        home.path(),
+        &["--account", "brokerage", "contacts", "--json"],
+        None,
+    )))
+    .unwrap();
+    assert!(contacts.len() >= 12);
+    let deed = files.path().join("Deed of sale.pdf");
+    std::fs::write(&deed, "%PDF-1.4\n% deed\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").unwrap();
+    ok(&attache(
+        home.path(),
+        &[
+            "--account",
+            "brokerage",
+            "upload",
+            "ana.silva@example.com",
+            deed.to_str().unwrap(),
+        ],
+        None,
+    ));
+    let listed = ok(&attache(
+        home.path(),
+        &["--account", "brokerage", "attachments", "ana.silva@example.com"],
+        None,
+    ));
+    assert!(listed.contains("Deed of sale.pdf"), "{listed}");
+    let unknown = err(&attache(home.path(), &["--account", "nobody", "contacts"], None));
+    assert!(unknown.contains("[NOT_FOUND]"), "{unknown}");
+
+    ok(&attache(home.path(), &["logout", "brokerage"], None));
+    assert_eq!(keyring_lookup("brokerage"), None);
+    for secret in [ESPO_KEY, ESPO_SECRET] {
+        let leaks = files_containing(home.path(), secret.as_bytes());
+        assert!(leaks.is_empty(), "a secret is on disk in {leaks:?}");
+    }
+}
+
 #[test]
 #[ignore = "needs a Secret Service: run with `make keyring-test`"]
 fn a_failed_check_saves_nothing_and_says_why() {
