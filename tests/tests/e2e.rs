@@ -105,51 +105,11 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
     std::fs::write(&bad, "not a document Wix accepts").unwrap();
     with_screenshot(session, "e2e-drop-upload.png", |s| {
         let long = Duration::from_secs(90);
-        let marcus = s
-            .wait_for("Marcus Okafor in the list", long, |s| {
-                for row in s.find_all("[data-testid=contact-row]")? {
-                    if s.text_content(&row)?.contains("Marcus Okafor") {
-                        return Ok(Some(row));
-                    }
-                }
-                Ok(None)
-            })
-            .unwrap();
-        s.click(&marcus).unwrap();
-        s.wait_for("Marcus's documents", long, |s| {
-            Ok((count(s, "[data-testid=attachment-card]") > 0).then_some(()))
-        })
-        .unwrap();
+        open_contact(s, "Marcus Okafor");
         let before = count(s, "[data-testid=attachment-card]");
 
-        // Tauri reports a drop as real paths and a position in physical pixels; the UI resolves
-        // the contact under that point (here the open contact's pane).
-        let drop = r#"
-            const [paths, css] = arguments;
-            const r = document.querySelector(css).getBoundingClientRect();
-            const ratio = window.devicePixelRatio || 1;
-            window.attacheDrop(paths, (r.left + r.width / 2) * ratio, (r.top + r.height / 2) * ratio);
-        "#;
-        let paths = serde_json::json!([file.to_str().unwrap(), bad.to_str().unwrap()]);
-        s.execute(
-            drop,
-            vec![paths, Value::from("[data-testid=contact-detail]")],
-        )
-        .unwrap();
-
-        s.wait_for("the upload to be attached in the tray", long, |s| {
-            for row in s.find_all("[data-testid=upload-row]")? {
-                let text = s.text_content(&row)?;
-                if text.contains("Inspection report") && text.contains("Attached") {
-                    return Ok(Some(()));
-                }
-                if text.contains("Failed") {
-                    panic!("upload failed: {text}");
-                }
-            }
-            Ok(None)
-        })
-        .unwrap();
+        drop_on_open_contact(s, &[&file, &bad]);
+        wait_attached(s, "Inspection report");
         let notice = s
             .text_content(&s.find("[data-testid=notice]").unwrap())
             .unwrap();
@@ -168,6 +128,124 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
                     && names.len() == before + 1)
                     .then_some(()),
             )
+        })
+        .unwrap();
+    });
+}
+
+/// Clicks `name` in the contact list and waits for its documents.
+fn open_contact(s: &Session, name: &str) {
+    let long = Duration::from_secs(90);
+    let row = s
+        .wait_for(&format!("{name} in the list"), long, |s| {
+            for row in s.find_all("[data-testid=contact-row]")? {
+                if s.text_content(&row)?.contains(name) {
+                    return Ok(Some(row));
+                }
+            }
+            Ok(None)
+        })
+        .unwrap();
+    s.click(&row).unwrap();
+    s.wait_for(&format!("{name}'s documents"), long, |s| {
+        Ok((count(s, "[data-testid=attachment-card]") > 0).then_some(()))
+    })
+    .unwrap();
+}
+
+/// Tauri reports a drop as real paths and a position in physical pixels; the UI resolves the
+/// contact under that point (here the open contact's pane).
+fn drop_on_open_contact(s: &Session, files: &[&std::path::Path]) {
+    let drop = r#"
+        const [paths, css] = arguments;
+        const r = document.querySelector(css).getBoundingClientRect();
+        const ratio = window.devicePixelRatio || 1;
+        window.attacheDrop(paths, (r.left + r.width / 2) * ratio, (r.top + r.height / 2) * ratio);
+    "#;
+    let paths: Vec<Value> = files
+        .iter()
+        .map(|f| Value::from(f.to_str().unwrap()))
+        .collect();
+    s.execute(
+        drop,
+        vec![Value::Array(paths), Value::from("[data-testid=contact-detail]")],
+    )
+    .unwrap();
+}
+
+/// Waits until the upload tray shows `name` attached; fails at once if any upload failed.
+fn wait_attached(s: &Session, name: &str) {
+    s.wait_for(
+        &format!("{name} to be attached in the tray"),
+        Duration::from_secs(90),
+        |s| {
+            for row in s.find_all("[data-testid=upload-row]")? {
+                let text = s.text_content(&row)?;
+                if text.contains(name) && text.contains("Attached") {
+                    return Ok(Some(()));
+                }
+                if text.contains("Failed") {
+                    panic!("upload failed: {text}");
+                }
+            }
+            Ok(None)
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
+fn files_dropped_on_an_espocrm_contact_appear_in_its_grid_with_thumbnails() {
+    let root = tempfile::tempdir().unwrap();
+    // The Demo site opened as EspoCRM, as "Use" on "Demo site as EspoCRM" leaves it.
+    let home = root.path().join("attache");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("config.json"),
+        r#"{"current": "demo-espo", "accounts": []}"#,
+    )
+    .unwrap();
+    let (_driver, session) = launch(root.path());
+    let report = root.path().join("Survey – 4 Elm Street.pdf");
+    std::fs::write(
+        &report,
+        attache_sandbox::pdf::document("Survey", "4 Elm Street", &["Boundary: fenced."], &["Ana Silva"]),
+    )
+    .unwrap();
+    let photo = root.path().join("Garden view.jpg");
+    image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([(x / 5) as u8, (y / 4) as u8, 120]))
+        .save(&photo)
+        .unwrap();
+    with_screenshot(session, "e2e-espo-drop.png", |s| {
+        s.wait_for("the EspoCRM account to be shown as current", Duration::from_secs(60), |s| {
+            let Ok(account) = s.find("[data-testid=account]") else {
+                return Ok(None);
+            };
+            Ok(s.text_content(&account)?.contains("EspoCRM").then_some(()))
+        })
+        .unwrap();
+        open_contact(s, "Ana Silva");
+        let before = count(s, "[data-testid=attachment-card]");
+        drop_on_open_contact(s, &[&report, &photo]);
+        wait_attached(s, "Survey");
+        wait_attached(s, "Garden view");
+        s.wait_for("both new files in Ana's grid, with thumbnails", Duration::from_secs(90), |s| {
+            let names: Vec<String> = s
+                .find_all("[data-testid=attachment-name]")?
+                .iter()
+                .map(|e| s.text_content(e))
+                .collect::<Result<_, _>>()?;
+            let loaded = s.execute(
+                r#"return [...document.querySelectorAll('[data-testid=attachment-card] img')]
+                    .filter(i => i.complete && i.naturalWidth > 0).length"#,
+                vec![],
+            )?;
+            Ok((names.iter().any(|n| n.contains("Survey"))
+                && names.iter().any(|n| n.contains("Garden view"))
+                && names.len() == before + 2
+                && loaded.as_u64().unwrap_or(0) >= 2)
+                .then_some(()))
         })
         .unwrap();
     });
