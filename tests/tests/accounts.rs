@@ -184,7 +184,11 @@ fn espo_sandbox(data: &Path) -> Server {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
     Server(child, base)
 }
 
@@ -199,7 +203,15 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
     // A wrong secret is refused by the server's check, in plain words, and saves nothing.
     let refused = err(&attache(
         home.path(),
-        &["login", "espo", "--hmac", "--name", "brokerage", "--url", &server.1],
+        &[
+            "login",
+            "espo",
+            "--hmac",
+            "--name",
+            "brokerage",
+            "--url",
+            &server.1,
+        ],
         Some(&format!("{ESPO_KEY}\nnot-the-secret\n")),
     ));
     assert!(refused.contains("[UNAUTHENTICATED]"), "{refused}");
@@ -209,7 +221,15 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
     // Key then secret on stdin; both go to the keyring as one entry.
     let out = attache(
         home.path(),
-        &["login", "espo", "--hmac", "--name", "brokerage", "--url", &server.1],
+        &[
+            "login",
+            "espo",
+            "--hmac",
+            "--name",
+            "brokerage",
+            "--url",
+            &server.1,
+        ],
         Some(&format!("{ESPO_KEY}\n{ESPO_SECRET}\n")),
     );
     assert!(ok(&out).contains("Connected brokerage"));
@@ -230,7 +250,11 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
     .unwrap();
     assert!(contacts.len() >= 12);
     let deed = files.path().join("Deed of sale.pdf");
-    std::fs::write(&deed, "%PDF-1.4\n% deed\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").unwrap();
+    std::fs::write(
+        &deed,
+        "%PDF-1.4\n% deed\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
+    )
+    .unwrap();
     ok(&attache(
         home.path(),
         &[
@@ -244,11 +268,20 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
     ));
     let listed = ok(&attache(
         home.path(),
-        &["--account", "brokerage", "attachments", "ana.silva@example.com"],
+        &[
+            "--account",
+            "brokerage",
+            "attachments",
+            "ana.silva@example.com",
+        ],
         None,
     ));
     assert!(listed.contains("Deed of sale.pdf"), "{listed}");
-    let unknown = err(&attache(home.path(), &["--account", "nobody", "contacts"], None));
+    let unknown = err(&attache(
+        home.path(),
+        &["--account", "nobody", "contacts"],
+        None,
+    ));
     assert!(unknown.contains("[NOT_FOUND]"), "{unknown}");
 
     ok(&attache(home.path(), &["logout", "brokerage"], None));

@@ -168,7 +168,10 @@ fn drop_on_open_contact(s: &Session, files: &[&std::path::Path]) {
         .collect();
     s.execute(
         drop,
-        vec![Value::Array(paths), Value::from("[data-testid=contact-detail]")],
+        vec![
+            Value::Array(paths),
+            Value::from("[data-testid=contact-detail]"),
+        ],
     )
     .unwrap();
 }
@@ -210,43 +213,58 @@ fn files_dropped_on_an_espocrm_contact_appear_in_its_grid_with_thumbnails() {
     let report = root.path().join("Survey – 4 Elm Street.pdf");
     std::fs::write(
         &report,
-        attache_sandbox::pdf::document("Survey", "4 Elm Street", &["Boundary: fenced."], &["Ana Silva"]),
+        attache_sandbox::pdf::document(
+            "Survey",
+            "4 Elm Street",
+            &["Boundary: fenced."],
+            &["Ana Silva"],
+        ),
     )
     .unwrap();
     let photo = root.path().join("Garden view.jpg");
-    image::RgbImage::from_fn(1200, 900, |x, y| image::Rgb([(x / 5) as u8, (y / 4) as u8, 120]))
-        .save(&photo)
-        .unwrap();
+    image::RgbImage::from_fn(1200, 900, |x, y| {
+        image::Rgb([(x / 5) as u8, (y / 4) as u8, 120])
+    })
+    .save(&photo)
+    .unwrap();
     with_screenshot(session, "e2e-espo-drop.png", |s| {
-        s.wait_for("the EspoCRM account to be shown as current", Duration::from_secs(60), |s| {
-            let Ok(account) = s.find("[data-testid=account]") else {
-                return Ok(None);
-            };
-            Ok(s.text_content(&account)?.contains("EspoCRM").then_some(()))
-        })
+        s.wait_for(
+            "the EspoCRM account to be shown as current",
+            Duration::from_secs(60),
+            |s| {
+                let Ok(account) = s.find("[data-testid=account]") else {
+                    return Ok(None);
+                };
+                Ok(s.text_content(&account)?.contains("EspoCRM").then_some(()))
+            },
+        )
         .unwrap();
         open_contact(s, "Ana Silva");
         let before = count(s, "[data-testid=attachment-card]");
         drop_on_open_contact(s, &[&report, &photo]);
         wait_attached(s, "Survey");
         wait_attached(s, "Garden view");
-        s.wait_for("both new files in Ana's grid, with thumbnails", Duration::from_secs(90), |s| {
-            let names: Vec<String> = s
-                .find_all("[data-testid=attachment-name]")?
-                .iter()
-                .map(|e| s.text_content(e))
-                .collect::<Result<_, _>>()?;
-            let loaded = s.execute(
-                r#"return [...document.querySelectorAll('[data-testid=attachment-card] img')]
+        s.wait_for(
+            "both new files in Ana's grid, with thumbnails",
+            Duration::from_secs(90),
+            |s| {
+                let names: Vec<String> = s
+                    .find_all("[data-testid=attachment-name]")?
+                    .iter()
+                    .map(|e| s.text_content(e))
+                    .collect::<Result<_, _>>()?;
+                let loaded = s.execute(
+                    r#"return [...document.querySelectorAll('[data-testid=attachment-card] img')]
                     .filter(i => i.complete && i.naturalWidth > 0).length"#,
-                vec![],
-            )?;
-            Ok((names.iter().any(|n| n.contains("Survey"))
-                && names.iter().any(|n| n.contains("Garden view"))
-                && names.len() == before + 2
-                && loaded.as_u64().unwrap_or(0) >= 2)
-                .then_some(()))
-        })
+                    vec![],
+                )?;
+                Ok((names.iter().any(|n| n.contains("Survey"))
+                    && names.iter().any(|n| n.contains("Garden view"))
+                    && names.len() == before + 2
+                    && loaded.as_u64().unwrap_or(0) >= 2)
+                    .then_some(()))
+            },
+        )
         .unwrap();
     });
 }

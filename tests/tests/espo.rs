@@ -303,9 +303,12 @@ async fn a_resent_upload_never_attaches_twice_whatever_state_it_was_left_in() {
     let count = |list: &[attache_core::Attachment], name: &str| {
         list.iter().filter(|a| a.file_name == name).count()
     };
+    // Above the 4 MB chunk size: the chunked path, whose states these are.
     let pdf = |name: &str| {
         let p = files.path().join(name);
-        std::fs::write(&p, format!("%PDF-1.4\n{name}\n%%EOF\n").repeat(1000)).unwrap();
+        let mut bytes = format!("%PDF-1.4\n{name}\n").into_bytes();
+        bytes.resize(4_500_000, b'.');
+        std::fs::write(&p, bytes).unwrap();
         source(p, "application/pdf")
     };
 
@@ -374,6 +377,21 @@ async fn a_resent_upload_never_attaches_twice_whatever_state_it_was_left_in() {
         std::fs::read(&torn.path).unwrap(),
         "the resent file is whole"
     );
+
+    // A small file goes whole, in one request, and lands as one attachment.
+    let small = files.path().join("small.pdf");
+    std::fs::write(&small, b"%PDF-1.4\nsmall\n%%EOF\n").unwrap();
+    let small = source(small, "application/pdf");
+    let target = after_restart
+        .prepare_upload(&noah.id, &small)
+        .await
+        .unwrap();
+    assert!(target.starts_with("espo-note-whole:"), "{target}");
+    after_restart.send_upload(&target, &small).await.unwrap();
+    let list = CrmBackend::list_attachments(&after_restart, &noah.id)
+        .await
+        .unwrap();
+    assert_eq!(count(&list, "small.pdf"), 1);
 
     // A target from another CRM is refused as gone, not sent to.
     assert!(matches!(

@@ -283,7 +283,16 @@ async fn hundreds_of_files_through_every_fault_on(crm: Crm) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
-    let w = world().await;
+    bytes_that_landed_before_a_crash_on(Crm::Wix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_reached_espocrm_before_a_crash_is_found_not_sent_again() {
+    bytes_that_landed_before_a_crash_on(Crm::Espo).await;
+}
+
+async fn bytes_that_landed_before_a_crash_on(crm: Crm) {
+    let w = world_on(crm).await;
     let ana = w.contact("Ana Silva").await;
     let path = pdf(&w.files, "Offer.pdf", "offer");
     let report = w
@@ -297,14 +306,27 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
     // the bytes accepted by Wix, and the process gone before it could write "done".
     let queue = UploadQueue::open(&w.app.home().queue_db()).unwrap();
     let job = queue.job(id).unwrap().unwrap();
-    let wix = WixClient::new(
-        &w.sandbox.base_url(),
-        WixAuth::ApiKey {
-            key: Sensitive::new(DEMO_API_KEY.into()),
-            site_id: DEMO_SITE_ID.into(),
-        },
-    )
-    .unwrap();
+    let crm_client: Box<dyn CrmBackend> = match crm {
+        Crm::Wix => Box::new(
+            WixClient::new(
+                &w.sandbox.base_url(),
+                WixAuth::ApiKey {
+                    key: Sensitive::new(DEMO_API_KEY.into()),
+                    site_id: DEMO_SITE_ID.into(),
+                },
+            )
+            .unwrap(),
+        ),
+        Crm::Espo => Box::new(
+            attache_espo::EspoClient::new(
+                &w.sandbox.base_url(),
+                attache_espo::EspoAuth::ApiKey {
+                    key: Sensitive::new(DEMO_API_KEY.into()),
+                },
+            )
+            .unwrap(),
+        ),
+    };
     let source = UploadSource {
         path: path.clone(),
         file_name: job.file_name.clone(),
@@ -314,14 +336,16 @@ async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
         content_hash: job.content_hash.clone(),
         progress: Default::default(),
     };
-    let target = wix.prepare_upload(&ana.id, &source).await.unwrap();
+    let target = crm_client.prepare_upload(&ana.id, &source).await.unwrap();
     queue.begin_sending(id, &[], &target).unwrap();
-    wix.send_upload(&target, &source).await.unwrap();
-    // A resend to the same target is refused: the target is single-use.
-    assert!(matches!(
-        wix.send_upload(&target, &source).await,
-        Err(attache_core::SendError::TargetGone(_))
-    ));
+    crm_client.send_upload(&target, &source).await.unwrap();
+    if crm == Crm::Wix {
+        // A resend to the same target is refused: the target is single-use.
+        assert!(matches!(
+            crm_client.send_upload(&target, &source).await,
+            Err(attache_core::SendError::TargetGone(_))
+        ));
+    }
 
     let ended = run_until_done(&w.app, &[id]).await;
     assert_eq!(ended[0].state, JobState::Done);

@@ -2,12 +2,13 @@
 //! its stream plus the files of the Documents linked to it; uploads become a stream Note
 //! carrying the file, the way a user posts one in EspoCRM's own interface.
 //!
-//! Every upload takes the chunked path (spec §2.5), whatever its size: the attachment record is
-//! created empty first, so the queue has a durable id to send to *before* any byte leaves. After
-//! a crash the queue sends to the same id again, and that id's state says what happened: linked
-//! to a Note (it landed: nothing is sent twice), complete but unlinked (only the Note is
-//! missing), or partly filled (abandoned and deleted, and a fresh one is made). A single
-//! `POST Attachment` with the whole file has no such id until it has already been stored.
+//! A file no larger than the instance's chunk size goes in one `POST Attachment` (the data URL
+//! in JSON), then a Note; a resend after a crash is prevented by the upload queue, which looks
+//! for the landed attachment before it sends again. Larger files take the chunked path (spec
+//! §2.5): the attachment record is created empty first, so the queue holds its id *before* any
+//! byte leaves. After a crash the queue sends to the same id again, and that id's state says
+//! what happened: linked to a Note (it landed: nothing is sent twice), complete but unlinked
+//! (only the Note is missing), or partly filled (discarded, and a fresh one is made).
 
 use std::path::Path;
 
@@ -23,29 +24,42 @@ use crate::{EspoClient, EspoError};
 /// Image types the `image` entry point scales (spec §5); others are served as they are.
 const SCALED_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
-/// A prepared upload: which contact, and the empty attachment that receives the bytes.
+/// A prepared upload: which contact, and, for the chunked path, the empty attachment that
+/// receives the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    contact_id: String,
-    attachment_id: String,
+enum Target {
+    /// One request with the whole file, then a Note.
+    Whole { contact_id: String },
+    /// Chunks into an attachment created beforehand, then a Note.
+    Chunked {
+        contact_id: String,
+        attachment_id: String,
+    },
 }
 
 impl Target {
-    const PREFIX: &'static str = "espo-note";
+    const WHOLE: &'static str = "espo-note-whole:";
+    const CHUNKED: &'static str = "espo-note:";
 
     fn encode(&self) -> String {
-        format!(
-            "{}:{}:{}",
-            Self::PREFIX,
-            self.contact_id,
-            self.attachment_id
-        )
+        match self {
+            Target::Whole { contact_id } => format!("{}{contact_id}", Self::WHOLE),
+            Target::Chunked {
+                contact_id,
+                attachment_id,
+            } => format!("{}{contact_id}:{attachment_id}", Self::CHUNKED),
+        }
     }
 
     fn decode(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?.strip_prefix(':')?;
+        if let Some(contact_id) = s.strip_prefix(Self::WHOLE) {
+            return (!contact_id.is_empty() && !contact_id.contains(':')).then(|| Target::Whole {
+                contact_id: contact_id.into(),
+            });
+        }
+        let rest = s.strip_prefix(Self::CHUNKED)?;
         let (contact_id, attachment_id) = rest.split_once(':')?;
-        (!contact_id.is_empty() && !attachment_id.is_empty()).then(|| Self {
+        (!contact_id.is_empty() && !attachment_id.is_empty()).then(|| Target::Chunked {
             contact_id: contact_id.into(),
             attachment_id: attachment_id.into(),
         })
@@ -134,6 +148,12 @@ impl CrmBackend for EspoClient {
                 ),
             ));
         }
+        if source.size <= limits.chunk_bytes {
+            return Ok(Target::Whole {
+                contact_id: contact_id.to_owned(),
+            }
+            .encode());
+        }
         let record = self
             .begin_note_attachment(&source.file_name, &source.mime_type, source.size)
             .await?;
@@ -144,7 +164,7 @@ impl CrmBackend for EspoClient {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(record.id.clone());
-        Ok(Target {
+        Ok(Target::Chunked {
             contact_id: contact_id.to_owned(),
             attachment_id: record.id,
         }
@@ -152,14 +172,23 @@ impl CrmBackend for EspoClient {
     }
 
     async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError> {
-        let Some(target) = Target::decode(target) else {
-            // Not one of ours (e.g. an account's kind changed under a queued job): start over.
-            return Err(SendError::TargetGone(BackendError::new(
-                ErrorCode::InvalidInput,
-                "the upload was prepared for another kind of CRM",
-            )));
+        let (contact_id, id) = match Target::decode(target) {
+            Some(Target::Whole { contact_id }) => {
+                return self.send_whole(&contact_id, source).await
+            }
+            Some(Target::Chunked {
+                contact_id,
+                attachment_id,
+            }) => (contact_id, attachment_id),
+            None => {
+                // Not one of ours (e.g. an account's kind changed under a queued job): start over.
+                return Err(SendError::TargetGone(BackendError::new(
+                    ErrorCode::InvalidInput,
+                    "the upload was prepared for another kind of CRM",
+                )));
+            }
         };
-        let id = &target.attachment_id;
+        let id = &id;
         let fresh = self
             .fresh_targets
             .lock()
@@ -175,7 +204,7 @@ impl CrmBackend for EspoClient {
                         && record.size == Some(source.size) =>
                 {
                     // Complete, only the Note is missing.
-                    return self.link(&target).await;
+                    return self.link(&contact_id, id).await;
                 }
                 Ok(_) => {
                     // Partly filled by an interrupted send; nobody can tell how far it got.
@@ -204,7 +233,7 @@ impl CrmBackend for EspoClient {
                 SendError::Discarded(e.into())
             });
         }
-        self.link(&target).await
+        self.link(&contact_id, id).await
     }
 }
 
@@ -213,14 +242,33 @@ fn gone(why: &str) -> SendError {
 }
 
 impl EspoClient {
-    async fn link(&self, target: &Target) -> Result<(), SendError> {
-        self.post_note(
-            &target.contact_id,
-            std::slice::from_ref(&target.attachment_id),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| SendError::Failed(e.into()))
+    async fn link(&self, contact_id: &str, attachment_id: &str) -> Result<(), SendError> {
+        self.post_note(contact_id, &[attachment_id.to_owned()])
+            .await
+            .map(|_| ())
+            .map_err(|e| SendError::Failed(e.into()))
+    }
+
+    /// One `POST Attachment` with the file, then the Note. If the Note fails the attachment is
+    /// deleted (an unlinked one would be an orphan until EspoCRM's cleanup job).
+    async fn send_whole(&self, contact_id: &str, source: &UploadSource) -> Result<(), SendError> {
+        let failed = |e: EspoError| SendError::Failed(e.into());
+        let bytes = self.read_verified(source).await.map_err(failed)?;
+        let record = self
+            .create_note_attachment(&source.file_name, &source.mime_type, &bytes)
+            .await
+            .map_err(failed)?;
+        drop(bytes);
+        let linked = self.link(contact_id, &record.id).await;
+        if linked.is_err() {
+            // The Note may have been made with its answer lost: only an unlinked file goes.
+            if let Ok(now) = self.get_attachment(&record.id).await {
+                if now.parent_id.is_none() {
+                    let _ = self.delete_attachment(&record.id).await;
+                }
+            }
+        }
+        linked
     }
 
     fn attachment_from_record(&self, contact_id: &str, a: wire::AttachmentRecord) -> Attachment {
@@ -343,13 +391,18 @@ mod tests {
 
     #[test]
     fn targets_round_trip_and_foreign_ones_are_refused() {
-        let t = Target {
+        let t = Target::Chunked {
             contact_id: "c1".into(),
             attachment_id: "a1".into(),
         };
         assert_eq!(Target::decode(&t.encode()), Some(t));
+        let w = Target::Whole {
+            contact_id: "c1".into(),
+        };
+        assert_eq!(Target::decode(&w.encode()), Some(w));
         assert_eq!(Target::decode("http://upload.wix.com/x"), None);
         assert_eq!(Target::decode("espo-note:c1:"), None);
+        assert_eq!(Target::decode("espo-note-whole:"), None);
     }
 
     #[test]

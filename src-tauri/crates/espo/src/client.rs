@@ -387,6 +387,42 @@ impl EspoClient {
             .await
     }
 
+    /// A stream-note attachment in one request: the whole file as a data URL in the JSON body
+    /// (spec §2.2), for files no larger than a chunk.
+    pub async fn create_note_attachment(
+        &self,
+        file_name: &str,
+        mime_type: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRecord, EspoError> {
+        let mut file = format!("data:{mime_type};base64,");
+        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut file);
+        let body = json!({
+            "name": file_name,
+            "type": mime_type,
+            "role": "Attachment",
+            "parentType": "Note",
+            "field": "attachments",
+            // Sent so the server's declared-size check applies (trap 11).
+            "size": bytes.len(),
+            "file": file,
+        });
+        self.call(Method::POST, &["Attachment"], &[], Some(&body), false)
+            .await
+    }
+
+    /// Reads the whole file through the verified body (a file that changes fails).
+    pub async fn read_verified(&self, source: &UploadSource) -> Result<Vec<u8>, EspoError> {
+        let mut out = Vec::with_capacity(source.size as usize);
+        let mut body = std::pin::pin!(verified_body(source));
+        while let Some(piece) = body.next().await {
+            let piece =
+                piece.map_err(|e| EspoError::Invalid(format!("{}: {e}", source.file_name)))?;
+            out.extend_from_slice(&piece);
+        }
+        Ok(out)
+    }
+
     /// The same for a Document's file (`relatedType: Document`, `field: file`).
     pub async fn begin_document_file(
         &self,

@@ -53,6 +53,9 @@ fn thumb_size(asked: u32) -> u32 {
 /// How many HEAD requests run at once when learning attachment sizes.
 const SIZE_PROBES_IN_FLIGHT: usize = 8;
 
+/// Held while one thumbnail (cache key, size) renders.
+type RenderLock = Arc<tokio::sync::Mutex<()>>;
+
 /// Which protocol the Demo site is reached through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DemoCrm {
@@ -75,7 +78,7 @@ pub struct Attache {
     renders: tokio::sync::Semaphore,
     /// One lock per thumbnail being rendered, so simultaneous asks for the same picture (the
     /// grid and Quick Look, two windows) wait for one render instead of making two.
-    rendering: std::sync::Mutex<HashMap<(String, u32), Arc<tokio::sync::Mutex<()>>>>,
+    rendering: std::sync::Mutex<HashMap<(String, u32), RenderLock>>,
     /// Renders actually run (cache misses), for tests and benchmarks.
     renders_done: std::sync::atomic::AtomicU64,
     /// A render that takes longer is given up; see [`THUMB_TIME_LIMIT`].
