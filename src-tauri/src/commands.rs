@@ -227,10 +227,16 @@ pub async fn pick_files(
     core: State<'_, Core>,
     handle: AppHandle,
     contact_id: String,
+    as_document: Option<bool>,
 ) -> Reply<Option<QueueReport>> {
     let app = core.get().await?;
     let contact = app.resolve_contact(&contact_id).await?;
-    let title = format!("Attach files to {}", contact.display_name);
+    let as_document = as_document.unwrap_or(false);
+    let title = if as_document {
+        format!("Attach as Documents to {}", contact.display_name)
+    } else {
+        format!("Attach files to {}", contact.display_name)
+    };
     let Some(picked) = handle
         .dialog()
         .file()
@@ -243,7 +249,10 @@ pub async fn pick_files(
         .into_iter()
         .filter_map(|p| p.into_path().ok())
         .collect();
-    Ok(Some(app.queue_files(&contact, paths, false).await?))
+    Ok(Some(
+        app.queue_files_as(&contact, paths, false, as_document)
+            .await?,
+    ))
 }
 
 /// The upload tray's rows: the most recent jobs, newest first.

@@ -401,3 +401,82 @@ async fn a_resent_upload_never_attaches_twice_whatever_state_it_was_left_in() {
         Err(SendError::TargetGone(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_searched_with_where_conditions_and_ordered() {
+    use attache_espo::{ContactSearch, Where, WhereKind};
+    let site = tempfile::tempdir().unwrap();
+    let sandbox = sandbox(site.path()).await;
+    let espo = client(&sandbox);
+    let by = |conditions: Vec<Where>| ContactSearch {
+        conditions,
+        ..ContactSearch::default()
+    };
+    let silva = espo
+        .search_contacts(
+            &by(vec![Where::new(WhereKind::Contains, "lastName", "ilv")]),
+            0,
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(silva.list.len(), 1);
+    assert_eq!(silva.list[0].first_name.as_deref(), Some("Ana"));
+    let exact = espo
+        .search_contacts(
+            &by(vec![Where::new(
+                WhereKind::Equals,
+                "emailAddress",
+                "ANA.SILVA@example.com",
+            )]),
+            0,
+            50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(exact.list.len(), 1, "e-mail comparison ignores case");
+    let none = espo
+        .search_contacts(
+            &by(vec![
+                Where::new(WhereKind::StartsWith, "firstName", "Ana"),
+                Where::new(WhereKind::Equals, "lastName", "Nobody"),
+            ]),
+            0,
+            50,
+        )
+        .await
+        .unwrap();
+    assert!(none.list.is_empty(), "every condition must hold");
+    let by_name = espo
+        .search_contacts(
+            &ContactSearch {
+                order_by: Some("lastName".into()),
+                descending: true,
+                ..ContactSearch::default()
+            },
+            0,
+            200,
+        )
+        .await
+        .unwrap();
+    let last: Vec<String> = by_name
+        .list
+        .iter()
+        .map(|c| c.last_name.clone().unwrap_or_default().to_lowercase())
+        .collect();
+    let mut sorted = last.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(last, sorted);
+
+    let bad = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/Contact?where[0][type]=resembles&where[0][attribute]=lastName&where[0][value]=x",
+            sandbox.base_url()
+        ))
+        .header("X-Api-Key", DEMO_API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

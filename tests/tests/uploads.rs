@@ -450,3 +450,78 @@ async fn a_refused_image_is_converted_only_when_asked_then_attached() {
     let copy = &ended[0].path;
     assert_eq!(image::open(copy).unwrap().to_rgb8(), pixels);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents() {
+    let w = world_on(Crm::Espo).await;
+    let ana = w.contact("Ana Silva").await;
+    let contract = pdf(&w.files, "Listing agreement.pdf", "listing");
+    // Above the 4 MB chunk size: the chunked path, then the Document.
+    let survey = w.files.join("Survey plan.pdf");
+    let mut bytes = b"%PDF-1.4\n% survey\n".to_vec();
+    bytes.resize(4_600_000, b' ');
+    std::fs::write(&survey, &bytes).unwrap();
+    let photo = w.files.join("Kitchen.jpg");
+    image::RgbImage::new(40, 30).save(&photo).unwrap();
+
+    let report = w
+        .app
+        .queue_files_as(&ana, vec![contract, survey, photo], false, true)
+        .await
+        .unwrap();
+    assert_eq!(report.queued.len(), 2, "{report:?}");
+    assert_eq!(report.rejected.len(), 1);
+    let refused = &report.rejected[0];
+    assert_eq!(refused.kind, RejectionKind::Unsupported);
+    assert!(
+        refused.message.contains("Kitchen.jpg") && refused.message.contains("Documents take only"),
+        "{}",
+        refused.message
+    );
+    let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
+    let ended = run_until_done(&w.app, &ids).await;
+    assert!(ended.iter().all(|j| j.state == JobState::Done), "{ended:?}");
+
+    let espo = attache_espo::EspoClient::new(
+        &w.sandbox.base_url(),
+        attache_espo::EspoAuth::ApiKey {
+            key: Sensitive::new(DEMO_API_KEY.into()),
+        },
+    )
+    .unwrap();
+    let documents = espo.all_documents(&ana.id).await.unwrap();
+    let names: Vec<_> = documents.iter().filter_map(|d| d.name.clone()).collect();
+    assert!(
+        names.contains(&"Listing agreement".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"Survey plan".to_string()), "{names:?}");
+    let stream = espo.all_stream_attachments(&ana.id).await.unwrap();
+    assert!(
+        !stream
+            .iter()
+            .any(|a| a.name.as_deref() == Some("Survey plan.pdf")),
+        "not posted to the stream as well"
+    );
+    let listed = w.app.refresh_attachments(&ana.id).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|a| a.file_name == "Survey plan.pdf")
+            .count(),
+        1
+    );
+
+    // Wix has no such records: the same request is refused there, before anything is sent.
+    let wix = world_on(Crm::Wix).await;
+    let ana = wix.contact("Ana Silva").await;
+    let report = wix
+        .app
+        .queue_files_as(&ana, vec![pdf(&wix.files, "Deed.pdf", "deed")], false, true)
+        .await
+        .unwrap();
+    assert!(report.queued.is_empty());
+    assert!(report.rejected[0]
+        .message
+        .contains("Wix keeps no separate document records"));
+}

@@ -362,4 +362,29 @@ describe('App', () => {
     });
     await waitFor(() => expect(within(panel).getByTestId('inbox-filed').textContent).toContain('Ana Silva'));
   });
+
+  it('offers "Attach as Document" on EspoCRM only, and asks for documents', async () => {
+    const espoStatus = () => ({
+      account: { name: 'demo-espo', kind: 'demoEspo', label: 'Demo site (EspoCRM)', baseUrl: 'http://127.0.0.1:1', siteId: null },
+      contactsCached: true,
+    });
+    const calls = backend({
+      app_status: espoStatus,
+      pick_files: () => ({ queued: [], alreadyQueued: [], alreadyAttached: [], rejected: [] }),
+    });
+    render(App);
+    expect(await screen.findByText(/Demo site \(EspoCRM\)/)).toBeTruthy();
+    await fireEvent.click((await screen.findAllByTestId('contact-row'))[0]);
+    await fireEvent.click(await screen.findByTestId('attach-documents'));
+    await waitFor(() => expect(calls.some((c) => c.cmd === 'pick_files')).toBe(true));
+    expect(calls.find((c) => c.cmd === 'pick_files')?.args).toEqual({ contactId: 'c1', asDocument: true });
+  });
+
+  it('has no "Attach as Document" on a Wix site', async () => {
+    backend();
+    render(App);
+    await fireEvent.click((await screen.findAllByTestId('contact-row'))[0]);
+    await screen.findByTestId('attach-files');
+    expect(screen.queryByTestId('attach-documents')).toBeNull();
+  });
 });

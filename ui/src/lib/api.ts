@@ -67,7 +67,8 @@ export const api = {
     call<QueueReport>('queue_files', { contactId, paths, force }),
   convertAndQueue: (contactId: string, paths: string[]) =>
     call<QueueReport>('convert_and_queue', { contactId, paths }),
-  pickFiles: (contactId: string) => call<QueueReport | null>('pick_files', { contactId }),
+  pickFiles: (contactId: string, asDocument = false) =>
+    call<QueueReport | null>('pick_files', { contactId, asDocument }),
   listUploads: () => call<UploadView[]>('list_uploads'),
   cancelUpload: (id: number) => call<boolean>('cancel_upload', { id }),
   cancelAllUploads: () => call<number>('cancel_all_uploads'),
@@ -110,4 +111,9 @@ export function canThumbnail(a: Attachment): boolean {
 /** The built-in Demo site, seen as Wix or as EspoCRM. */
 export function isDemo(account: AccountInfo): boolean {
   return account.kind === 'demo' || account.kind === 'demoEspo';
+}
+
+/** Whether the account speaks EspoCRM (which also files documents as Document records). */
+export function isEspo(account: AccountInfo): boolean {
+  return account.kind === 'demoEspo' || account.kind === 'espoApiKey' || account.kind === 'espoHmac';
 }

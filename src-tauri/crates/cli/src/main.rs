@@ -80,6 +80,9 @@ enum Command {
         /// Attach even when the same content is already attached to this contact.
         #[arg(long)]
         force: bool,
+        /// File each one as a Document linked to the contact (EspoCRM), not in its stream.
+        #[arg(long)]
+        as_document: bool,
         #[arg(long)]
         json: bool,
     },
@@ -335,8 +338,9 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             contact,
             files,
             force,
+            as_document,
             json,
-        } => upload(contact, files, force, json).await,
+        } => upload(contact, files, force, as_document, json).await,
         Command::Uploads { resume, json } => {
             let app = open().await?;
             if resume {
@@ -392,11 +396,14 @@ async fn upload(
     contact: String,
     files: Vec<PathBuf>,
     force: bool,
+    as_document: bool,
     json: bool,
 ) -> Result<(), ErrorPayload> {
     let app = open().await?;
     let contact = app.resolve_contact(&contact).await?;
-    let report = app.queue_files(&contact, files, force).await?;
+    let report = app
+        .queue_files_as(&contact, files, force, as_document)
+        .await?;
     for r in &report.rejected {
         eprintln!("skipped {}: {}", r.path, r.message);
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use crate::upload::{UploadRules, UploadSource};
-use crate::{Attachment, BackendError, Contact};
+use crate::{Attachment, BackendError, Contact, ErrorCode};
 
 /// Why a send did not complete.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -66,6 +66,30 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
         contact_id: &str,
         source: &UploadSource,
     ) -> Result<String, BackendError>;
+
+    /// Whether a file may be filed as a document record of its own (EspoCRM's Documents), and
+    /// if not, why in plain words. Checked before anything is queued.
+    fn accepts_as_document(&self, _file_name: &str) -> Result<(), String> {
+        Err(format!(
+            "{} keeps no separate document records; attach the file to the contact instead",
+            self.crm_name()
+        ))
+    }
+
+    /// Like [`CrmBackend::prepare_upload`], for a file filed as a document record linked to
+    /// the contact. Its target is sent to with [`CrmBackend::send_upload`] like any other.
+    async fn prepare_document_upload(
+        &self,
+        _contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<String, BackendError> {
+        Err(BackendError::new(
+            ErrorCode::InvalidInput,
+            self.accepts_as_document(&source.file_name)
+                .err()
+                .unwrap_or_default(),
+        ))
+    }
 
     /// Sends the file's bytes to a prepared target. The body must come from
     /// [`crate::upload::verified_body`] (constant memory, progress, no torn files). Returns once

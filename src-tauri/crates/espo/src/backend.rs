@@ -21,48 +21,100 @@ use attache_core::{
 use crate::wire::{self, iso_timestamp};
 use crate::{EspoClient, EspoError};
 
+/// Document.file's default accept list (spec §3(b)): images are refused there.
+const DOCUMENT_ACCEPT: &[&str] = &[
+    "pdf", "odt", "ods", "odp", "docx", "xlsx", "pptx", "doc", "xls", "ppt", "rtf", "csv", "md",
+    "txt",
+];
+
+/// Today (UTC) as `YYYY-MM-DD`, a Document's required `publishDate`.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// Image types the `image` entry point scales (spec §5); others are served as they are.
 const SCALED_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
-/// A prepared upload: which contact, and, for the chunked path, the empty attachment that
-/// receives the bytes.
+/// What carries a file on the contact: a Note in its stream, or a Document linked to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Note,
+    Document,
+}
+
+/// A prepared upload: which contact and holder, and, for the chunked path, the empty attachment
+/// that receives the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
-    /// One request with the whole file, then a Note.
-    Whole { contact_id: String },
-    /// Chunks into an attachment created beforehand, then a Note.
+    /// One request with the whole file, then its holder.
+    Whole { holder: Holder, contact_id: String },
+    /// Chunks into an attachment created beforehand, then its holder.
     Chunked {
+        holder: Holder,
         contact_id: String,
         attachment_id: String,
     },
 }
 
-impl Target {
-    const WHOLE: &'static str = "espo-note-whole:";
-    const CHUNKED: &'static str = "espo-note:";
+impl Holder {
+    /// Target prefixes, whole then chunked.
+    fn prefixes(self) -> (&'static str, &'static str) {
+        match self {
+            Holder::Note => ("espo-note-whole:", "espo-note:"),
+            Holder::Document => ("espo-doc-whole:", "espo-doc:"),
+        }
+    }
+}
 
+impl Target {
     fn encode(&self) -> String {
         match self {
-            Target::Whole { contact_id } => format!("{}{contact_id}", Self::WHOLE),
+            Target::Whole { holder, contact_id } => format!("{}{contact_id}", holder.prefixes().0),
             Target::Chunked {
+                holder,
                 contact_id,
                 attachment_id,
-            } => format!("{}{contact_id}:{attachment_id}", Self::CHUNKED),
+            } => format!("{}{contact_id}:{attachment_id}", holder.prefixes().1),
         }
     }
 
     fn decode(s: &str) -> Option<Self> {
-        if let Some(contact_id) = s.strip_prefix(Self::WHOLE) {
-            return (!contact_id.is_empty() && !contact_id.contains(':')).then(|| Target::Whole {
-                contact_id: contact_id.into(),
-            });
+        for holder in [Holder::Note, Holder::Document] {
+            let (whole, chunked) = holder.prefixes();
+            if let Some(contact_id) = s.strip_prefix(whole) {
+                return (!contact_id.is_empty() && !contact_id.contains(':')).then(|| {
+                    Target::Whole {
+                        holder,
+                        contact_id: contact_id.into(),
+                    }
+                });
+            }
+            if let Some(rest) = s.strip_prefix(chunked) {
+                let (contact_id, attachment_id) = rest.split_once(':')?;
+                return (!contact_id.is_empty() && !attachment_id.is_empty()).then(|| {
+                    Target::Chunked {
+                        holder,
+                        contact_id: contact_id.into(),
+                        attachment_id: attachment_id.into(),
+                    }
+                });
+            }
         }
-        let rest = s.strip_prefix(Self::CHUNKED)?;
-        let (contact_id, attachment_id) = rest.split_once(':')?;
-        (!contact_id.is_empty() && !attachment_id.is_empty()).then(|| Target::Chunked {
-            contact_id: contact_id.into(),
-            attachment_id: attachment_id.into(),
-        })
+        None
     }
 }
 
@@ -95,15 +147,25 @@ impl CrmBackend for EspoClient {
         Ok(out)
     }
 
-    /// The newest page of the stream's files: where an upload lands.
+    /// The newest page of the stream's files and of the Documents: where an upload lands.
     async fn recent_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
-        Ok(self
+        let mut out: Vec<Attachment> = self
             .stream_attachments(contact_id, 0, crate::client::MAX_PAGE, true)
             .await?
             .list
             .into_iter()
             .map(|a| self.attachment_from_record(contact_id, a))
-            .collect())
+            .collect();
+        let documents = self
+            .documents(contact_id, 0, crate::client::MAX_PAGE, true)
+            .await?
+            .list;
+        out.extend(
+            documents
+                .into_iter()
+                .filter_map(|d| self.attachment_from_document(contact_id, d)),
+        );
+        Ok(out)
     }
 
     async fn download_file(
@@ -136,50 +198,41 @@ impl CrmBackend for EspoClient {
         contact_id: &str,
         source: &UploadSource,
     ) -> Result<String, BackendError> {
-        let limits = self.upload_settings().await?;
-        if source.size > limits.max_bytes {
-            return Err(BackendError::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "{} is {} MB; this EspoCRM accepts files up to {} MB (Administration > Settings > Attachment upload max size)",
-                    source.file_name,
-                    source.size.div_ceil(1 << 20),
-                    limits.max_bytes >> 20
-                ),
-            ));
+        self.prepare(Holder::Note, contact_id, source).await
+    }
+
+    fn accepts_as_document(&self, file_name: &str) -> Result<(), String> {
+        let ext = Attachment::extension_of(file_name);
+        if DOCUMENT_ACCEPT.contains(&ext.as_str()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "EspoCRM Documents take only {} files by default (an administrator can widen this under Entity Manager → Document → File); attach it to the contact's stream instead",
+                DOCUMENT_ACCEPT.join(", ").to_uppercase()
+            ))
         }
-        if source.size <= limits.chunk_bytes {
-            return Ok(Target::Whole {
-                contact_id: contact_id.to_owned(),
-            }
-            .encode());
-        }
-        let record = self
-            .begin_note_attachment(&source.file_name, &source.mime_type, source.size)
-            .await?;
-        if record.id.is_empty() {
-            return Err(EspoError::Decode("the new attachment has no id".into()).into());
-        }
-        self.fresh_targets
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(record.id.clone());
-        Ok(Target::Chunked {
-            contact_id: contact_id.to_owned(),
-            attachment_id: record.id,
-        }
-        .encode())
+    }
+
+    async fn prepare_document_upload(
+        &self,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<String, BackendError> {
+        self.accepts_as_document(&source.file_name)
+            .map_err(|why| BackendError::new(ErrorCode::InvalidInput, why))?;
+        self.prepare(Holder::Document, contact_id, source).await
     }
 
     async fn send_upload(&self, target: &str, source: &UploadSource) -> Result<(), SendError> {
-        let (contact_id, id) = match Target::decode(target) {
-            Some(Target::Whole { contact_id }) => {
-                return self.send_whole(&contact_id, source).await
+        let (holder, contact_id, id) = match Target::decode(target) {
+            Some(Target::Whole { holder, contact_id }) => {
+                return self.send_whole(holder, &contact_id, source).await
             }
             Some(Target::Chunked {
+                holder,
                 contact_id,
                 attachment_id,
-            }) => (contact_id, attachment_id),
+            }) => (holder, contact_id, attachment_id),
             None => {
                 // Not one of ours (e.g. an account's kind changed under a queued job): start over.
                 return Err(SendError::TargetGone(BackendError::new(
@@ -203,8 +256,8 @@ impl CrmBackend for EspoClient {
                     if record.is_being_uploaded == Some(false)
                         && record.size == Some(source.size) =>
                 {
-                    // Complete, only the Note is missing.
-                    return self.link(&contact_id, id).await;
+                    // Complete, only its Note or Document is missing.
+                    return self.link(holder, &contact_id, id, source).await;
                 }
                 Ok(_) => {
                     // Partly filled by an interrupted send; nobody can tell how far it got.
@@ -233,7 +286,7 @@ impl CrmBackend for EspoClient {
                 SendError::Discarded(e.into())
             });
         }
-        self.link(&contact_id, id).await
+        self.link(holder, &contact_id, id, source).await
     }
 }
 
@@ -242,28 +295,110 @@ fn gone(why: &str) -> SendError {
 }
 
 impl EspoClient {
-    async fn link(&self, contact_id: &str, attachment_id: &str) -> Result<(), SendError> {
-        self.post_note(contact_id, &[attachment_id.to_owned()])
-            .await
-            .map(|_| ())
-            .map_err(|e| SendError::Failed(e.into()))
+    /// Gets somewhere to send `source` for `holder`: nothing yet for a file that goes whole,
+    /// an empty attachment for one sent in chunks.
+    async fn prepare(
+        &self,
+        holder: Holder,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<String, BackendError> {
+        let limits = self.upload_settings().await?;
+        if source.size > limits.max_bytes {
+            return Err(BackendError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{} is {} MB; this EspoCRM accepts files up to {} MB (Administration > Settings > Attachment upload max size)",
+                    source.file_name,
+                    source.size.div_ceil(1 << 20),
+                    limits.max_bytes >> 20
+                ),
+            ));
+        }
+        let contact_id = contact_id.to_owned();
+        if source.size <= limits.chunk_bytes {
+            return Ok(Target::Whole { holder, contact_id }.encode());
+        }
+        let record = match holder {
+            Holder::Note => {
+                self.begin_note_attachment(&source.file_name, &source.mime_type, source.size)
+                    .await?
+            }
+            Holder::Document => {
+                self.begin_document_file(&source.file_name, &source.mime_type, source.size)
+                    .await?
+            }
+        };
+        if record.id.is_empty() {
+            return Err(EspoError::Decode("the new attachment has no id".into()).into());
+        }
+        self.fresh_targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(record.id.clone());
+        Ok(Target::Chunked {
+            holder,
+            contact_id,
+            attachment_id: record.id,
+        }
+        .encode())
     }
 
-    /// One `POST Attachment` with the file, then the Note. If the Note fails the attachment is
-    /// deleted (an unlinked one would be an orphan until EspoCRM's cleanup job).
-    async fn send_whole(&self, contact_id: &str, source: &UploadSource) -> Result<(), SendError> {
+    /// Makes the holder that puts the complete attachment on the contact: a stream Note, or a
+    /// Document named after the file, published today.
+    async fn link(
+        &self,
+        holder: Holder,
+        contact_id: &str,
+        attachment_id: &str,
+        source: &UploadSource,
+    ) -> Result<(), SendError> {
+        let made = match holder {
+            Holder::Note => self
+                .post_note(contact_id, &[attachment_id.to_owned()])
+                .await
+                .map(|_| ()),
+            Holder::Document => {
+                let name = std::path::Path::new(&source.file_name)
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or(&source.file_name);
+                self.create_document(contact_id, name, attachment_id, &today())
+                    .await
+                    .map(|_| ())
+            }
+        };
+        made.map_err(|e| SendError::Failed(e.into()))
+    }
+
+    /// One `POST Attachment` with the file, then its holder. If the holder fails the attachment
+    /// is deleted (an unlinked one would be an orphan until EspoCRM's cleanup job).
+    async fn send_whole(
+        &self,
+        holder: Holder,
+        contact_id: &str,
+        source: &UploadSource,
+    ) -> Result<(), SendError> {
         let failed = |e: EspoError| SendError::Failed(e.into());
         let bytes = self.read_verified(source).await.map_err(failed)?;
-        let record = self
-            .create_note_attachment(&source.file_name, &source.mime_type, &bytes)
-            .await
-            .map_err(failed)?;
+        let record = match holder {
+            Holder::Note => {
+                self.create_note_attachment(&source.file_name, &source.mime_type, &bytes)
+                    .await
+            }
+            Holder::Document => {
+                self.create_document_file(&source.file_name, &source.mime_type, &bytes)
+                    .await
+            }
+        }
+        .map_err(failed)?;
         drop(bytes);
-        let linked = self.link(contact_id, &record.id).await;
+        let linked = self.link(holder, contact_id, &record.id, source).await;
         if linked.is_err() {
-            // The Note may have been made with its answer lost: only an unlinked file goes.
+            // The holder may have been made with its answer lost: only an unlinked file goes.
             if let Ok(now) = self.get_attachment(&record.id).await {
-                if now.parent_id.is_none() {
+                if now.parent_id.is_none() && now.related_id.is_none() {
                     let _ = self.delete_attachment(&record.id).await;
                 }
             }
@@ -392,14 +527,30 @@ mod tests {
     #[test]
     fn targets_round_trip_and_foreign_ones_are_refused() {
         let t = Target::Chunked {
+            holder: Holder::Note,
             contact_id: "c1".into(),
             attachment_id: "a1".into(),
         };
         assert_eq!(Target::decode(&t.encode()), Some(t));
         let w = Target::Whole {
+            holder: Holder::Note,
             contact_id: "c1".into(),
         };
         assert_eq!(Target::decode(&w.encode()), Some(w));
+        for holder in [Holder::Note, Holder::Document] {
+            let t = Target::Chunked {
+                holder,
+                contact_id: "c1".into(),
+                attachment_id: "a1".into(),
+            };
+            assert_eq!(Target::decode(&t.encode()), Some(t));
+            let w = Target::Whole {
+                holder,
+                contact_id: "c1".into(),
+            };
+            assert_eq!(Target::decode(&w.encode()), Some(w));
+        }
+        assert!(today().len() == 10 && today().starts_with("20"));
         assert_eq!(Target::decode("http://upload.wix.com/x"), None);
         assert_eq!(Target::decode("espo-note:c1:"), None);
         assert_eq!(Target::decode("espo-note-whole:"), None);

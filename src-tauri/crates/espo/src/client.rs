@@ -257,6 +257,46 @@ impl EspoClient {
             .await
     }
 
+    /// One page of `GET Contact` narrowed by `search`: the quick text filter and `where[]`
+    /// conditions (PHP-style bracket parameters), in the order it asks for.
+    pub async fn search_contacts(
+        &self,
+        search: &ContactSearch,
+        offset: u64,
+        max_size: u32,
+    ) -> Result<ListResponse<Contact>, EspoError> {
+        let mut query = vec![
+            ("select".to_owned(), CONTACT_SELECT.to_owned()),
+            ("maxSize".to_owned(), max_size.min(MAX_PAGE).to_string()),
+            ("offset".to_owned(), offset.to_string()),
+            (
+                "orderBy".to_owned(),
+                search
+                    .order_by
+                    .clone()
+                    .unwrap_or_else(|| "createdAt".into()),
+            ),
+            (
+                "order".to_owned(),
+                if search.descending { "desc" } else { "asc" }.to_owned(),
+            ),
+        ];
+        if let Some(text) = &search.text {
+            query.push(("textFilter".to_owned(), text.clone()));
+        }
+        for (i, w) in search.conditions.iter().enumerate() {
+            query.push((format!("where[{i}][type]"), w.kind.as_str().to_owned()));
+            query.push((format!("where[{i}][attribute]"), w.attribute.clone()));
+            if let Some(value) = &w.value {
+                query.push((format!("where[{i}][value]"), value.clone()));
+            }
+        }
+        let query: Vec<(&str, String)> =
+            query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        self.call(Method::GET, &["Contact"], &query, None, true)
+            .await
+    }
+
     pub async fn get_contact(&self, id: &str) -> Result<Contact, EspoError> {
         self.call(Method::GET, &["Contact", id], &[], None, true)
             .await
@@ -328,13 +368,17 @@ impl EspoClient {
         contact_id: &str,
         offset: u64,
         max_size: u32,
+        newest_first: bool,
     ) -> Result<ListResponse<Document>, EspoError> {
         let query = [
             ("select", DOCUMENT_SELECT.to_owned()),
             ("maxSize", max_size.min(MAX_PAGE).to_string()),
             ("offset", offset.to_string()),
             ("orderBy", "createdAt".to_owned()),
-            ("order", "asc".to_owned()),
+            (
+                "order",
+                if newest_first { "desc" } else { "asc" }.to_owned(),
+            ),
         ];
         self.call(
             Method::GET,
@@ -347,7 +391,7 @@ impl EspoClient {
     }
 
     pub async fn all_documents(&self, contact_id: &str) -> Result<Vec<Document>, EspoError> {
-        self.all_pages(|offset| self.documents(contact_id, offset, MAX_PAGE))
+        self.all_pages(|offset| self.documents(contact_id, offset, MAX_PAGE, false))
             .await
     }
 
@@ -404,6 +448,28 @@ impl EspoClient {
             "parentType": "Note",
             "field": "attachments",
             // Sent so the server's declared-size check applies (trap 11).
+            "size": bytes.len(),
+            "file": file,
+        });
+        self.call(Method::POST, &["Attachment"], &[], Some(&body), false)
+            .await
+    }
+
+    /// A Document's file in one request (`relatedType: Document`, `field: file`).
+    pub async fn create_document_file(
+        &self,
+        file_name: &str,
+        mime_type: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRecord, EspoError> {
+        let mut file = format!("data:{mime_type};base64,");
+        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut file);
+        let body = json!({
+            "name": file_name,
+            "type": mime_type,
+            "role": "Attachment",
+            "relatedType": "Document",
+            "field": "file",
             "size": bytes.len(),
             "file": file,
         });
@@ -576,6 +642,57 @@ impl EspoClient {
             return Err(error_from(&Method::GET, "/?entryPoint=image", resp));
         }
         write_body(resp, dest).await
+    }
+}
+
+/// A contact search: EspoCRM's quick text filter plus `where[]` conditions, all of which must
+/// hold.
+#[derive(Debug, Clone, Default)]
+pub struct ContactSearch {
+    pub text: Option<String>,
+    pub conditions: Vec<Where>,
+    pub order_by: Option<String>,
+    pub descending: bool,
+}
+
+/// One `where[]` item.
+#[derive(Debug, Clone)]
+pub struct Where {
+    pub kind: WhereKind,
+    pub attribute: String,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhereKind {
+    Equals,
+    NotEquals,
+    Contains,
+    StartsWith,
+    IsNull,
+    IsNotNull,
+}
+
+impl WhereKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhereKind::Equals => "equals",
+            WhereKind::NotEquals => "notEquals",
+            WhereKind::Contains => "contains",
+            WhereKind::StartsWith => "startsWith",
+            WhereKind::IsNull => "isNull",
+            WhereKind::IsNotNull => "isNotNull",
+        }
+    }
+}
+
+impl Where {
+    pub fn new(kind: WhereKind, attribute: &str, value: &str) -> Self {
+        Self {
+            kind,
+            attribute: attribute.to_owned(),
+            value: Some(value.to_owned()),
+        }
     }
 }
 

@@ -324,7 +324,42 @@ struct ListParams {
     desc: bool,
     select: Option<Vec<String>>,
     text_filter: Option<String>,
+    conditions: Vec<Condition>,
 }
+
+/// One `where[i][type|attribute|value]` item.
+#[derive(Debug, Default)]
+struct Condition {
+    kind: String,
+    attribute: String,
+    value: Option<String>,
+}
+
+impl Condition {
+    fn holds(&self, record: &Value) -> bool {
+        let field = &record[self.attribute.as_str()];
+        let text = field.as_str().unwrap_or_default().to_lowercase();
+        let value = self.value.clone().unwrap_or_default().to_lowercase();
+        match self.kind.as_str() {
+            "equals" => text == value,
+            "notEquals" => text != value,
+            "contains" => text.contains(&value),
+            "startsWith" => text.starts_with(&value),
+            "isNull" => field.is_null() || text.is_empty(),
+            "isNotNull" => !(field.is_null() || text.is_empty()),
+            _ => false,
+        }
+    }
+}
+
+const WHERE_KINDS: &[&str] = &[
+    "equals",
+    "notEquals",
+    "contains",
+    "startsWith",
+    "isNull",
+    "isNotNull",
+];
 
 fn list_params(params: &[(String, String)]) -> Result<ListParams, Response> {
     let mut p = ListParams {
@@ -334,8 +369,31 @@ fn list_params(params: &[(String, String)]) -> Result<ListParams, Response> {
         desc: false,
         select: None,
         text_filter: None,
+        conditions: Vec::new(),
     };
     for (k, v) in params {
+        // where[0][type]=contains&where[0][attribute]=lastName&where[0][value]=mi
+        if let Some(rest) = k.strip_prefix("where[") {
+            let parsed = rest
+                .split_once("][")
+                .and_then(|(i, part)| Some((i.parse::<usize>().ok()?, part.strip_suffix(']')?)));
+            let Some((i, part)) = parsed else {
+                return Err(bad_request("Bad where item."));
+            };
+            if i > 100 {
+                return Err(bad_request("Bad where item."));
+            }
+            if p.conditions.len() <= i {
+                p.conditions.resize_with(i + 1, Condition::default);
+            }
+            match part {
+                "type" => p.conditions[i].kind = v.clone(),
+                "attribute" => p.conditions[i].attribute = v.clone(),
+                "value" => p.conditions[i].value = Some(v.clone()),
+                _ => return Err(bad_request("Bad where item.")),
+            }
+            continue;
+        }
         match k.as_str() {
             // The plain query string is intval()-ed, so junk reads as 0.
             "maxSize" => p.max_size = v.trim().parse().unwrap_or(0),
@@ -352,6 +410,12 @@ fn list_params(params: &[(String, String)]) -> Result<ListParams, Response> {
             "textFilter" => p.text_filter = Some(v.clone()).filter(|v| !v.is_empty()),
             _ => {}
         }
+    }
+    if p.conditions
+        .iter()
+        .any(|c| !WHERE_KINDS.contains(&c.kind.as_str()) || c.attribute.is_empty())
+    {
+        return Err(bad_request("Bad where item."));
     }
     if p.max_size > MAX_SIZE {
         return Err(forbidden(&format!(
@@ -450,6 +514,7 @@ async fn list_contacts(
                     .iter()
                     .any(|k| text_matches(f, c[*k].as_str().unwrap_or_default())),
             })
+            .filter(|c| p.conditions.iter().all(|w| w.holds(c)))
             .collect()
     };
     Ok(page(contacts, &p))

@@ -600,12 +600,37 @@ impl Attache {
         paths: Vec<PathBuf>,
         force: bool,
     ) -> Result<QueueReport, ServiceError> {
+        self.queue_files_as(contact, paths, force, false).await
+    }
+
+    /// [`Attache::queue_files`], choosing how the files are filed: `as_document` files each one
+    /// as a document record linked to the contact (EspoCRM's Documents), after checking the
+    /// CRM takes that type there.
+    pub async fn queue_files_as(
+        &self,
+        contact: &Contact,
+        paths: Vec<PathBuf>,
+        force: bool,
+        as_document: bool,
+    ) -> Result<QueueReport, ServiceError> {
         let backend = self.backend.clone();
         let checked = tokio::task::spawn_blocking(move || {
             let (files, mut rejected) = upload::expand(&paths);
             let mut accepted = Vec::new();
             for path in files {
                 match upload::inspect(&path, &*backend) {
+                    Ok(mut f) if as_document => match backend.accepts_as_document(&f.file_name) {
+                        Ok(()) => {
+                            f.as_document = true;
+                            accepted.push(f)
+                        }
+                        Err(why) => rejected.push(Rejection {
+                            path: path.to_string_lossy().into_owned(),
+                            kind: upload::RejectionKind::Unsupported,
+                            message: format!("{}: {why}", f.file_name),
+                            convert_to: None,
+                        }),
+                    },
                     Ok(f) => accepted.push(f),
                     Err(r) => rejected.push(r),
                 }

@@ -368,6 +368,11 @@ impl Inner {
         };
         let target = match job.target.clone() {
             Some(t) => t,
+            None if job.as_document => {
+                self.backend
+                    .prepare_document_upload(&job.contact_id, &source)
+                    .await?
+            }
             None => {
                 self.backend
                     .prepare_upload(&job.contact_id, &source)

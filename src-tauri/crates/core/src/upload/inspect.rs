@@ -72,6 +72,9 @@ pub struct InspectedFile {
     pub modified_ns: i64,
     /// BLAKE3 of the content, hex.
     pub content_hash: String,
+    /// Filed as a document record of its own, linked to the contact (EspoCRM's Documents),
+    /// rather than as an attachment of the contact. Set by the caller after the checks.
+    pub as_document: bool,
 }
 
 /// How much of the head `infer` sees: enough for the OOXML markers inside a zip's first entries.
@@ -194,6 +197,7 @@ pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Re
         size,
         modified_ns,
         content_hash,
+        as_document: false,
     })
 }
 

@@ -91,6 +91,8 @@ pub struct UploadJob {
     pub updated_at: i64,
     /// The prepared upload target (single-use), once there is one.
     pub target: Option<String>,
+    /// Filed as a document record linked to the contact (see [`InspectedFile::as_document`]).
+    pub as_document: bool,
 }
 
 /// A job as the upload tray shows it, progress included.

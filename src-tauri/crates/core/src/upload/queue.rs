@@ -50,6 +50,11 @@ CREATE INDEX upload_jobs_by_update ON upload_jobs (account, updated_at);
 -- the same single-use target.
 ALTER TABLE upload_jobs ADD COLUMN target TEXT;
 "#,
+    r#"
+-- Filed as a document record linked to the contact (EspoCRM's Documents) instead of an
+-- attachment of the contact.
+ALTER TABLE upload_jobs ADD COLUMN as_document INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 pub struct UploadQueue {
@@ -84,7 +89,7 @@ pub fn now_ms() -> i64 {
 }
 
 const COLUMNS: &str = "id, account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
-     content_hash, state, baseline, attachment_id, attempts, error_code, error_message, forced, created_at, updated_at, target";
+     content_hash, state, baseline, attachment_id, attempts, error_code, error_message, forced, created_at, updated_at, target, as_document";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<UploadJob> {
     let state: String = r.get(10)?;
@@ -117,6 +122,7 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<UploadJob> {
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
         target: r.get(19)?,
+        as_document: r.get::<_, i64>(20)? != 0,
     })
 }
 
@@ -189,7 +195,7 @@ impl UploadQueue {
         let now = now_ms();
         tx.execute(
             "INSERT INTO upload_jobs (account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
-             content_hash, state, forced, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11, ?11)",
+             content_hash, state, forced, created_at, updated_at, as_document) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued', ?10, ?11, ?11, ?12)",
             params![
                 account,
                 contact_id,
@@ -201,7 +207,8 @@ impl UploadQueue {
                 file.modified_ns,
                 file.content_hash,
                 force as i64,
-                now
+                now,
+                file.as_document as i64
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -399,6 +406,7 @@ mod tests {
             size: 10,
             modified_ns: 1,
             content_hash: hash.into(),
+            as_document: false,
         }
     }
 
