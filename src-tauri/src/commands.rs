@@ -151,6 +151,30 @@ pub async fn connect_wix(
     Ok(info)
 }
 
+/// Connects a Wix site as an installed Wix app (client-credentials OAuth; checked with a real
+/// token and call; the app secret goes to the OS keyring only).
+#[tauri::command]
+pub async fn connect_wix_app(
+    core: State<'_, Core>,
+    name: String,
+    app_id: String,
+    instance_id: String,
+    app_secret: String,
+    base_url: String,
+) -> Reply<AccountInfo> {
+    let vault = Vault::system().await?;
+    let login = accounts::WixAppLogin {
+        name,
+        base_url,
+        app_id,
+        instance_id,
+        app_secret: Sensitive::new(app_secret),
+    };
+    let info = accounts::login_wix_app(&home()?, &vault, login).await?;
+    core.reopen().await?;
+    Ok(info)
+}
+
 /// Connects an EspoCRM server by API key, or API key + HMAC secret (checked with real calls;
 /// the secrets go to the OS keyring only), makes it current and reopens the window on it.
 #[tauri::command]

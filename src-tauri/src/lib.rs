@@ -31,6 +31,7 @@ pub fn run() {
             commands::list_accounts,
             commands::connect_wix,
             commands::connect_espo,
+            commands::connect_wix_app,
             commands::use_account,
             commands::sign_out,
             commands::queue_files,

@@ -292,6 +292,70 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
     }
 }
 
+const APP_SECRET: &str = "wix-app-secret-3b9d1f70c2e84a56";
+
+#[test]
+#[ignore = "needs a Secret Service: run with `make keyring-test`"]
+fn a_wix_app_login_mints_its_own_tokens_and_keeps_only_the_secret_in_the_keyring() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(workspace_binary("attache"))
+        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .args(["--app-id", "attache-app", "--app-secret", APP_SECRET])
+        .args(["--instance-id", "inst-42", "--app-token-ttl", "1h"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server(
+        child,
+        line.trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_string(),
+    );
+    let login = |instance: &str, secret: &str| {
+        attache(
+            home.path(),
+            &[
+                "login",
+                "wix-app",
+                "--name",
+                "office-app",
+                "--app-id",
+                "attache-app",
+                "--instance-id",
+                instance,
+                "--base-url",
+                &server.1,
+            ],
+            Some(&format!("{secret}\n")),
+        )
+    };
+    let refused = err(&login("inst-42", "wrong"));
+    assert!(refused.contains("app ID and secret"), "{refused}");
+    let elsewhere = err(&login("inst-7", APP_SECRET));
+    assert!(elsewhere.contains("instance ID"), "{elsewhere}");
+    assert_eq!(keyring_lookup("office-app"), None, "nothing saved");
+
+    assert!(ok(&login("inst-42", APP_SECRET)).contains("Connected office-app"));
+    assert_eq!(keyring_lookup("office-app").as_deref(), Some(APP_SECRET));
+    let contacts: Vec<Value> =
+        serde_json::from_str(&ok(&attache(home.path(), &["contacts", "--json"], None))).unwrap();
+    assert!(contacts.len() >= 12);
+    let accounts = ok(&attache(home.path(), &["accounts"], None));
+    assert!(accounts.contains("* office-app  WixApp"), "{accounts}");
+
+    ok(&attache(home.path(), &["logout", "office-app"], None));
+    assert_eq!(keyring_lookup("office-app"), None);
+    let leaks = files_containing(home.path(), APP_SECRET.as_bytes());
+    assert!(leaks.is_empty(), "the secret is on disk in {leaks:?}");
+}
+
 #[test]
 #[ignore = "needs a Secret Service: run with `make keyring-test`"]
 fn a_failed_check_saves_nothing_and_says_why() {

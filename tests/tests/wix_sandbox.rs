@@ -498,3 +498,76 @@ async fn the_client_keeps_under_the_per_site_request_budget() {
     );
     assert_eq!(attache_wix::REQUESTS_PER_MINUTE, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wix_app_mints_tokens_once_renews_them_before_expiry_and_after_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SandboxConfig::demo(dir.path().to_path_buf());
+    config.app = Some(attache_sandbox::AppCredentials {
+        app_id: "app-1".into(),
+        app_secret: "app-secret".into(),
+        instance_id: "inst-1".into(),
+        token_ttl: std::time::Duration::from_secs(2),
+    });
+    let sandbox = Sandbox::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let app = |secret: &str, instance: &str| {
+        WixClient::new(
+            &sandbox.base_url(),
+            WixAuth::App {
+                app_id: "app-1".into(),
+                app_secret: Sensitive::new(secret.into()),
+                instance_id: instance.into(),
+            },
+        )
+        .unwrap()
+        .with_retry(RetryPolicy::none())
+    };
+
+    // Many calls, some at once: one token.
+    let client = app("app-secret", "inst-1");
+    let contacts = CrmBackend::list_contacts(&client).await.unwrap();
+    assert!(contacts.len() >= 12);
+    let lists = contacts
+        .iter()
+        .take(6)
+        .map(|c| CrmBackend::list_attachments(&client, &c.id));
+    for listed in futures::future::join_all(lists).await {
+        listed.unwrap();
+    }
+    assert_eq!(client.tokens_minted(), 1);
+
+    // Renewed before `expires_in` runs out: no call is refused on the way.
+    tokio::time::sleep(std::time::Duration::from_millis(1900)).await;
+    CrmBackend::list_contacts(&client).await.unwrap();
+    assert_eq!(client.tokens_minted(), 2);
+
+    // A token the site stops accepting (secret reset) is re-minted once, transparently.
+    reqwest::Client::new()
+        .delete(format!("{}/_admin/tokens", sandbox.base_url()))
+        .send()
+        .await
+        .unwrap();
+    CrmBackend::list_contacts(&client).await.unwrap();
+    assert_eq!(client.tokens_minted(), 3);
+
+    // Wrong credentials and a wrong installation are told apart.
+    let err = CrmBackend::list_contacts(&app("wrong", "inst-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unauthenticated, "{err}");
+    let err = CrmBackend::list_contacts(&app("app-secret", "inst-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotFound, "{err}");
+
+    // The mint speaks the app body (snake_case), not the headless one.
+    let camel = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", sandbox.base_url()))
+        .json(&json!({"grantType": "client_credentials", "clientId": "app-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(camel.status(), 400);
+}

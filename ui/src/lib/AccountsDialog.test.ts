@@ -113,4 +113,35 @@ describe('AccountsDialog', () => {
     expect(item.textContent).toContain('EspoCRM (HMAC)');
     expect((screen.getByTestId('espo-secret') as HTMLInputElement).value).toBe('');
   });
+
+  it('connects a Wix app with its IDs and secret', async () => {
+    const app = { name: 'office app', kind: 'wixApp', label: 'office app', baseUrl: 'https://www.wixapis.com', siteId: null };
+    let accounts: unknown[] = [];
+    const calls = backend({
+      list_accounts: () => ({ current: accounts.length ? 'office app' : 'demo', accounts }),
+      connect_wix_app: () => {
+        accounts = [app];
+        return app;
+      },
+    });
+    const onchanged = vi.fn();
+    render(AccountsDialog, { onchanged, onclose: () => {} });
+    await screen.findByTestId('account-demo');
+    await fireEvent.click(screen.getByTestId('tab-wix-app'));
+    await fireEvent.input(screen.getByTestId('app-name'), { target: { value: 'office app' } });
+    await fireEvent.input(screen.getByTestId('app-id'), { target: { value: ' app-1 ' } });
+    await fireEvent.input(screen.getByTestId('app-instance-id'), { target: { value: 'inst-9' } });
+    await fireEvent.input(screen.getByTestId('app-secret'), { target: { value: 's3cret' } });
+    await fireEvent.submit(screen.getByTestId('connect-wix-app'));
+    await waitFor(() => expect(onchanged).toHaveBeenCalledOnce());
+    expect(calls.find((c) => c.cmd === 'connect_wix_app')?.args).toEqual({
+      name: 'office app',
+      appId: 'app-1',
+      instanceId: 'inst-9',
+      appSecret: 's3cret',
+      baseUrl: 'https://www.wixapis.com',
+    });
+    expect((await screen.findByTestId('account-item')).textContent).toContain('Wix app');
+    expect((screen.getByTestId('app-secret') as HTMLInputElement).value).toBe('');
+  });
 });

@@ -57,6 +57,8 @@ export const api = {
   listAccounts: () => call<AccountList>('list_accounts'),
   connectWix: (form: { name: string; siteId: string; apiKey: string; baseUrl: string }) =>
     call<AccountInfo>('connect_wix', form),
+  connectWixApp: (form: { name: string; appId: string; instanceId: string; appSecret: string; baseUrl: string }) =>
+    call<AccountInfo>('connect_wix_app', form),
   connectEspo: (form: { name: string; siteUrl: string; apiKey: string; hmacSecret: string | null }) =>
     call<AccountInfo>('connect_espo', form),
   useAccount: (name: string) => call<null>('use_account', { name }),

@@ -46,6 +46,17 @@ enum Command {
         /// with this secret.
         #[arg(long)]
         hmac_secret: Option<String>,
+        /// Install a Wix app: `POST /oauth2/token` mints tokens for this app ID (with
+        /// `--app-secret` and `--instance-id`).
+        #[arg(long, requires_all = ["app_secret", "instance_id"])]
+        app_id: Option<String>,
+        #[arg(long)]
+        app_secret: Option<String>,
+        #[arg(long)]
+        instance_id: Option<String>,
+        /// How long the app's tokens live (e.g. `4h`, `2s`).
+        #[arg(long, default_value = "4h", value_parser = humantime::parse_duration)]
+        app_token_ttl: std::time::Duration,
         /// Site id the site accepts in `wix-site-id`.
         #[arg(long, default_value = DEMO_SITE_ID)]
         site_id: String,
@@ -156,6 +167,19 @@ enum LoginKind {
         #[arg(long, default_value = attache_wix::DEFAULT_BASE_URL)]
         base_url: String,
     },
+    /// A Wix site as an installed Wix app (client-credentials OAuth): the app secret is read
+    /// from stdin.
+    WixApp {
+        #[arg(long)]
+        app_id: String,
+        /// The app's installation on the site (from the App Installed webhook or dashboard).
+        #[arg(long)]
+        instance_id: String,
+        #[arg(long, default_value = "wix-app")]
+        name: String,
+        #[arg(long, default_value = attache_wix::DEFAULT_BASE_URL)]
+        base_url: String,
+    },
     /// An EspoCRM server, with an API user's key (Administration > API Users). With `--hmac`
     /// the key and then the HMAC secret are read, one per line.
     Espo {
@@ -210,7 +234,17 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             site_id,
             faults,
             hmac_secret,
+            app_id,
+            app_secret,
+            instance_id,
+            app_token_ttl,
         } => {
+            let app = app_id.map(|app_id| attache_sandbox::AppCredentials {
+                app_id,
+                app_secret: app_secret.unwrap_or_default(),
+                instance_id: instance_id.unwrap_or_default(),
+                token_ttl: app_token_ttl,
+            });
             sandbox(
                 SandboxConfig {
                     data_dir: data,
@@ -218,6 +252,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                     site_id,
                     faults,
                     hmac_secret,
+                    app,
                 },
                 addr,
             )
@@ -262,6 +297,31 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                 api_key,
             };
             let info = accounts::login_wix(&home()?, &vault, login).await?;
+            println!(
+                "Connected {} ({}); it is now the current account.",
+                info.name, info.base_url
+            );
+            Ok(())
+        }
+        Command::Login {
+            kind:
+                LoginKind::WixApp {
+                    app_id,
+                    instance_id,
+                    name,
+                    base_url,
+                },
+        } => {
+            let app_secret = read_secret("Wix app secret: ")?;
+            let vault = Vault::system().await?;
+            let login = accounts::WixAppLogin {
+                name,
+                base_url,
+                app_id,
+                instance_id,
+                app_secret,
+            };
+            let info = accounts::login_wix_app(&home()?, &vault, login).await?;
             println!(
                 "Connected {} ({}); it is now the current account.",
                 info.name, info.base_url

@@ -116,6 +116,8 @@ pub enum AccountKind {
     DemoEspo,
     /// A Wix site reached with an API key and site id.
     WixApiKey,
+    /// A Wix site reached as an installed Wix app (client-credentials OAuth).
+    WixApp,
     /// An EspoCRM server reached with an API user's key (`X-Api-Key`).
     EspoApiKey,
     /// An EspoCRM server reached with an API user's key and HMAC secret.
@@ -126,7 +128,7 @@ impl AccountKind {
     /// Which CRM's protocol the account speaks: "Wix" or "EspoCRM".
     pub fn crm(self) -> &'static str {
         match self {
-            AccountKind::Demo | AccountKind::WixApiKey => "Wix",
+            AccountKind::Demo | AccountKind::WixApiKey | AccountKind::WixApp => "Wix",
             AccountKind::DemoEspo | AccountKind::EspoApiKey | AccountKind::EspoHmac => "EspoCRM",
         }
     }

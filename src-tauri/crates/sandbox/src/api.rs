@@ -45,6 +45,8 @@ pub struct AppState {
     rate: RateWindow,
     /// Denied EspoCRM logins, for its ten-a-minute lockout.
     pub(crate) espo_denials: crate::espo::Denials,
+    /// App access tokens handed out, with when each expires.
+    app_tokens: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             faults,
             rate: RateWindow::default(),
             espo_denials: Default::default(),
+            app_tokens: Default::default(),
         }
     }
 
@@ -96,7 +99,11 @@ pub fn router(state: Shared) -> Router {
         .route("/_upload/attachments/{token}", put(upload))
         .route("/_media/{id}/{token}/{name}", get(media_file))
         .route("/_preview/{id}/{token}", get(media_preview));
-    let admin = Router::new().route("/_admin/faults", get(get_faults).put(set_faults));
+    let admin = Router::new()
+        .route("/_admin/faults", get(get_faults).put(set_faults))
+        .route("/oauth2/token", post(mint_token))
+        // Revokes every app token, as an app secret reset does (for tests of the re-mint).
+        .route("/_admin/tokens", axum::routing::delete(revoke_tokens));
     wix.merge(hosts)
         .merge(crate::espo::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
@@ -169,13 +176,94 @@ async fn request_id(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Wix's API-key auth: the raw key in `Authorization` (no "Bearer"), the site in `wix-site-id`.
+async fn revoke_tokens(State(state): State<Shared>) -> Response {
+    state
+        .app_tokens
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    Json(json!({})).into_response()
+}
+
+/// Wix app OAuth, client credentials per installation (spec §4): the snake_case body only (the
+/// headless camelCase style is a different product and is refused), 200 with `access_token`
+/// and `expires_in`.
+async fn mint_token(State(state): State<Shared>, body: axum::body::Bytes) -> ApiResult {
+    let Some(app) = state.config.app.clone() else {
+        return Err(ApiError::not_found(
+            "NOT_FOUND",
+            "No app is installed on this site",
+        ));
+    };
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::violation("body", format!("malformed JSON: {e}"), "FORMAT"))?;
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
+    if field("grant_type").is_empty() {
+        return Err(ApiError::violation(
+            "grant_type",
+            "is required",
+            "REQUIRED_FIELD",
+        ));
+    }
+    if field("grant_type") != "client_credentials" {
+        return Err(ApiError::bad_request(
+            "UNSUPPORTED_GRANT_TYPE",
+            "grant_type must be client_credentials",
+        ));
+    }
+    if field("client_id") != app.app_id || field("client_secret") != app.app_secret {
+        return Err(ApiError::application(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CLIENT",
+            "Invalid app ID or app secret",
+        ));
+    }
+    if field("instance_id") != app.instance_id {
+        return Err(ApiError::not_found(
+            "INSTANCE_NOT_FOUND",
+            "The app is not installed on a site with this instance ID",
+        ));
+    }
+    let token = format!("OAUTH2.{}", site::new_token());
+    state
+        .app_tokens
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(token.clone(), std::time::Instant::now() + app.token_ttl);
+    Ok(Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": app.token_ttl.as_secs().max(1),
+    }))
+    .into_response())
+}
+
+/// Wix's API-key auth: the raw key in `Authorization` (no "Bearer"), the site in `wix-site-id`;
+/// or an app's access token (raw, or after "Bearer"), which names the site itself.
 async fn require_api_key(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let token = key.strip_prefix("Bearer ").unwrap_or(key);
+    let token_expiry = state
+        .app_tokens
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(token)
+        .copied();
+    if let Some(expires) = token_expiry {
+        if std::time::Instant::now() >= expires {
+            return ApiError::application(
+                StatusCode::UNAUTHORIZED,
+                "EXPIRED_TOKEN",
+                "The access token has expired",
+            )
+            .into_response();
+        }
+        return next.run(req).await;
+    }
     if key.is_empty() || key != state.config.api_key {
         let why = if key.is_empty() {
             "Missing Authorization header"

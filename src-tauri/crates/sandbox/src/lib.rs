@@ -41,6 +41,17 @@ pub struct SandboxConfig {
     /// With a secret, the EspoCRM API also accepts HMAC logins (`X-Hmac-Authorization`) for
     /// `api_key`; `X-Api-Key: <api_key>` is accepted either way.
     pub hmac_secret: Option<String>,
+    /// A Wix app installed on the site: `POST /oauth2/token` mints access tokens for these
+    /// client credentials, valid for `app_token_ttl`, accepted in place of the API key.
+    pub app: Option<AppCredentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub app_id: String,
+    pub app_secret: String,
+    pub instance_id: String,
+    pub token_ttl: std::time::Duration,
 }
 
 impl SandboxConfig {
@@ -51,6 +62,7 @@ impl SandboxConfig {
             site_id: DEMO_SITE_ID.into(),
             faults: Default::default(),
             hmac_secret: None,
+            app: None,
         }
     }
 }

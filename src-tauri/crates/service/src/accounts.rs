@@ -31,6 +31,17 @@ pub fn backend_for(
             EspoClient::new(&saved.base_url, espo_auth(saved.kind, secret)?)
                 .map_err(BackendError::from)?,
         ),
+        AccountKind::WixApp => std::sync::Arc::new(
+            WixClient::new(
+                &saved.base_url,
+                WixAuth::App {
+                    app_id: saved.app_id.clone().unwrap_or_default(),
+                    app_secret: secret,
+                    instance_id: saved.instance_id.clone().unwrap_or_default(),
+                },
+            )
+            .map_err(BackendError::from)?,
+        ),
         AccountKind::WixApiKey | AccountKind::Demo | AccountKind::DemoEspo => std::sync::Arc::new(
             WixClient::new(
                 &saved.base_url,
@@ -66,6 +77,11 @@ pub struct SavedAccount {
     pub kind: AccountKind,
     pub base_url: String,
     pub site_id: Option<String>,
+    /// A Wix app login's app ID and installation (instance) ID; its secret is in the keyring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 impl SavedAccount {
@@ -180,6 +196,76 @@ fn check_name(name: &str, config: &Config) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// What a Wix app login needs: the app's ID and secret (from the app's OAuth settings in the
+/// Wix Dev Center) and the instance ID of its installation on the agent's site.
+pub struct WixAppLogin {
+    pub name: String,
+    pub base_url: String,
+    pub app_id: String,
+    pub instance_id: String,
+    pub app_secret: Sensitive<String>,
+}
+
+/// Connects a Wix site as an installed app: mints a token and reads contacts with it before
+/// saving anything; the secret goes to the keyring, the IDs to the config.
+pub async fn login_wix_app(
+    home: &AppHome,
+    vault: &Vault,
+    login: WixAppLogin,
+) -> Result<AccountInfo, ServiceError> {
+    let mut config = Config::load(home)?;
+    check_name(&login.name, &config)?;
+    let url = check_base_url(&login.base_url)?;
+    for (what, value) in [
+        ("an app ID", &login.app_id),
+        ("an instance ID", &login.instance_id),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ServiceError::Invalid(format!("{what} is needed")));
+        }
+    }
+    if login.app_secret.expose().trim().is_empty() {
+        return Err(ServiceError::Invalid("the app secret is empty".into()));
+    }
+    let client = WixClient::new(
+        url.as_str(),
+        WixAuth::App {
+            app_id: login.app_id.trim().to_owned(),
+            app_secret: login.app_secret.clone(),
+            instance_id: login.instance_id.trim().to_owned(),
+        },
+    )
+    .map_err(BackendError::from)?;
+    verify_wix(&client).await.map_err(|e| match e {
+        ServiceError::Backend(mut b) if b.status == Some(401) => {
+            b.message = "Wix refused the app's credentials: check the app ID and secret (Dev Center → OAuth)".into();
+            ServiceError::Backend(b)
+        }
+        ServiceError::Backend(mut b) if b.status == Some(404) => {
+            b.message = "the app is not installed on a site with that instance ID".into();
+            ServiceError::Backend(b)
+        }
+        other => other,
+    })?;
+
+    vault.store_secret(&login.name, &login.app_secret).await?;
+    let account = SavedAccount {
+        name: login.name.clone(),
+        kind: AccountKind::WixApp,
+        base_url: url.as_str().trim_end_matches('/').to_string(),
+        site_id: None,
+        app_id: Some(login.app_id.trim().to_owned()),
+        instance_id: Some(login.instance_id.trim().to_owned()),
+    };
+    config.accounts.push(account.clone());
+    config.current = Some(login.name.clone());
+    if let Err(e) = config.save(home) {
+        let _ = vault.delete_secret(&login.name).await;
+        return Err(e);
+    }
+    Ok(account.info())
+}
+
 /// Checks a Wix login with real calls and says in plain words why it fails.
 pub async fn verify_wix(client: &WixClient) -> Result<(), ServiceError> {
     let page = client
@@ -269,6 +355,8 @@ pub async fn login_wix(
         kind: AccountKind::WixApiKey,
         base_url: url.as_str().trim_end_matches('/').to_string(),
         site_id: Some(login.site_id.clone()),
+        app_id: None,
+        instance_id: None,
     };
     config.accounts.push(account.clone());
     config.current = Some(login.name.clone());
@@ -390,6 +478,8 @@ pub async fn login_espo(
         kind,
         base_url: client.site_url().as_str().trim_end_matches('/').to_string(),
         site_id: None,
+        app_id: None,
+        instance_id: None,
     };
     config.accounts.push(account.clone());
     config.current = Some(login.name.clone());
@@ -478,6 +568,8 @@ mod tests {
                 kind: AccountKind::WixApiKey,
                 base_url: "https://www.wixapis.com".into(),
                 site_id: Some("s".into()),
+                app_id: None,
+                instance_id: None,
             }],
             ..Config::default()
         };

@@ -32,6 +32,22 @@ pub enum WixAuth {
         key: Sensitive<String>,
         site_id: String,
     },
+    /// A Wix app installed on the site: an access token minted by client credentials
+    /// (`POST /oauth2/token`, snake_case body, spec §4) and sent raw in `Authorization`. The
+    /// token names the installation, so no `wix-site-id` is sent.
+    App {
+        app_id: String,
+        app_secret: Sensitive<String>,
+        instance_id: String,
+    },
+}
+
+/// An app access token and when to stop using it.
+#[derive(Debug, Clone)]
+struct Minted {
+    token: Sensitive<String>,
+    /// A little before `expires_in` runs out, so no call goes out with a token about to lapse.
+    renew_at: std::time::Instant,
 }
 
 /// Wix allows 200 requests per minute per site (spec §5); staying under it on our side means
@@ -48,6 +64,11 @@ pub struct WixClient {
     retry: RetryPolicy,
     /// Shared by every clone of this client: one budget per site.
     limiter: Arc<Limiter>,
+    /// The app token (App auth only), shared by clones; the lock makes concurrent callers wait
+    /// for one mint instead of minting one each.
+    token: Arc<tokio::sync::Mutex<Option<Minted>>>,
+    /// Tokens minted so far (for tests and logs).
+    mints: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for WixClient {
@@ -57,6 +78,15 @@ impl std::fmt::Debug for WixClient {
             .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
+}
+
+/// `POST /oauth2/token`'s answer.
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
 }
 
 fn limiter(per_minute: u32) -> Arc<Limiter> {
@@ -90,7 +120,81 @@ impl WixClient {
             auth,
             retry: RetryPolicy::default(),
             limiter: limiter(REQUESTS_PER_MINUTE),
+            token: Default::default(),
+            mints: Default::default(),
         })
+    }
+
+    /// How many app tokens this client (and its clones) minted.
+    pub fn tokens_minted(&self) -> u64 {
+        self.mints.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The `Authorization` value and whether `wix-site-id` goes with it.
+    async fn authorization(&self) -> Result<(String, Option<String>), WixError> {
+        match &self.auth {
+            WixAuth::ApiKey { key, site_id } => Ok((key.expose().clone(), Some(site_id.clone()))),
+            WixAuth::App { .. } => Ok((self.app_token().await?, None)),
+        }
+    }
+
+    /// The current app token, minted when there is none or it is due for renewal.
+    async fn app_token(&self) -> Result<String, WixError> {
+        let WixAuth::App {
+            app_id,
+            app_secret,
+            instance_id,
+        } = &self.auth
+        else {
+            return Err(WixError::Decode("not an app login".into()));
+        };
+        let mut slot = self.token.lock().await;
+        if let Some(m) = slot.as_ref() {
+            if std::time::Instant::now() < m.renew_at {
+                return Ok(m.token.expose().clone());
+            }
+        }
+        let body = serde_json::json!({
+            "grant_type": "client_credentials",
+            "client_id": app_id,
+            "client_secret": app_secret.expose(),
+            "instance_id": instance_id,
+        });
+        let resp = self
+            .http
+            .post(self.url("oauth2/token"))
+            .timeout(CALL_TIMEOUT)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        if resp.status() != StatusCode::OK {
+            return Err(error_from(resp).await);
+        }
+        let minted: TokenResponse = decode(resp).await?;
+        if minted.access_token.is_empty() {
+            return Err(WixError::Decode(
+                "the token answer has no access_token".into(),
+            ));
+        }
+        // Renew at 90 % of the lifetime (at most a minute early); 4 h when Wix does not say.
+        let life = Duration::from_secs(minted.expires_in.unwrap_or(14_400));
+        let early = (life / 10).min(Duration::from_secs(60));
+        *slot = Some(Minted {
+            token: Sensitive::new(minted.access_token.clone()),
+            renew_at: std::time::Instant::now() + life - early,
+        });
+        self.mints
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(minted.access_token)
+    }
+
+    /// Drops the app token the server refused, so the next call mints another.
+    async fn forget_token(&self, refused: &str) {
+        let mut slot = self.token.lock().await;
+        if slot.as_ref().is_some_and(|m| m.token.expose() == refused) {
+            *slot = None;
+        }
     }
 
     /// Changes the request budget (requests per minute, bursts up to that many).
@@ -125,6 +229,7 @@ impl WixClient {
     ) -> Result<T, WixError> {
         let url = self.url(path);
         let mut attempt = 0;
+        let mut reminted = false;
         loop {
             attempt += 1;
             self.limiter.until_ready().await;
@@ -136,12 +241,10 @@ impl WixClient {
             if !query.is_empty() {
                 req = req.query(query);
             }
-            match &self.auth {
-                WixAuth::ApiKey { key, site_id } => {
-                    req = req
-                        .header(header::AUTHORIZATION, key.expose())
-                        .header("wix-site-id", site_id);
-                }
+            let (authorization, site_id) = self.authorization().await?;
+            req = req.header(header::AUTHORIZATION, &authorization);
+            if let Some(site_id) = site_id {
+                req = req.header("wix-site-id", site_id);
             }
             if let Some(body) = body {
                 req = req.json(body);
@@ -151,6 +254,12 @@ impl WixClient {
                 Ok(resp) => error_from(resp).await,
                 Err(e) => self.transport(&e),
             };
+            // An app token refused (revoked, or expired early): mint a new one, once.
+            if matches!(self.auth, WixAuth::App { .. }) && err.status() == Some(401) && !reminted {
+                reminted = true;
+                self.forget_token(&authorization).await;
+                continue;
+            }
             let retryable = match &err {
                 WixError::Api { status, .. } => is_retryable_status(*status),
                 WixError::Transport { .. } => true,

@@ -3,4 +3,4 @@
 /**
  * Which kind of CRM connection an account is.
  */
-export type AccountKind = "demo" | "demoEspo" | "wixApiKey" | "espoApiKey" | "espoHmac";
+export type AccountKind = "demo" | "demoEspo" | "wixApiKey" | "wixApp" | "espoApiKey" | "espoHmac";
