@@ -22,10 +22,15 @@ impl Drop for Server {
 }
 
 fn sandbox(data: &Path) -> Server {
+    sandbox_with(data, &["--api-key", KEY, "--site-id", SITE])
+}
+
+/// `attache sandbox` in its own process, with `args`; waits for its address.
+fn sandbox_with(data: &Path, args: &[&str]) -> Server {
     let mut child = Command::new(workspace_binary("attache"))
         .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
-        .args(["--api-key", KEY, "--site-id", SITE])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -173,23 +178,7 @@ const ESPO_KEY: &str = "5d1c0ffee5d1c0ffee5d1c0ffee5d1c0";
 const ESPO_SECRET: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
 fn espo_sandbox(data: &Path) -> Server {
-    let mut child = Command::new(workspace_binary("attache"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(["--api-key", ESPO_KEY, "--hmac-secret", ESPO_SECRET])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    Server(child, base)
+    sandbox_with(data, &["--api-key", ESPO_KEY, "--hmac-secret", ESPO_SECRET])
 }
 
 #[test]
@@ -299,24 +288,18 @@ const APP_SECRET: &str = "wix-app-secret-3b9d1f70c2e84a56";
 fn a_wix_app_login_mints_its_own_tokens_and_keeps_only_the_secret_in_the_keyring() {
     let data = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let mut child = Command::new(workspace_binary("attache"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data.path())
-        .args(["--app-id", "attache-app", "--app-secret", APP_SECRET])
-        .args(["--instance-id", "inst-42", "--app-token-ttl", "1h"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server(
-        child,
-        line.trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string(),
+    let server = sandbox_with(
+        data.path(),
+        &[
+            "--app-id",
+            "attache-app",
+            "--app-secret",
+            APP_SECRET,
+            "--instance-id",
+            "inst-42",
+            "--app-token-ttl",
+            "1h",
+        ],
     );
     let login = |instance: &str, secret: &str| {
         attache(
@@ -354,6 +337,103 @@ fn a_wix_app_login_mints_its_own_tokens_and_keeps_only_the_secret_in_the_keyring
     assert_eq!(keyring_lookup("office-app"), None);
     let leaks = files_containing(home.path(), APP_SECRET.as_bytes());
     assert!(leaks.is_empty(), "the secret is on disk in {leaks:?}");
+}
+
+/// Locks the login collection over D-Bus, as the desktop does on screen lock.
+fn lock_keyring() {
+    let out = Command::new("gdbus")
+        .args([
+            "call",
+            "--session",
+            "--dest",
+            "org.freedesktop.secrets",
+            "--object-path",
+            "/org/freedesktop/secrets",
+            "--method",
+            "org.freedesktop.Secret.Service.Lock",
+            "[objectpath '/org/freedesktop/secrets/collection/login']",
+        ])
+        .output()
+        .expect("gdbus (libglib2.0-bin) is installed by make deps");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Unlocks it again the way a login does: the daemon restarted with the password on stdin
+/// (no prompt can show here, there is no display).
+fn unlock_keyring() {
+    let mut daemon = Command::new("gnome-keyring-daemon")
+        .args([
+            "--replace",
+            "--components=secrets",
+            "--daemonize",
+            "--unlock",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    daemon
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"attache-ci")
+        .unwrap();
+    daemon.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+}
+
+#[test]
+#[ignore = "needs a Secret Service: run with `make keyring-test`"]
+fn a_locked_keyring_is_a_clear_error_and_never_a_fallback_to_a_file() {
+    let data = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let server = sandbox(data.path());
+    let login = |name: &str| {
+        attache(
+            home.path(),
+            &[
+                "login",
+                "wix",
+                "--name",
+                name,
+                "--site-id",
+                SITE,
+                "--base-url",
+                &server.1,
+            ],
+            Some(&format!("{KEY}\n")),
+        )
+    };
+    ok(&login("office"));
+    lock_keyring();
+    let result = std::panic::catch_unwind(|| {
+        // Reading the secret: refused with the remedy, fast (no prompt can be answered).
+        let started = std::time::Instant::now();
+        let locked = err(&attache(home.path(), &["contacts"], None));
+        assert!(locked.contains("[KEYRING_LOCKED]"), "{locked}");
+        assert!(locked.contains("Unlock it"), "{locked}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // Connecting another account while locked saves nothing, anywhere.
+        let refused = err(&login("branch"));
+        assert!(refused.contains("[KEYRING_LOCKED]"), "{refused}");
+        let accounts = ok(&attache(home.path(), &["accounts"], None));
+        assert!(!accounts.contains("branch"), "{accounts}");
+        let leaks = files_containing(home.path(), KEY.as_bytes());
+        assert!(leaks.is_empty(), "the key is on disk in {leaks:?}");
+    });
+    unlock_keyring();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+    // Once unlocked, the same account works again.
+    let contacts: Vec<Value> =
+        serde_json::from_str(&ok(&attache(home.path(), &["contacts", "--json"], None))).unwrap();
+    assert!(contacts.len() >= 12);
+    ok(&attache(home.path(), &["logout", "office"], None));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use attache_core::upload::UploadSource;
 use attache_core::{CrmBackend, ErrorCode, SendError, Sensitive};
-use attache_espo::{hmac_authorization, EspoAuth, EspoClient};
+use attache_espo::{hmac_authorization, AttachmentFor, EspoAuth, EspoClient};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY};
 
 const HMAC_SECRET: &str = "fedcba9876543210fedcba9876543210";
@@ -172,7 +172,7 @@ async fn logins_errors_and_paging_follow_espocrm() {
     );
     // Documents refuse images by default; the client's error says so as invalid input.
     let err = by_key
-        .begin_document_file("kitchen.jpg", "image/jpeg", 10)
+        .begin_attachment(AttachmentFor::Document, "kitchen.jpg", "image/jpeg", 10)
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
@@ -269,7 +269,12 @@ async fn uploads_are_chunked_linked_by_a_note_and_read_back_exactly() {
     std::fs::write(&contract, b"%PDF-1.4\nsigned\n%%EOF\n").unwrap();
     let src = source(contract, "application/pdf");
     let file = espo
-        .begin_document_file(&src.file_name, &src.mime_type, src.size)
+        .begin_attachment(
+            AttachmentFor::Document,
+            &src.file_name,
+            &src.mime_type,
+            src.size,
+        )
         .await
         .unwrap();
     espo.send_chunks(&file.id, &src).await.unwrap();

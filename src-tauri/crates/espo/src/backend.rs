@@ -19,7 +19,7 @@ use attache_core::{
 };
 
 use crate::wire::{self, iso_timestamp};
-use crate::{EspoClient, EspoError};
+use crate::{AttachmentFor, EspoClient, EspoError};
 
 /// Document.file's default accept list (spec §3(b)): images are refused there.
 const DOCUMENT_ACCEPT: &[&str] = &[
@@ -50,11 +50,7 @@ fn today() -> String {
 const SCALED_IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 /// What carries a file on the contact: a Note in its stream, or a Document linked to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    Note,
-    Document,
-}
+type Holder = AttachmentFor;
 
 /// A prepared upload: which contact and holder, and, for the chunked path, the empty attachment
 /// that receives the bytes.
@@ -70,31 +66,29 @@ enum Target {
     },
 }
 
-impl Holder {
-    /// Target prefixes, whole then chunked.
-    fn prefixes(self) -> (&'static str, &'static str) {
-        match self {
-            Holder::Note => ("espo-note-whole:", "espo-note:"),
-            Holder::Document => ("espo-doc-whole:", "espo-doc:"),
-        }
+/// Target prefixes, whole then chunked.
+fn prefixes(holder: Holder) -> (&'static str, &'static str) {
+    match holder {
+        Holder::Note => ("espo-note-whole:", "espo-note:"),
+        Holder::Document => ("espo-doc-whole:", "espo-doc:"),
     }
 }
 
 impl Target {
     fn encode(&self) -> String {
         match self {
-            Target::Whole { holder, contact_id } => format!("{}{contact_id}", holder.prefixes().0),
+            Target::Whole { holder, contact_id } => format!("{}{contact_id}", prefixes(*holder).0),
             Target::Chunked {
                 holder,
                 contact_id,
                 attachment_id,
-            } => format!("{}{contact_id}:{attachment_id}", holder.prefixes().1),
+            } => format!("{}{contact_id}:{attachment_id}", prefixes(*holder).1),
         }
     }
 
     fn decode(s: &str) -> Option<Self> {
         for holder in [Holder::Note, Holder::Document] {
-            let (whole, chunked) = holder.prefixes();
+            let (whole, chunked) = prefixes(holder);
             if let Some(contact_id) = s.strip_prefix(whole) {
                 return (!contact_id.is_empty() && !contact_id.contains(':')).then(|| {
                     Target::Whole {
@@ -319,16 +313,9 @@ impl EspoClient {
         if source.size <= limits.chunk_bytes {
             return Ok(Target::Whole { holder, contact_id }.encode());
         }
-        let record = match holder {
-            Holder::Note => {
-                self.begin_note_attachment(&source.file_name, &source.mime_type, source.size)
-                    .await?
-            }
-            Holder::Document => {
-                self.begin_document_file(&source.file_name, &source.mime_type, source.size)
-                    .await?
-            }
-        };
+        let record = self
+            .begin_attachment(holder, &source.file_name, &source.mime_type, source.size)
+            .await?;
         if record.id.is_empty() {
             return Err(EspoError::Decode("the new attachment has no id".into()).into());
         }
@@ -382,17 +369,10 @@ impl EspoClient {
     ) -> Result<(), SendError> {
         let failed = |e: EspoError| SendError::Failed(e.into());
         let bytes = self.read_verified(source).await.map_err(failed)?;
-        let record = match holder {
-            Holder::Note => {
-                self.create_note_attachment(&source.file_name, &source.mime_type, &bytes)
-                    .await
-            }
-            Holder::Document => {
-                self.create_document_file(&source.file_name, &source.mime_type, &bytes)
-                    .await
-            }
-        }
-        .map_err(failed)?;
+        let record = self
+            .create_attachment(holder, &source.file_name, &source.mime_type, &bytes)
+            .await
+            .map_err(failed)?;
         drop(bytes);
         let linked = self.link(holder, contact_id, &record.id, source).await;
         if linked.is_err() {

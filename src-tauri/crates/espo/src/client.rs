@@ -410,71 +410,51 @@ impl EspoClient {
         Ok(())
     }
 
-    /// Step 1 of the chunked upload: an empty attachment of the stream-note kind
-    /// (`parentType: Note`, `field: attachments`, trap 2) that will receive `size` bytes.
-    pub async fn begin_note_attachment(
+    /// Step 1 of the chunked upload: an empty attachment for `owner` that will receive `size`
+    /// bytes (`isBeingUploaded`, spec §2.5).
+    pub async fn begin_attachment(
         &self,
+        owner: AttachmentFor,
         file_name: &str,
         mime_type: &str,
         size: u64,
     ) -> Result<AttachmentRecord, EspoError> {
-        let body = json!({
-            "name": file_name,
-            "type": mime_type,
-            "role": "Attachment",
-            "parentType": "Note",
-            "field": "attachments",
-            "isBeingUploaded": true,
-            "size": size,
-        });
-        self.call(Method::POST, &["Attachment"], &[], Some(&body), false)
-            .await
+        let mut body = owner.fields(file_name, mime_type);
+        body.insert("isBeingUploaded".into(), json!(true));
+        body.insert("size".into(), json!(size));
+        self.call(
+            Method::POST,
+            &["Attachment"],
+            &[],
+            Some(&Value::Object(body)),
+            false,
+        )
+        .await
     }
 
-    /// A stream-note attachment in one request: the whole file as a data URL in the JSON body
+    /// An attachment for `owner` in one request: the whole file as a data URL in the JSON body
     /// (spec §2.2), for files no larger than a chunk.
-    pub async fn create_note_attachment(
+    pub async fn create_attachment(
         &self,
+        owner: AttachmentFor,
         file_name: &str,
         mime_type: &str,
         bytes: &[u8],
     ) -> Result<AttachmentRecord, EspoError> {
         let mut file = format!("data:{mime_type};base64,");
         base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut file);
-        let body = json!({
-            "name": file_name,
-            "type": mime_type,
-            "role": "Attachment",
-            "parentType": "Note",
-            "field": "attachments",
-            // Sent so the server's declared-size check applies (trap 11).
-            "size": bytes.len(),
-            "file": file,
-        });
-        self.call(Method::POST, &["Attachment"], &[], Some(&body), false)
-            .await
-    }
-
-    /// A Document's file in one request (`relatedType: Document`, `field: file`).
-    pub async fn create_document_file(
-        &self,
-        file_name: &str,
-        mime_type: &str,
-        bytes: &[u8],
-    ) -> Result<AttachmentRecord, EspoError> {
-        let mut file = format!("data:{mime_type};base64,");
-        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut file);
-        let body = json!({
-            "name": file_name,
-            "type": mime_type,
-            "role": "Attachment",
-            "relatedType": "Document",
-            "field": "file",
-            "size": bytes.len(),
-            "file": file,
-        });
-        self.call(Method::POST, &["Attachment"], &[], Some(&body), false)
-            .await
+        let mut body = owner.fields(file_name, mime_type);
+        // Sent so the server's declared-size check applies (trap 11).
+        body.insert("size".into(), json!(bytes.len()));
+        body.insert("file".into(), json!(file));
+        self.call(
+            Method::POST,
+            &["Attachment"],
+            &[],
+            Some(&Value::Object(body)),
+            false,
+        )
+        .await
     }
 
     /// Reads the whole file through the verified body (a file that changes fails).
@@ -642,6 +622,30 @@ impl EspoClient {
             return Err(error_from(&Method::GET, "/?entryPoint=image", resp));
         }
         write_body(resp, dest).await
+    }
+}
+
+/// Which record an uploaded attachment is for (spec §2.3): a stream Note's `attachments`
+/// (`parentType`, trap 2), or a Document's `file` (`relatedType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentFor {
+    Note,
+    Document,
+}
+
+impl AttachmentFor {
+    fn fields(self, file_name: &str, mime_type: &str) -> serde_json::Map<String, Value> {
+        let (link, entity, field) = match self {
+            AttachmentFor::Note => ("parentType", "Note", "attachments"),
+            AttachmentFor::Document => ("relatedType", "Document", "file"),
+        };
+        serde_json::Map::from_iter([
+            ("name".to_owned(), json!(file_name)),
+            ("type".to_owned(), json!(mime_type)),
+            ("role".to_owned(), json!("Attachment")),
+            (link.to_owned(), json!(entity)),
+            ("field".to_owned(), json!(field)),
+        ])
     }
 }
 

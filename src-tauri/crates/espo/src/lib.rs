@@ -13,5 +13,5 @@ mod error;
 pub mod wire;
 
 pub use auth::{hmac_authorization, EspoAuth};
-pub use client::{ContactSearch, EspoClient, UploadSettings, Where, WhereKind};
+pub use client::{AttachmentFor, ContactSearch, EspoClient, UploadSettings, Where, WhereKind};
 pub use error::EspoError;

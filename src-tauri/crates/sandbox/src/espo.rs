@@ -906,6 +906,26 @@ async fn download(State(state): State<Shared>, Path(id): Path<String>) -> EspoRe
 // ---------------------------------------------------------------------------------------------
 // Notes and Documents (spec §3)
 
+/// A complete upload, now one of `contact_id`'s attachments (seen through Wix too).
+fn stored_from(f: &EspoFile, contact_id: &str, note_id: Option<String>) -> StoredAttachment {
+    StoredAttachment {
+        id: f.id.clone(),
+        contact_id: contact_id.to_owned(),
+        file_name: f.name.clone(),
+        mime_type: f
+            .mime_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        size_bytes: f.received,
+        created_date: site::now_iso(),
+        token: site::new_token(),
+        width: None,
+        height: None,
+        preview: None,
+        note_id,
+    }
+}
+
 async fn create_note(State(state): State<Shared>, headers: HeaderMap, body: Body) -> EspoResult {
     let body = json_body(&headers, body, 1 << 20).await?;
     if let Some(t) = str_field(&body, "type") {
@@ -955,23 +975,7 @@ async fn create_note(State(state): State<Shared>, headers: HeaderMap, body: Body
     // New files become the contact's attachments (with the preview Wix would show for images).
     let mut records = Vec::new();
     for f in &linked {
-        let mime = f
-            .mime_type
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into());
-        let mut record = StoredAttachment {
-            id: f.id.clone(),
-            contact_id: contact_id.clone(),
-            file_name: f.name.clone(),
-            mime_type: mime,
-            size_bytes: f.received,
-            created_date: site::now_iso(),
-            token: site::new_token(),
-            width: None,
-            height: None,
-            preview: None,
-            note_id: Some(note_id.clone()),
-        };
+        let mut record = stored_from(f, &contact_id, Some(note_id.clone()));
         if record.is_image() {
             let (src, dest) = (state.site.file_path(&f.id), state.site.preview_path(&f.id));
             let facts =
@@ -1099,22 +1103,7 @@ async fn create_document(
         };
         // Its file is one of the contact's attachments (as Wix would list it too).
         if let Some(contact) = contacts.first() {
-            data.attachments.push(StoredAttachment {
-                id: f.id.clone(),
-                contact_id: contact.clone(),
-                file_name: f.name.clone(),
-                mime_type: f
-                    .mime_type
-                    .clone()
-                    .unwrap_or_else(|| "application/octet-stream".into()),
-                size_bytes: f.received,
-                created_date: site::now_iso(),
-                token: site::new_token(),
-                width: None,
-                height: None,
-                preview: None,
-                note_id: None,
-            });
+            data.attachments.push(stored_from(&f, contact, None));
         }
         let json = document_json(&doc);
         data.documents.push(doc);

@@ -213,7 +213,7 @@ pub async fn login_wix_app(
     vault: &Vault,
     login: WixAppLogin,
 ) -> Result<AccountInfo, ServiceError> {
-    let mut config = Config::load(home)?;
+    let config = Config::load(home)?;
     check_name(&login.name, &config)?;
     let url = check_base_url(&login.base_url)?;
     for (what, value) in [
@@ -248,7 +248,6 @@ pub async fn login_wix_app(
         other => other,
     })?;
 
-    vault.store_secret(&login.name, &login.app_secret).await?;
     let account = SavedAccount {
         name: login.name.clone(),
         kind: AccountKind::WixApp,
@@ -257,13 +256,7 @@ pub async fn login_wix_app(
         app_id: Some(login.app_id.trim().to_owned()),
         instance_id: Some(login.instance_id.trim().to_owned()),
     };
-    config.accounts.push(account.clone());
-    config.current = Some(login.name.clone());
-    if let Err(e) = config.save(home) {
-        let _ = vault.delete_secret(&login.name).await;
-        return Err(e);
-    }
-    Ok(account.info())
+    save_new_account(home, vault, config, account, &login.app_secret).await
 }
 
 /// Checks a Wix login with real calls and says in plain words why it fails.
@@ -328,7 +321,7 @@ pub async fn login_wix(
     vault: &Vault,
     login: WixLogin,
 ) -> Result<AccountInfo, ServiceError> {
-    let mut config = Config::load(home)?;
+    let config = Config::load(home)?;
     check_name(&login.name, &config)?;
     let url = check_base_url(&login.base_url)?;
     if login.site_id.trim().is_empty() {
@@ -349,7 +342,6 @@ pub async fn login_wix(
     .map_err(BackendError::from)?;
     verify_wix(&client).await?;
 
-    vault.store_secret(&login.name, &login.api_key).await?;
     let account = SavedAccount {
         name: login.name.clone(),
         kind: AccountKind::WixApiKey,
@@ -358,14 +350,7 @@ pub async fn login_wix(
         app_id: None,
         instance_id: None,
     };
-    config.accounts.push(account.clone());
-    config.current = Some(login.name.clone());
-    if let Err(e) = config.save(home) {
-        // Do not leave a secret no account refers to.
-        let _ = vault.delete_secret(&login.name).await;
-        return Err(e);
-    }
-    Ok(account.info())
+    save_new_account(home, vault, config, account, &login.api_key).await
 }
 
 /// What an EspoCRM login needs: the site address and an API user's key, plus its HMAC secret
@@ -434,7 +419,7 @@ pub async fn login_espo(
     vault: &Vault,
     login: EspoLogin,
 ) -> Result<AccountInfo, ServiceError> {
-    let mut config = Config::load(home)?;
+    let config = Config::load(home)?;
     check_name(&login.name, &config)?;
     let url = check_base_url(&login.site_url)?;
     let key = login.api_key.expose().trim().to_owned();
@@ -472,7 +457,6 @@ pub async fn login_espo(
     let client = EspoClient::new(url.as_str(), auth).map_err(BackendError::from)?;
     verify_espo(&client).await?;
 
-    vault.store_secret(&login.name, &secret).await?;
     let account = SavedAccount {
         name: login.name.clone(),
         kind,
@@ -481,10 +465,24 @@ pub async fn login_espo(
         app_id: None,
         instance_id: None,
     };
+    save_new_account(home, vault, config, account, &secret).await
+}
+
+/// The last step of every login, once the check passed: the secret into the keyring, then the
+/// account into the config as the current one. A failure to save takes the secret back out, so
+/// no secret is left that no account refers to.
+async fn save_new_account(
+    home: &AppHome,
+    vault: &Vault,
+    mut config: Config,
+    account: SavedAccount,
+    secret: &Sensitive<String>,
+) -> Result<AccountInfo, ServiceError> {
+    vault.store_secret(&account.name, secret).await?;
     config.accounts.push(account.clone());
-    config.current = Some(login.name.clone());
+    config.current = Some(account.name.clone());
     if let Err(e) = config.save(home) {
-        let _ = vault.delete_secret(&login.name).await;
+        let _ = vault.delete_secret(&account.name).await;
         return Err(e);
     }
     Ok(account.info())
