@@ -571,3 +571,41 @@ async fn a_wix_app_mints_tokens_once_renews_them_before_expiry_and_after_a_refus
         .unwrap();
     assert_eq!(camel.status(), 400);
 }
+
+#[tokio::test]
+async fn pages_stream_one_request_at_a_time_and_end_where_the_lists_end() {
+    use futures::{StreamExt, TryStreamExt};
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = sandbox(dir.path()).await;
+    let wix = client(&sandbox.base_url(), DEMO_API_KEY, DEMO_SITE_ID);
+    let all = wix.all_contacts().await.unwrap();
+    // Pages of 5 over 14 contacts: the same contacts in the same order.
+    let streamed: Vec<_> = wix.contacts_stream(5).try_collect().await.unwrap();
+    assert_eq!(
+        streamed.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        all.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+    // A consumer may stop early: taking three ends the stream there.
+    let first: Vec<_> = wix.contacts_stream(5).take(3).collect().await;
+    assert_eq!(first.len(), 3);
+    let ana = all
+        .iter()
+        .find(|c| {
+            c.info
+                .as_ref()
+                .and_then(|i| i.name.as_ref())
+                .and_then(|n| n.first.as_deref())
+                == Some("Ana")
+        })
+        .unwrap();
+    let attachments: Vec<_> = wix
+        .attachments_stream(&ana.id, 2)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        attachments.len(),
+        wix.all_attachments(&ana.id).await.unwrap().len()
+    );
+    assert!(attachments.len() > 2, "more than one page");
+}

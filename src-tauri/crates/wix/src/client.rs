@@ -80,6 +80,28 @@ impl std::fmt::Debug for WixClient {
     }
 }
 
+/// Offset paging as a stream: `fetch(offset)` returns a page and whether more follow; the next
+/// page is requested only when the consumer reaches the end of the previous one.
+fn paged<'a, T, F, Fut>(fetch: F) -> impl futures::Stream<Item = Result<T, WixError>> + Send + 'a
+where
+    T: Send + 'a,
+    F: Fn(u32) -> Fut + Send + 'a,
+    Fut: std::future::Future<Output = Result<(Vec<T>, bool), WixError>> + Send + 'a,
+{
+    futures::stream::try_unfold((0u32, true, fetch), |(offset, more, fetch)| async move {
+        if !more {
+            return Ok::<_, WixError>(None);
+        }
+        let (items, more) = fetch(offset).await?;
+        let next = offset + items.len() as u32;
+        // An empty page ends the stream whatever the metadata says (no endless loop).
+        let more = more && !items.is_empty();
+        let page = futures::stream::iter(items.into_iter().map(Ok));
+        Ok(Some((page, (next, more, fetch))))
+    })
+    .try_flatten()
+}
+
 /// `POST /oauth2/token`'s answer.
 #[derive(serde::Deserialize)]
 struct TokenResponse {
@@ -336,28 +358,34 @@ impl WixClient {
 
     /// Every contact, in pages of 1000, oldest first (stable under concurrent additions).
     pub async fn all_contacts(&self) -> Result<Vec<Contact>, WixError> {
-        let sort = Sorting {
-            field_name: "createdDate".into(),
-            order: Some("ASC".into()),
-        };
-        let mut all = Vec::new();
-        loop {
-            let offset = all.len() as u32;
+        self.contacts_stream(CONTACTS_PAGE).try_collect().await
+    }
+
+    /// Every contact, oldest first, as an async stream: a page of `page_size` (≤ 1000) is
+    /// fetched only when the consumer has taken the previous one.
+    pub fn contacts_stream(
+        &self,
+        page_size: u32,
+    ) -> impl futures::Stream<Item = Result<Contact, WixError>> + Send + '_ {
+        let page_size = page_size.clamp(1, CONTACTS_PAGE);
+        paged(move |offset| async move {
+            let sort = Sorting {
+                field_name: "createdDate".into(),
+                order: Some("ASC".into()),
+            };
             let page = self
                 .list_contacts(
                     Paging {
-                        limit: Some(CONTACTS_PAGE),
+                        limit: Some(page_size),
                         offset: Some(offset),
                     },
                     Some(&sort),
                 )
                 .await?;
             let got = page.contacts.len();
-            all.extend(page.contacts);
-            if !has_more(page.paging_metadata.as_ref(), offset, got, CONTACTS_PAGE) {
-                return Ok(all);
-            }
-        }
+            let more = has_more(page.paging_metadata.as_ref(), offset, got, page_size);
+            Ok((page.contacts, more))
+        })
     }
 
     // ---- Contact Attachments v4 ----
@@ -377,24 +405,33 @@ impl WixClient {
         &self,
         contact_id: &str,
     ) -> Result<Vec<ContactAttachment>, WixError> {
-        let mut all = Vec::new();
-        loop {
-            let offset = all.len() as u32;
+        self.attachments_stream(contact_id, ATTACHMENTS_PAGE)
+            .try_collect()
+            .await
+    }
+
+    /// A contact's attachments as an async stream, `page_size` (≤ 100) per request, each page
+    /// fetched only when needed.
+    pub fn attachments_stream<'a>(
+        &'a self,
+        contact_id: &'a str,
+        page_size: u32,
+    ) -> impl futures::Stream<Item = Result<ContactAttachment, WixError>> + Send + 'a {
+        let page_size = page_size.clamp(1, ATTACHMENTS_PAGE);
+        paged(move |offset| async move {
             let page = self
                 .list_attachments(
                     contact_id,
                     Paging {
-                        limit: Some(ATTACHMENTS_PAGE),
+                        limit: Some(page_size),
                         offset: Some(offset),
                     },
                 )
                 .await?;
             let got = page.attachments.len();
-            all.extend(page.attachments);
-            if !has_more(page.metadata.as_ref(), offset, got, ATTACHMENTS_PAGE) {
-                return Ok(all);
-            }
-        }
+            let more = has_more(page.metadata.as_ref(), offset, got, page_size);
+            Ok((page.attachments, more))
+        })
     }
 
     /// `GET /contacts/v4/attachments/{contactId}/{attachmentId}`: metadata, not bytes.
