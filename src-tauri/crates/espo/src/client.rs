@@ -243,18 +243,11 @@ impl EspoClient {
         max_size: u32,
         text_filter: Option<&str>,
     ) -> Result<ListResponse<Contact>, EspoError> {
-        let mut query = vec![
-            ("select", CONTACT_SELECT.to_owned()),
-            ("maxSize", max_size.min(MAX_PAGE).to_string()),
-            ("offset", offset.to_string()),
-            ("orderBy", "createdAt".to_owned()),
-            ("order", "asc".to_owned()),
-        ];
-        if let Some(f) = text_filter {
-            query.push(("textFilter", f.to_owned()));
-        }
-        self.call(Method::GET, &["Contact"], &query, None, true)
-            .await
+        let search = ContactSearch {
+            text: text_filter.map(str::to_owned),
+            ..ContactSearch::default()
+        };
+        self.search_contacts(&search, offset, max_size).await
     }
 
     /// One page of `GET Contact` narrowed by `search`: the quick text filter and `where[]`
@@ -265,22 +258,13 @@ impl EspoClient {
         offset: u64,
         max_size: u32,
     ) -> Result<ListResponse<Contact>, EspoError> {
-        let mut query = vec![
-            ("select".to_owned(), CONTACT_SELECT.to_owned()),
-            ("maxSize".to_owned(), max_size.min(MAX_PAGE).to_string()),
-            ("offset".to_owned(), offset.to_string()),
-            (
-                "orderBy".to_owned(),
-                search
-                    .order_by
-                    .clone()
-                    .unwrap_or_else(|| "createdAt".into()),
-            ),
-            (
-                "order".to_owned(),
-                if search.descending { "desc" } else { "asc" }.to_owned(),
-            ),
-        ];
+        let order_by = search.order_by.as_deref().unwrap_or("createdAt");
+        let mut query: Vec<(String, String)> =
+            page_query(offset, max_size, order_by, search.descending)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain([("select".to_owned(), CONTACT_SELECT.to_owned())])
+                .collect();
         if let Some(text) = &search.text {
             query.push(("textFilter".to_owned(), text.clone()));
         }
@@ -335,15 +319,7 @@ impl EspoClient {
         max_size: u32,
         newest_first: bool,
     ) -> Result<ListResponse<AttachmentRecord>, EspoError> {
-        let query = [
-            ("maxSize", max_size.min(MAX_PAGE).to_string()),
-            ("offset", offset.to_string()),
-            ("orderBy", "createdAt".to_owned()),
-            (
-                "order",
-                if newest_first { "desc" } else { "asc" }.to_owned(),
-            ),
-        ];
+        let query = page_query(offset, max_size, "createdAt", newest_first);
         self.call(
             Method::GET,
             &["Contact", contact_id, "streamAttachments"],
@@ -370,16 +346,8 @@ impl EspoClient {
         max_size: u32,
         newest_first: bool,
     ) -> Result<ListResponse<Document>, EspoError> {
-        let query = [
-            ("select", DOCUMENT_SELECT.to_owned()),
-            ("maxSize", max_size.min(MAX_PAGE).to_string()),
-            ("offset", offset.to_string()),
-            ("orderBy", "createdAt".to_owned()),
-            (
-                "order",
-                if newest_first { "desc" } else { "asc" }.to_owned(),
-            ),
-        ];
+        let mut query = page_query(offset, max_size, "createdAt", newest_first);
+        query.push(("select", DOCUMENT_SELECT.to_owned()));
         self.call(
             Method::GET,
             &["Contact", contact_id, "documents"],
@@ -698,6 +666,21 @@ impl Where {
             value: Some(value.to_owned()),
         }
     }
+}
+
+/// The paging and order parameters every list takes (`maxSize` capped at 200, trap 7).
+fn page_query(
+    offset: u64,
+    max_size: u32,
+    order_by: &str,
+    descending: bool,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("maxSize", max_size.min(MAX_PAGE).to_string()),
+        ("offset", offset.to_string()),
+        ("orderBy", order_by.to_owned()),
+        ("order", if descending { "desc" } else { "asc" }.to_owned()),
+    ]
 }
 
 fn settings_of(user: &AppUser) -> UploadSettings {

@@ -658,6 +658,18 @@ fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// A list of ids in the body (`attachmentsIds`, `contactsIds`); anything else in it is ignored.
+fn str_list(body: &Map<String, Value>, key: &str) -> Vec<String> {
+    body.get(key)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn extension(name: &str) -> String {
     name.rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
@@ -943,15 +955,7 @@ async fn create_note(State(state): State<Shared>, headers: HeaderMap, body: Body
     if body.get("isInternal").and_then(Value::as_bool) == Some(true) {
         return Err(forbidden("Internal note is not allowed."));
     }
-    let ids: Vec<String> = body
-        .get("attachmentsIds")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = str_list(&body, "attachmentsIds");
     let note_id = new_id();
     let linked = {
         let data = state.site.lock();
@@ -1061,15 +1065,7 @@ async fn create_document(
             ));
         }
     }
-    let contacts: Vec<String> = body
-        .get("contactsIds")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let contacts = str_list(&body, "contactsIds");
     if contacts.len() > 1 {
         return Err(forbidden(
             "Cannot set multiple IDs for link 'contacts' as there's no link-multiple field.",
