@@ -3,6 +3,8 @@
 //! Exit status: 0 on success, 1 on an error (printed to stderr as `error [CODE]: message`),
 //! 2 on a usage error (clap's convention).
 
+mod media;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,6 +154,12 @@ enum Command {
     Use { name: String },
     /// Sign out of NAME: its secret leaves the keyring and its cached data is deleted.
     Logout { name: String },
+    /// The site's Media Manager (Wix accounts): list, upload (resumable over 10 MB), trash,
+    /// restore, download links.
+    Media {
+        #[command(subcommand)]
+        command: media::MediaCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +235,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), ErrorPayload> {
     match command {
+        Command::Media { command } => media::run(command).await,
         Command::Sandbox {
             addr,
             data,

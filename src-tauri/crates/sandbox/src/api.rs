@@ -47,6 +47,8 @@ pub struct AppState {
     pub(crate) espo_denials: crate::espo::Denials,
     /// App access tokens handed out, with when each expires.
     app_tokens: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Media upload tokens, tus uploads and download links (memory only).
+    pub(crate) media: crate::media::MediaHosts,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
             rate: RateWindow::default(),
             espo_denials: Default::default(),
             app_tokens: Default::default(),
+            media: Default::default(),
         }
     }
 
@@ -90,6 +93,7 @@ pub fn router(state: Shared) -> Router {
             "/contacts/v4/attachments/{contact_id}/{attachment_id}",
             get(get_attachment).delete(delete_attachment),
         )
+        .merge(crate::media::api_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_api_key,
@@ -98,7 +102,8 @@ pub fn router(state: Shared) -> Router {
     let hosts = Router::new()
         .route("/_upload/attachments/{token}", put(upload))
         .route("/_media/{id}/{token}/{name}", get(media_file))
-        .route("/_preview/{id}/{token}", get(media_preview));
+        .route("/_preview/{id}/{token}", get(media_preview))
+        .merge(crate::media::host_router());
     let admin = Router::new()
         .route("/_admin/faults", get(get_faults).put(set_faults))
         .route("/oauth2/token", post(mint_token))
@@ -888,7 +893,7 @@ fn attachment_json(a: &StoredAttachment, origin: &str) -> Value {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

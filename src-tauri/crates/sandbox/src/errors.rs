@@ -37,6 +37,21 @@ impl ApiError {
         }
     }
 
+    /// A 400 whose violation names its rule in `ruleName`, the key the Media Manager API
+    /// documents (`MISMATCH_MIME_TYPE`, `ZERO_FILE_SIZE`, `UNSUPPORTED_SORT_VALUE`...).
+    pub fn field_rule(field: &str, description: impl Into<String>, rule_name: &str) -> Self {
+        let description = description.into();
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            body: json!({
+                "message": format!("{field}: {description}"),
+                "details": {"validationError": {"fieldViolations": [
+                    {"field": field, "description": description, "ruleName": rule_name, "data": {}}
+                ]}}
+            }),
+        }
+    }
+
     pub fn bad_request(code: &str, description: impl Into<String>) -> Self {
         Self::application(StatusCode::BAD_REQUEST, code, description)
     }

@@ -12,6 +12,7 @@ mod errors;
 mod espo;
 pub mod faults;
 mod files;
+mod media;
 pub mod pdf;
 mod photo;
 mod seed;

@@ -89,6 +89,9 @@ pub struct SiteData {
     /// EspoCRM Documents (a named file linked to contacts).
     #[serde(default)]
     pub documents: Vec<StoredDocument>,
+    /// The Media Manager's files (trashed ones included, `state: DELETED`).
+    #[serde(default)]
+    pub media_files: Vec<crate::media::StoredMediaFile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +149,7 @@ impl Site {
     pub fn open(dir: &Path) -> Result<Self, SiteError> {
         fs::create_dir_all(dir.join("files"))?;
         fs::create_dir_all(dir.join("previews"))?;
+        fs::create_dir_all(dir.join("media").join("tus"))?;
         let json = dir.join("site.json");
         let data = if json.exists() {
             serde_json::from_slice(&fs::read(&json)?)?
@@ -202,6 +206,16 @@ impl Site {
 
     pub fn preview_path(&self, attachment_id: &str) -> PathBuf {
         preview_path(&self.dir, attachment_id)
+    }
+
+    /// Bytes of a Media Manager file (by its storage key, never by a client-chosen name).
+    pub fn media_path(&self, key: &str) -> PathBuf {
+        self.dir.join("media").join(key)
+    }
+
+    /// A tus upload's bytes so far.
+    pub fn tus_path(&self, upload_id: &str) -> PathBuf {
+        self.dir.join("media").join("tus").join(upload_id)
     }
 }
 

@@ -20,38 +20,43 @@ pub const DEMO: &str = "demo";
 /// The Demo site reached through its EspoCRM API (`attache use demo-espo`).
 pub const DEMO_ESPO: &str = "demo-espo";
 
-/// The CRM client for a saved account and its secret from the keyring. An HMAC login keeps
-/// the API key and the secret in one keyring entry, `key:secret` (EspoCRM keys are hex).
+/// The CRM client for a saved account and its secret from the keyring (with, for Wix sites,
+/// the same client for the Media Manager). An HMAC login keeps the API key and the secret in
+/// one keyring entry, `key:secret` (EspoCRM keys are hex).
 pub fn backend_for(
     saved: &SavedAccount,
     secret: Sensitive<String>,
-) -> Result<std::sync::Arc<dyn attache_core::CrmBackend>, ServiceError> {
+) -> Result<
+    (
+        std::sync::Arc<dyn attache_core::CrmBackend>,
+        Option<WixClient>,
+    ),
+    ServiceError,
+> {
+    let wix = |auth| WixClient::new(&saved.base_url, auth).map_err(BackendError::from);
     Ok(match saved.kind {
-        AccountKind::EspoApiKey | AccountKind::EspoHmac => std::sync::Arc::new(
-            EspoClient::new(&saved.base_url, espo_auth(saved.kind, secret)?)
-                .map_err(BackendError::from)?,
+        AccountKind::EspoApiKey | AccountKind::EspoHmac => (
+            std::sync::Arc::new(
+                EspoClient::new(&saved.base_url, espo_auth(saved.kind, secret)?)
+                    .map_err(BackendError::from)?,
+            ),
+            None,
         ),
-        AccountKind::WixApp => std::sync::Arc::new(
-            WixClient::new(
-                &saved.base_url,
-                WixAuth::App {
-                    app_id: saved.app_id.clone().unwrap_or_default(),
-                    app_secret: secret,
-                    instance_id: saved.instance_id.clone().unwrap_or_default(),
-                },
-            )
-            .map_err(BackendError::from)?,
-        ),
-        AccountKind::WixApiKey | AccountKind::Demo | AccountKind::DemoEspo => std::sync::Arc::new(
-            WixClient::new(
-                &saved.base_url,
-                WixAuth::ApiKey {
-                    key: secret,
-                    site_id: saved.site_id.clone().unwrap_or_default(),
-                },
-            )
-            .map_err(BackendError::from)?,
-        ),
+        AccountKind::WixApp => {
+            let client = wix(WixAuth::App {
+                app_id: saved.app_id.clone().unwrap_or_default(),
+                app_secret: secret,
+                instance_id: saved.instance_id.clone().unwrap_or_default(),
+            })?;
+            (std::sync::Arc::new(client.clone()), Some(client))
+        }
+        AccountKind::WixApiKey | AccountKind::Demo | AccountKind::DemoEspo => {
+            let client = wix(WixAuth::ApiKey {
+                key: secret,
+                site_id: saved.site_id.clone().unwrap_or_default(),
+            })?;
+            (std::sync::Arc::new(client.clone()), Some(client))
+        }
     })
 }
 

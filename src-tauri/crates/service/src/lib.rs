@@ -5,6 +5,7 @@
 pub mod accounts;
 mod error;
 pub mod inbox;
+pub mod media;
 mod names;
 pub mod uploads;
 
@@ -70,6 +71,8 @@ pub struct Attache {
     index: RwLock<Arc<ContactIndex>>,
     account: AccountInfo,
     backend: Arc<dyn CrmBackend>,
+    /// The same Wix client, for the Media Manager (`None` on EspoCRM accounts).
+    media: Option<WixClient>,
     queue: Arc<UploadQueue>,
     uploads: UploadEngine,
     inbox: InboxStore,
@@ -126,15 +129,15 @@ impl Attache {
         };
         let vault = Vault::system().await?;
         let secret = vault.read_secret(&saved.name).await?;
-        let backend = accounts::backend_for(&saved, secret)?;
-        Self::assemble(home, store, saved.info(), backend, None)
+        let (backend, media) = accounts::backend_for(&saved, secret)?;
+        Self::assemble(home, store, saved.info(), (backend, media), None)
     }
 
     fn assemble(
         home: AppHome,
         store: Store,
         account: AccountInfo,
-        backend: Arc<dyn CrmBackend>,
+        (backend, media): (Arc<dyn CrmBackend>, Option<WixClient>),
         demo: Option<Sandbox>,
     ) -> Result<Self, ServiceError> {
         let index = RwLock::new(Arc::new(ContactIndex::new(
@@ -160,6 +163,7 @@ impl Attache {
             index,
             account,
             backend,
+            media,
             queue,
             uploads,
             inbox,
@@ -221,7 +225,7 @@ impl Attache {
                 base_url,
                 site_id: None,
             };
-            return Self::assemble(home, store, account, Arc::new(client), demo);
+            return Self::assemble(home, store, account, (Arc::new(client), None), demo);
         }
         // Wix's 200-a-minute budget belongs to Wix's servers; the Demo site is local and only
         // limits requests when told to (`--faults rate=200`).
@@ -241,7 +245,8 @@ impl Attache {
             base_url,
             site_id: Some(site_id),
         };
-        Self::assemble(home, store, account, Arc::new(client), demo)
+        let media = Some(client.clone());
+        Self::assemble(home, store, account, (Arc::new(client), media), demo)
     }
 
     pub fn account(&self) -> &AccountInfo {

@@ -242,7 +242,7 @@ impl WixClient {
     }
 
     /// Sends one API call with auth headers, retrying transient failures, and decodes a 200.
-    async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -282,12 +282,7 @@ impl WixClient {
                 self.forget_token(&authorization).await;
                 continue;
             }
-            let retryable = match &err {
-                WixError::Api { status, .. } => is_retryable_status(*status),
-                WixError::Transport { .. } => true,
-                _ => false,
-            };
-            if !retryable || attempt >= self.retry.max_attempts {
+            if !is_transient(&err) || attempt >= self.retry.max_attempts {
                 return Err(err);
             }
             let wait = self.retry.delay(attempt, retry_after_of(&err));
@@ -296,7 +291,15 @@ impl WixClient {
         }
     }
 
-    fn transport(&self, e: &reqwest::Error) -> WixError {
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub(crate) fn transport(&self, e: &reqwest::Error) -> WixError {
         let host = e
             .url()
             .and_then(|u| u.host_str().map(str::to_owned))
@@ -587,12 +590,21 @@ fn has_more(meta: Option<&PagingMetadata>, offset: u32, got: usize, page: u32) -
     }
 }
 
-async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, WixError> {
+pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, WixError> {
     let bytes = resp
         .bytes()
         .await
         .map_err(|e| WixError::Decode(e.to_string()))?;
     serde_json::from_slice(&bytes).map_err(|e| WixError::Decode(e.to_string()))
+}
+
+/// Worth another try: the connection failed, or Wix answered 429/500/503/504.
+pub(crate) fn is_transient(err: &WixError) -> bool {
+    match err {
+        WixError::Api { status, .. } => is_retryable_status(*status),
+        WixError::Transport { .. } => true,
+        _ => false,
+    }
 }
 
 fn retry_after_of(err: &WixError) -> Option<Duration> {
@@ -602,7 +614,7 @@ fn retry_after_of(err: &WixError) -> Option<Duration> {
     }
 }
 
-async fn error_from(resp: Response) -> WixError {
+pub(crate) async fn error_from(resp: Response) -> WixError {
     let status = resp.status().as_u16();
     let request_id = resp
         .headers()

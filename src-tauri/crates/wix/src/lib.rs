@@ -1,4 +1,5 @@
-//! A client for the Wix REST APIs Attaché uses: Contacts v4 and Contact Attachments v4.
+//! A client for the Wix REST APIs Attaché uses: Contacts v4, Contact Attachments v4 and the
+//! Media Manager's Files API (with resumable tus uploads).
 //!
 //! Typed requests and responses follow the REST wire types (not the JS SDK's renamed ones), and
 //! decoding tolerates unknown fields and enum values. The client's base URL is configurable, so
@@ -12,6 +13,7 @@
 mod backend;
 mod client;
 mod error;
+pub mod media;
 pub mod mime;
 pub mod wire;
 

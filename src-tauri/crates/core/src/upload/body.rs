@@ -37,7 +37,11 @@ impl Progress {
         self.changed.load(Ordering::Relaxed)
     }
     pub fn reset(&self) {
-        self.sent.store(0, Ordering::Relaxed);
+        self.restart_at(0);
+    }
+    /// A resumed upload: the server already holds `offset` bytes.
+    pub fn restart_at(&self, offset: u64) {
+        self.sent.store(offset, Ordering::Relaxed);
         self.changed.store(false, Ordering::Relaxed);
     }
 }
@@ -68,6 +72,9 @@ struct BodyState {
     held: Option<Bytes>,
     progress: Arc<Progress>,
     finished: bool,
+    /// A byte range of the file (a resumable upload's chunk): where it starts and how long it
+    /// is. `None` streams the whole file.
+    range: Option<(u64, u64)>,
 }
 
 impl BodyState {
@@ -90,24 +97,52 @@ impl BodyState {
                 return None;
             }
             if self.file.is_none() {
-                let file = match tokio::fs::File::open(&self.path).await {
+                let mut file = match tokio::fs::File::open(&self.path).await {
                     Ok(f) => f,
                     Err(e) => {
                         self.finished = true;
                         return Some(Err(e));
                     }
                 };
+                if let Some((start, _)) = self.range {
+                    use tokio::io::AsyncSeekExt;
+                    if let Err(e) = file.seek(io::SeekFrom::Start(start)).await {
+                        self.finished = true;
+                        return Some(Err(e));
+                    }
+                }
                 self.file = Some(file);
             }
-            let mut buf = BytesMut::with_capacity(CHUNK);
+            let want = match self.range {
+                Some((_, len)) => (len - self.read).min(CHUNK as u64) as usize,
+                None => CHUNK,
+            };
+            if want == 0 {
+                // The range is complete: the file must still be the one the job recorded.
+                if super::stat(&self.path).ok()
+                    != Some((self.expected_size, self.expected_modified_ns))
+                {
+                    return Some(Err(self.changed()));
+                }
+                self.finished = true;
+                return self.held.take().map(|c| Ok(self.release(c)));
+            }
+            let mut buf = BytesMut::with_capacity(want);
             let file = self.file.as_mut().expect("opened above");
-            let n = match file.read_buf(&mut buf).await {
+            let n = match file
+                .read_buf(&mut bytes::BufMut::limit(&mut buf, want))
+                .await
+            {
                 Ok(n) => n,
                 Err(e) => {
                     self.finished = true;
                     return Some(Err(e));
                 }
             };
+            if n == 0 && self.range.is_some() {
+                // Shorter than the range: the file was truncated.
+                return Some(Err(self.changed()));
+            }
             if n == 0 {
                 let now = super::stat(&self.path).ok();
                 if self.read != self.expected_size
@@ -134,6 +169,24 @@ pub fn verified_body(
     source: &UploadSource,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     source.progress.reset();
+    body_stream(source, None)
+}
+
+/// `len` bytes of `source` from `offset` (a chunk of a resumable upload), verified the same
+/// way: the last piece is held back until the file is seen unchanged. Progress counts on from
+/// whatever the caller set (see [`Progress::restart_at`]).
+pub fn verified_range(
+    source: &UploadSource,
+    offset: u64,
+    len: u64,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    body_stream(source, Some((offset, len)))
+}
+
+fn body_stream(
+    source: &UploadSource,
+    range: Option<(u64, u64)>,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let state = BodyState {
         path: source.path.clone(),
         file: None,
@@ -143,6 +196,7 @@ pub fn verified_body(
         held: None,
         progress: source.progress.clone(),
         finished: false,
+        range,
     };
     futures::stream::unfold(state, |mut state| async move {
         let item = state.next_chunk().await?;
@@ -174,6 +228,33 @@ mod tests {
             out.extend_from_slice(&chunk?);
         }
         Ok(out)
+    }
+
+    #[tokio::test]
+    async fn a_range_streams_exactly_its_bytes_and_notices_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..CHUNK * 3 + 5).map(|i| (i % 253) as u8).collect();
+        let path = dir.path().join("r.bin");
+        std::fs::write(&path, &bytes).unwrap();
+        let src = source(path.clone(), &bytes);
+        src.progress.restart_at(100);
+        let mut got = Vec::new();
+        let mut body = std::pin::pin!(verified_range(&src, 100, CHUNK as u64 + 7));
+        while let Some(chunk) = body.next().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, &bytes[100..100 + CHUNK + 7]);
+        assert_eq!(src.progress.sent(), 100 + CHUNK as u64 + 7);
+        std::fs::write(&path, &bytes[..CHUNK]).unwrap();
+        let mut body = std::pin::pin!(verified_range(&src, 10, CHUNK as u64 * 2));
+        let mut failed = false;
+        while let Some(chunk) = body.next().await {
+            failed |= chunk.is_err();
+        }
+        assert!(
+            failed && src.progress.file_changed(),
+            "a truncated file fails the range"
+        );
     }
 
     #[tokio::test]

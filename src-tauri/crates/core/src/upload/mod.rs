@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use body::{verified_body, FileChanged, Progress, UploadSource};
+pub use body::{verified_body, verified_range, FileChanged, Progress, UploadSource};
 pub use convert::{convert_image, ConvertError};
 pub use inspect::{
     describe_mime, display_name, expand, hash_file, human_size, inspect, is_ignored_name, stat,

@@ -1,0 +1,248 @@
+//! The site's Media Manager (Wix accounts only): what `attache media ls|upload|rm|restore|link`
+//! does. Files are checked before any network call like attachments are, and large ones go
+//! through the resumable tus upload, whose progress is kept on disk so a second run after an
+//! interruption continues from the server's offset instead of starting again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use attache_core::upload::{inspect, Rejection, UploadRules, UploadSource};
+use attache_wix::media::{
+    FileDescriptor, FileFilter, FileListing, GenerateFileUploadUrlRequest, TusSession,
+    RESUMABLE_THRESHOLD,
+};
+use attache_wix::WixClient;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::{Attache, ServiceError};
+
+/// What the Media Manager takes: anything but programs, up to the sandbox's tus limit (Wix's
+/// own byte limits are UNCONFIRMED, spec §6).
+struct MediaRules;
+
+impl UploadRules for MediaRules {
+    fn crm_name(&self) -> &str {
+        "the Wix Media Manager"
+    }
+    fn accepts_mime(&self, mime: &str) -> bool {
+        !matches!(
+            mime,
+            "application/x-msdownload"
+                | "application/x-executable"
+                | "application/x-sh"
+                | "application/vnd.microsoft.portable-executable"
+        )
+    }
+    fn max_upload_bytes(&self) -> u64 {
+        4 << 30
+    }
+}
+
+/// A resumable upload in progress, saved under the app's home so a later run resumes it.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedTus {
+    path: PathBuf,
+    size: u64,
+    modified_ns: i64,
+    content_hash: String,
+    folder: Option<String>,
+    session: TusSession,
+}
+
+/// The outcome of one file of `attache media upload`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaUploadOutcome {
+    pub path: String,
+    pub file: Option<FileDescriptor>,
+    /// Whether the tus path carried it (and resumed a previous run's bytes when `resumed`).
+    pub resumable: bool,
+    pub resumed: bool,
+    pub error: Option<String>,
+}
+
+impl Attache {
+    /// The Media Manager client of this account; EspoCRM accounts have none.
+    pub fn media(&self) -> Result<&WixClient, ServiceError> {
+        self.media.as_ref().ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "{} is not a Wix site: the Media Manager belongs to Wix accounts",
+                self.account.label
+            ))
+        })
+    }
+
+    /// Every file of a listing (media root, trash or a search), all pages.
+    pub async fn media_files(
+        &self,
+        listing: &FileListing,
+    ) -> Result<Vec<FileDescriptor>, ServiceError> {
+        let client = self.media()?;
+        Ok(client
+            .files_stream(listing, attache_wix::media::MEDIA_PAGE)
+            .try_collect()
+            .await
+            .map_err(attache_core::BackendError::from)?)
+    }
+
+    /// Uploads files to the Media Manager one after another (each is checked first; a bad
+    /// one is reported and the rest go on).
+    pub async fn media_upload(
+        &self,
+        paths: &[PathBuf],
+        folder: Option<&str>,
+    ) -> Result<Vec<MediaUploadOutcome>, ServiceError> {
+        let client = self.media()?;
+        let mut out = Vec::new();
+        for path in paths {
+            let outcome = match self.media_upload_one(client, path, folder).await {
+                Ok((file, resumable, resumed)) => MediaUploadOutcome {
+                    path: path.display().to_string(),
+                    file: Some(file),
+                    resumable,
+                    resumed,
+                    error: None,
+                },
+                Err(e) => MediaUploadOutcome {
+                    path: path.display().to_string(),
+                    file: None,
+                    resumable: false,
+                    resumed: false,
+                    error: Some(e.to_string()),
+                },
+            };
+            out.push(outcome);
+        }
+        Ok(out)
+    }
+
+    async fn media_upload_one(
+        &self,
+        client: &WixClient,
+        path: &Path,
+        folder: Option<&str>,
+    ) -> Result<(FileDescriptor, bool, bool), ServiceError> {
+        let owned = path.to_path_buf();
+        let checked = tokio::task::spawn_blocking(move || inspect(&owned, &MediaRules))
+            .await
+            .map_err(|e| ServiceError::Io(std::io::Error::other(e.to_string())))?
+            .map_err(|r: Rejection| ServiceError::Invalid(r.message))?;
+        let source = UploadSource {
+            path: checked.path.clone(),
+            file_name: checked.file_name.clone(),
+            mime_type: checked.mime_type.clone(),
+            size: checked.size,
+            modified_ns: checked.modified_ns,
+            content_hash: checked.content_hash.clone(),
+            progress: Arc::default(),
+        };
+        let request = GenerateFileUploadUrlRequest {
+            mime_type: source.mime_type.clone(),
+            file_name: Some(source.file_name.clone()),
+            size_in_bytes: Some(source.size.to_string()),
+            parent_folder_id: folder.map(str::to_owned),
+            ..Default::default()
+        };
+        let backend = |e| ServiceError::Backend(attache_core::BackendError::from(e));
+        if source.size <= RESUMABLE_THRESHOLD {
+            let url = client
+                .generate_file_upload_url(&request)
+                .await
+                .map_err(backend)?;
+            let file = client
+                .put_media(&url.upload_url, &source)
+                .await
+                .map_err(backend)?;
+            return Ok((file, false, false));
+        }
+        // The same content from the same place, still unfinished: continue that upload.
+        let saved_path = self.tus_state_path(&source.content_hash);
+        let previous = std::fs::read(&saved_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SavedTus>(&b).ok())
+            .filter(|s| {
+                s.path == source.path
+                    && s.size == source.size
+                    && s.modified_ns == source.modified_ns
+                    && s.folder.as_deref() == folder
+            });
+        let resumed = previous.is_some();
+        let mut session = match previous {
+            Some(s) => s.session,
+            None => {
+                let url = client
+                    .generate_resumable_upload_url(&request)
+                    .await
+                    .map_err(backend)?;
+                TusSession::new(&url, source.size)
+            }
+        };
+        let save = |session: &TusSession| {
+            let state = SavedTus {
+                path: source.path.clone(),
+                size: source.size,
+                modified_ns: source.modified_ns,
+                content_hash: source.content_hash.clone(),
+                folder: folder.map(str::to_owned),
+                session: session.clone(),
+            };
+            if let Err(e) = write_state(&saved_path, &state) {
+                tracing::warn!("could not save the resumable upload's state: {e}");
+            }
+        };
+        save(&session);
+        let result = client.tus_upload(&mut session, &source, save).await;
+        match result {
+            Ok(file) => {
+                let _ = std::fs::remove_file(&saved_path);
+                Ok((file, true, resumed))
+            }
+            Err(e) => {
+                // A token the host no longer knows cannot be resumed: start fresh next time.
+                if matches!(e.status(), Some(404) | Some(429)) {
+                    let _ = std::fs::remove_file(&saved_path);
+                }
+                Err(backend(e))
+            }
+        }
+    }
+
+    fn tus_state_path(&self, content_hash: &str) -> PathBuf {
+        self.home
+            .root()
+            .join("media-uploads")
+            .join(format!("{}-{content_hash}.json", self.account.name))
+    }
+}
+
+fn write_state(path: &Path, state: &SavedTus) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(state)?)?;
+    std::fs::rename(tmp, path)
+}
+
+/// `--trash` / `--search` to a listing.
+pub fn listing(search: Option<String>, trash: bool, folder: Option<String>) -> FileListing {
+    let filter = FileFilter {
+        parent_folder_id: folder,
+        sort_field: Some("displayName".into()),
+        sort_order: Some("ASC".into()),
+        ..Default::default()
+    };
+    match (search, trash) {
+        (Some(text), trash) => FileListing::Search {
+            text,
+            trash,
+            filter: FileFilter {
+                parent_folder_id: None,
+                ..filter
+            },
+        },
+        (None, true) => FileListing::Trash(filter),
+        (None, false) => FileListing::Files(filter),
+    }
+}
