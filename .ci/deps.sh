@@ -38,6 +38,12 @@ if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/
   (cd ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Independent peers the Rust tests talk to: @tus/server + @tus/file-store, the Wix JS SDK.
+if [ ! -f tests/peers/node_modules/.package-lock.json ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules/.package-lock.json ]; then
+  echo "deps: npm ci (tests/peers/)"
+  (cd tests/peers && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 if ! command -v tauri-driver >/dev/null && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "deps: cargo install tauri-driver"
   cargo install tauri-driver --locked --quiet

@@ -5,6 +5,7 @@
 //! WebDriver crates inject capabilities WebKitWebDriver rejects or that tauri-driver does not
 //! proxy (see ../shared/notes/desktop-testing.md §1.6); this is the lowest-risk option there.
 
+pub mod proxy;
 pub mod webdriver;
 
 use std::path::PathBuf;

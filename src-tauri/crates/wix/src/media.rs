@@ -559,8 +559,20 @@ impl WixClient {
         &self,
         session: &mut TusSession,
         source: &UploadSource,
-        mut saved: impl FnMut(&TusSession),
+        saved: impl FnMut(&TusSession),
     ) -> Result<FileDescriptor, WixError> {
+        self.tus_transfer(session, source, saved).await?;
+        self.tus_finalise(session, source).await
+    }
+
+    /// The tus part alone (creation, HEAD, PATCH until every byte is on the server), which
+    /// any tus 1.0.0 server accepts; Wix then needs [`WixClient::tus_upload`]'s finalise.
+    pub async fn tus_transfer(
+        &self,
+        session: &mut TusSession,
+        source: &UploadSource,
+        mut saved: impl FnMut(&TusSession),
+    ) -> Result<(), WixError> {
         if session.length != source.size {
             return Err(WixError::Decode(format!(
                 "the resumable upload was made for {} bytes, the file has {}",
@@ -598,7 +610,7 @@ impl WixClient {
             tracing::debug!(error = %err, ?wait, reached, "tus: resuming after a failure");
             tokio::time::sleep(wait).await;
         }
-        self.tus_finalise(session, source).await
+        Ok(())
     }
 
     /// One attempt: create the upload if needed, ask the server's offset, PATCH to the end.
