@@ -49,6 +49,9 @@ pub struct AppState {
     app_tokens: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Media upload tokens, tus uploads and download links (memory only).
     pub(crate) media: crate::media::MediaHosts,
+    /// Requests seen since recording was switched on (`DELETE /_admin/requests`), for the
+    /// contract tests that compare the Rust client's requests with the Wix JS SDK's.
+    recorded: std::sync::Mutex<Option<Vec<Value>>>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             espo_denials: Default::default(),
             app_tokens: Default::default(),
             media: Default::default(),
+            recorded: Default::default(),
         }
     }
 
@@ -108,10 +112,18 @@ pub fn router(state: Shared) -> Router {
         .route("/_admin/faults", get(get_faults).put(set_faults))
         .route("/oauth2/token", post(mint_token))
         // Revokes every app token, as an app secret reset does (for tests of the re-mint).
-        .route("/_admin/tokens", axum::routing::delete(revoke_tokens));
+        .route("/_admin/tokens", axum::routing::delete(revoke_tokens))
+        .route(
+            "/_admin/requests",
+            get(recorded_requests).delete(start_recording),
+        );
     wix.merge(hosts)
         .merge(crate::espo::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ))
         .merge(admin)
         .fallback(|| async { ApiError::not_found("NOT_FOUND", "No such endpoint") })
         .layer(middleware::from_fn(request_id))
@@ -158,6 +170,80 @@ async fn inject_faults(State(state): State<Shared>, req: Request, next: Next) ->
             .into_response();
     }
     next.run(req).await
+}
+
+/// Clears the record and starts (or keeps) recording.
+async fn start_recording(State(state): State<Shared>) -> Response {
+    *state.recorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
+    Json(json!({})).into_response()
+}
+
+async fn recorded_requests(State(state): State<Shared>) -> Response {
+    let list = state
+        .recorded
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_default();
+    Json(json!({ "requests": list })).into_response()
+}
+
+/// While recording: method, path, query pairs, the auth headers' presence and the JSON body
+/// of every API request (upload bodies are bytes, never buffered: only their line is kept).
+async fn record_request(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    if state
+        .recorded
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_none()
+    {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_api = !parts.uri.path().starts_with("/_");
+    let (body, json_body) = if is_api {
+        let bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (Body::from(bytes), parsed)
+    } else {
+        (body, Value::Null)
+    };
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let entry = json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": query,
+        "body": json_body,
+        "authorization": header("authorization").is_some(),
+        "siteId": header("wix-site-id"),
+        "contentType": header("content-type"),
+    });
+    if let Some(list) = state
+        .recorded
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        list.push(entry);
+    }
+    next.run(Request::from_parts(parts, body)).await
 }
 
 fn too_many_requests(retry_after_secs: u64) -> Response {

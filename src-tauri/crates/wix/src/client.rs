@@ -356,7 +356,9 @@ impl WixClient {
     /// contact's id differs from the one asked for.
     pub async fn get_contact(&self, id: &str) -> Result<GetContactResponse, WixError> {
         let path = format!("contacts/v4/contacts/{}", segment(id));
-        self.call(Method::GET, &path, &[], None::<&()>).await
+        // The SDK repeats path parameters in the query (spec trap 5); so do we, byte for byte.
+        self.call(Method::GET, &path, &[("id", id.to_owned())], None::<&()>)
+            .await
     }
 
     /// Every contact, in pages of 1000, oldest first (stable under concurrent additions).
@@ -400,8 +402,9 @@ impl WixClient {
         paging: Paging,
     ) -> Result<ListAttachmentsResponse, WixError> {
         let path = format!("contacts/v4/attachments/{}", segment(contact_id));
-        self.call(Method::GET, &path, &paging_query(paging), None::<&()>)
-            .await
+        let mut query = vec![("contactId", contact_id.to_owned())];
+        query.extend(paging_query(paging));
+        self.call(Method::GET, &path, &query, None::<&()>).await
     }
 
     pub async fn all_attachments(
@@ -448,7 +451,11 @@ impl WixClient {
             segment(contact_id),
             segment(attachment_id)
         );
-        self.call(Method::GET, &path, &[], None::<&()>).await
+        let ids = [
+            ("attachmentId", attachment_id.to_owned()),
+            ("contactId", contact_id.to_owned()),
+        ];
+        self.call(Method::GET, &path, &ids, None::<&()>).await
     }
 
     /// `DELETE /contacts/v4/attachments/{contactId}/{attachmentId}`.
@@ -462,7 +469,11 @@ impl WixClient {
             segment(contact_id),
             segment(attachment_id)
         );
-        let _: serde_json::Value = self.call(Method::DELETE, &path, &[], None::<&()>).await?;
+        let ids = [
+            ("attachmentId", attachment_id.to_owned()),
+            ("contactId", contact_id.to_owned()),
+        ];
+        let _: serde_json::Value = self.call(Method::DELETE, &path, &ids, None::<&()>).await?;
         Ok(())
     }
 

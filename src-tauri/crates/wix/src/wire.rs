@@ -94,7 +94,9 @@ pub struct StreetAddress {
 /// Offset paging, as Contacts v4 and Attachments v4 take it.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Paging {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u32>,
 }
 
