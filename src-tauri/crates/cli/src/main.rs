@@ -65,6 +65,10 @@ enum Command {
         /// Failures to inject, e.g. `5xx=0.1,429=0.05,reset=0.1,lost=0.05,url-ttl=2s,latency=20ms,rate=200`.
         #[arg(long, default_value = "", value_parser = attache_sandbox::faults::Faults::parse)]
         faults: attache_sandbox::faults::Faults,
+        /// POST signed attachment webhooks (RS256 JWTs, as Wix sends them) to this URL; the
+        /// public key is at `/_admin/webhooks/public-key`.
+        #[arg(long)]
+        webhook_url: Option<String>,
     },
     /// List the current account's contacts (fresh from the CRM), optionally filtered.
     Contacts {
@@ -160,6 +164,25 @@ enum Command {
         #[command(subcommand)]
         command: media::MediaCommand,
     },
+    /// Receive Wix webhooks: `webhooks listen` verifies attachment created/deleted events and
+    /// refreshes the contact they concern (one JSON line per delivery).
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Serve a webhook receiver (register `http://ADDR/` as the app's callback URL) until
+    /// killed. Prints `listening on URL`, then one JSON line per delivery.
+    Listen {
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: SocketAddr,
+        /// The app's public key (PEM, or the bare base64 the dashboard shows).
+        #[arg(long)]
+        public_key: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +259,9 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), ErrorPayload> {
     match command {
         Command::Media { command } => media::run(command).await,
+        Command::Webhooks {
+            command: WebhooksCommand::Listen { addr, public_key },
+        } => webhooks_listen(addr, &public_key).await,
         Command::Sandbox {
             addr,
             data,
@@ -247,6 +273,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             app_secret,
             instance_id,
             app_token_ttl,
+            webhook_url,
         } => {
             let app = app_id.map(|app_id| attache_sandbox::AppCredentials {
                 app_id,
@@ -262,6 +289,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                     faults,
                     hmac_secret,
                     app,
+                    webhook_url,
                 },
                 addr,
             )
@@ -777,6 +805,35 @@ async fn sandbox(config: SandboxConfig, addr: SocketAddr) -> Result<(), ErrorPay
     drop(out);
     tokio::select! {
         _ = server.wait() => {}
+        _ = shutdown_signal() => {}
+    }
+    Ok(())
+}
+
+async fn webhooks_listen(
+    addr: SocketAddr,
+    public_key: &std::path::Path,
+) -> Result<(), ErrorPayload> {
+    let key = std::fs::read_to_string(public_key).map_err(|e| {
+        ErrorPayload::new(
+            attache_core::ErrorCode::Io,
+            format!("cannot read the public key {}: {e}", public_key.display()),
+        )
+    })?;
+    let verifier = attache_wix::webhooks::WebhookVerifier::new(&key)
+        .map_err(|e| ErrorPayload::new(attache_core::ErrorCode::InvalidInput, e.to_string()))?;
+    let app = std::sync::Arc::new(open().await?);
+    let (bound, task) = attache_service::webhooks::listen(app, addr, verifier, |outcome| {
+        if let Ok(line) = serde_json::to_string(outcome) {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        }
+    })
+    .await?;
+    println!("listening on http://{bound}");
+    std::io::stdout().flush().ok();
+    tokio::select! {
+        _ = task => {}
         _ = shutdown_signal() => {}
     }
     Ok(())

@@ -269,6 +269,22 @@ impl Store {
         Ok(data.map(|d| serde_json::from_str(&d)).transpose()?)
     }
 
+    /// The contact a cached attachment belongs to (a webhook names only the attachment).
+    pub fn contact_of_attachment(
+        &self,
+        account: &str,
+        attachment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT contact_id FROM attachments WHERE account = ?1 AND id = ?2",
+                params![account, attachment_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Records a completed download so the next request is served from disk.
     pub fn record_download(
         &self,

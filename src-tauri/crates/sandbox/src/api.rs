@@ -52,11 +52,14 @@ pub struct AppState {
     /// Requests seen since recording was switched on (`DELETE /_admin/requests`), for the
     /// contract tests that compare the Rust client's requests with the Wix JS SDK's.
     recorded: std::sync::Mutex<Option<Vec<Value>>>,
+    /// Where attachment webhooks go, if anywhere.
+    webhook_url: std::sync::RwLock<Option<String>>,
 }
 
 impl AppState {
     pub fn new(config: SandboxConfig, site: Site) -> Self {
         let faults = std::sync::RwLock::new(config.faults.clone());
+        let hook = config.webhook_url.clone();
         Self {
             config,
             site,
@@ -66,7 +69,15 @@ impl AppState {
             app_tokens: Default::default(),
             media: Default::default(),
             recorded: Default::default(),
+            webhook_url: std::sync::RwLock::new(hook),
         }
+    }
+
+    pub(crate) fn webhook_url(&self) -> Option<String> {
+        self.webhook_url
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn faults(&self) -> Faults {
@@ -116,6 +127,11 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/_admin/requests",
             get(recorded_requests).delete(start_recording),
+        )
+        .route("/_admin/webhooks", put(register_webhook))
+        .route(
+            "/_admin/webhooks/public-key",
+            get(|| async { crate::webhooks::PUBLIC_KEY }),
         );
     wix.merge(hosts)
         .merge(crate::espo::router(state.clone()))
@@ -170,6 +186,18 @@ async fn inject_faults(State(state): State<Shared>, req: Request, next: Next) ->
             .into_response();
     }
     next.run(req).await
+}
+
+/// `{"callbackUrl": "http://…"}` registers where webhooks go; `null` stops them.
+async fn register_webhook(State(state): State<Shared>, body: axum::body::Bytes) -> ApiResult {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::violation("body", format!("malformed JSON: {e}"), "FORMAT"))?;
+    let url = body
+        .get("callbackUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    *state.webhook_url.write().unwrap_or_else(|p| p.into_inner()) = url.clone();
+    Ok(Json(json!({ "callbackUrl": url })).into_response())
 }
 
 /// Clears the record and starts (or keeps) recording.
@@ -1074,6 +1102,7 @@ async fn delete_attachment(
     // Files go after the record: a crash in between leaves an orphan file, never a dangling record.
     let _ = tokio::fs::remove_file(state.site.file_path(&attachment_id)).await;
     let _ = tokio::fs::remove_file(state.site.preview_path(&attachment_id)).await;
+    crate::webhooks::announce(&state, "deleted", &attachment_id, None);
     Ok(Json(json!({})).into_response())
 }
 
@@ -1308,6 +1337,7 @@ async fn upload(
             record.preview = Some(f.preview);
         }
     }
+    let announced = record.clone();
     // Re-check under the lock: two concurrent PUTs on one URL must not both attach.
     let accepted = {
         let mut data = state.site.lock();
@@ -1327,6 +1357,10 @@ async fn upload(
         state.site.commit(change).await?;
     }
     let accepted = accepted.is_some();
+    if accepted {
+        let entity = attachment_json(&announced, &origin(&headers));
+        crate::webhooks::announce(&state, "created", &announced.id, Some(entity));
+    }
     if !accepted {
         let _ = tokio::fs::remove_file(&final_path).await;
         return Err(ApiError::application(

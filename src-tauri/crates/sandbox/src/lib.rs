@@ -17,6 +17,7 @@ pub mod pdf;
 mod photo;
 mod seed;
 mod site;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub struct SandboxConfig {
     /// A Wix app installed on the site: `POST /oauth2/token` mints access tokens for these
     /// client credentials, valid for `app_token_ttl`, accepted in place of the API key.
     pub app: Option<AppCredentials>,
+    /// Where to POST signed attachment webhooks (also settable at run time through
+    /// `PUT /_admin/webhooks`).
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +68,7 @@ impl SandboxConfig {
             faults: Default::default(),
             hmac_secret: None,
             app: None,
+            webhook_url: None,
         }
     }
 }

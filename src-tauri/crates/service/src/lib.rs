@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod media;
 mod names;
 pub mod uploads;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -15,6 +15,7 @@ mod client;
 mod error;
 pub mod media;
 pub mod mime;
+pub mod webhooks;
 pub mod wire;
 
 pub use attache_core::retry::RetryPolicy;

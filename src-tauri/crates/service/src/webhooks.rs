@@ -1,0 +1,175 @@
+//! Live refresh from Wix webhooks: `attache webhooks listen` receives `attachment_created` /
+//! `attachment_deleted` deliveries, verifies them (RS256 with the app's public key), drops
+//! redeliveries, and refreshes the contact they concern, so the cache shows the change without
+//! waiting for the next poll. Without a receiver the app refreshes by polling, as before.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use attache_wix::webhooks::{Delivery, WebhookError, WebhookEvent, WebhookVerifier};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Serialize;
+
+use crate::{Attache, ServiceError};
+
+/// What became of one delivery (printed as a JSON line by the CLI).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookOutcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<WebhookEvent>,
+    /// The contact refreshed, when it could be told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<String>,
+    /// Its attachments after the refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Attache {
+    /// The contact an event concerns: named in it (if Wix ever does), the owner of the cached
+    /// attachment, or the contact of our own upload of that file.
+    pub fn contact_for_event(&self, event: &WebhookEvent) -> Result<Option<String>, ServiceError> {
+        let (attachment_id, named, file_name) = match event {
+            WebhookEvent::AttachmentCreated {
+                attachment_id,
+                contact_id,
+                attachment,
+                ..
+            } => (
+                attachment_id,
+                contact_id,
+                attachment.as_ref().map(|a| a.file_name.clone()),
+            ),
+            WebhookEvent::AttachmentDeleted {
+                attachment_id,
+                contact_id,
+                ..
+            } => (attachment_id, contact_id, None),
+            WebhookEvent::Other { .. } => return Ok(None),
+        };
+        if let Some(c) = named {
+            return Ok(Some(c.clone()));
+        }
+        if let Some(c) = self
+            .store
+            .contact_of_attachment(self.key(), attachment_id)?
+        {
+            return Ok(Some(c));
+        }
+        let jobs = self.queue.recent(self.key(), 200)?;
+        let ours = jobs.iter().find(|j| {
+            j.attachment_id.as_deref() == Some(attachment_id.as_str())
+                || (file_name.as_deref() == Some(j.file_name.as_str()) && j.attachment_id.is_none())
+        });
+        Ok(ours.map(|j| j.contact_id.clone()))
+    }
+
+    /// Acts on one verified event: refreshes its contact's attachments.
+    pub async fn apply_webhook(&self, event: WebhookEvent) -> WebhookOutcome {
+        let mut outcome = WebhookOutcome {
+            event: Some(event.clone()),
+            contact_id: None,
+            attachments: None,
+            duplicate: None,
+            rejected: None,
+            error: None,
+        };
+        match self.contact_for_event(&event) {
+            Ok(Some(contact)) => match self.refresh_attachments(&contact).await {
+                Ok(list) => {
+                    outcome.attachments = Some(list.len());
+                    outcome.contact_id = Some(contact);
+                }
+                Err(e) => {
+                    outcome.contact_id = Some(contact);
+                    outcome.error = Some(e.to_string());
+                }
+            },
+            Ok(None) => {}
+            Err(e) => outcome.error = Some(e.to_string()),
+        }
+        outcome
+    }
+}
+
+struct Receiver {
+    app: Arc<Attache>,
+    verifier: WebhookVerifier,
+    report: Box<dyn Fn(&WebhookOutcome) + Send + Sync>,
+}
+
+/// Serves the webhook receiver on `addr` (every path accepts POST) until the task is dropped
+/// or aborted; returns the bound address and the serving task.
+pub async fn listen(
+    app: Arc<Attache>,
+    addr: SocketAddr,
+    verifier: WebhookVerifier,
+    report: impl Fn(&WebhookOutcome) + Send + Sync + 'static,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServiceError> {
+    let receiver = Arc::new(Receiver {
+        app,
+        verifier,
+        report: Box::new(report),
+    });
+    let router = axum::Router::new()
+        .fallback(axum::routing::post(deliver))
+        .with_state(receiver);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("webhook receiver stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+async fn deliver(State(r): State<Arc<Receiver>>, body: Bytes) -> impl IntoResponse {
+    let body = String::from_utf8_lossy(&body);
+    match r.verifier.receive(&body) {
+        Ok(Delivery::New(event)) => {
+            // Answer at once (Wix expects a quick 200) and refresh in the background.
+            let r = r.clone();
+            tokio::spawn(async move {
+                let outcome = r.app.apply_webhook(event).await;
+                (r.report)(&outcome);
+            });
+            StatusCode::OK
+        }
+        Ok(Delivery::Duplicate(id)) => {
+            (r.report)(&WebhookOutcome {
+                event: None,
+                contact_id: None,
+                attachments: None,
+                duplicate: Some(id),
+                rejected: None,
+                error: None,
+            });
+            StatusCode::OK
+        }
+        Err(e) => {
+            (r.report)(&WebhookOutcome {
+                event: None,
+                contact_id: None,
+                attachments: None,
+                duplicate: None,
+                rejected: Some(e.to_string()),
+                error: None,
+            });
+            match e {
+                WebhookError::BadSignature | WebhookError::Expired => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            }
+        }
+    }
+}

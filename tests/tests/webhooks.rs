@@ -1,0 +1,224 @@
+//! Wix webhooks end to end: the sandbox signs attachment created/deleted events (RS256 JWTs,
+//! nested JSON strings) and POSTs them to `attache webhooks listen`, which verifies them,
+//! drops redeliveries, refuses forged, expired and malformed ones, and refreshes the contact.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use attache_core::upload::{hash_file, stat, UploadSource};
+use attache_core::Sensitive;
+use attache_sandbox::webhooks::{envelope, sign, sign_claims};
+use attache_sandbox::{DEMO_API_KEY, DEMO_SITE_ID};
+use attache_tests::{attache_logged, start_sandbox_process, workspace_binary};
+use attache_wix::{WixAuth, WixClient};
+use serde_json::{json, Value};
+
+struct Listener {
+    child: std::process::Child,
+    url: String,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Listener {
+    fn next(&self) -> Value {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line from the webhook receiver")
+    }
+}
+
+fn listen(home: &std::path::Path, sandbox: &str, key: &std::path::Path) -> Listener {
+    let mut child = Command::new(workspace_binary("attache"))
+        .args([
+            "webhooks",
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--public-key",
+        ])
+        .arg(key)
+        .env("ATTACHE_HOME", home)
+        .env("ATTACHE_DEMO_URL", sandbox)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_owned();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    Listener { child, url, lines }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = start_sandbox_process(&dir.path().join("site"), &[]);
+    let base = sb.base_url.clone();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let http = reqwest::Client::new();
+    let key = http
+        .get(format!("{base}/_admin/webhooks/public-key"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let key_file = dir.path().join("app-public-key.pem");
+    std::fs::write(&key_file, &key).unwrap();
+
+    // The cache knows Ana's attachments (as after opening her in the app).
+    let ana = "ana.silva@example.com";
+    let (h, b) = (home.clone(), base.clone());
+    let listed = tokio::task::spawn_blocking(move || {
+        attache_logged(&h, &b)
+            .args(["attachments", ana, "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(listed.status.success());
+    let before: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let before = before.as_array().unwrap().len();
+
+    let listener = listen(&home, &base, &key_file);
+    let registered = http
+        .put(format!("{base}/_admin/webhooks"))
+        .json(&json!({"callbackUrl": listener.url}))
+        .send()
+        .await
+        .unwrap();
+    assert!(registered.status().is_success());
+
+    // Someone attaches a file to Ana outside Attaché: the created event arrives, verified.
+    let wix = WixClient::new(
+        &base,
+        WixAuth::ApiKey {
+            key: Sensitive::new(DEMO_API_KEY.into()),
+            site_id: DEMO_SITE_ID.into(),
+        },
+    )
+    .unwrap();
+    let contacts = wix.all_contacts().await.unwrap();
+    let ana_id = contacts
+        .iter()
+        .find(|c| c.primary_info.as_ref().and_then(|p| p.email.as_deref()) == Some(ana))
+        .unwrap()
+        .id
+        .clone();
+    let pdf = dir.path().join("appraisal.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n%appraisal\n").unwrap();
+    let (size, modified_ns) = stat(&pdf).unwrap();
+    let url = wix
+        .generate_attachment_upload_url(&ana_id, "appraisal.pdf", "application/pdf")
+        .await
+        .unwrap()
+        .upload_url;
+    wix.upload_to_url(
+        &url,
+        &UploadSource {
+            path: pdf.clone(),
+            file_name: "appraisal.pdf".into(),
+            mime_type: "application/pdf".into(),
+            size,
+            modified_ns,
+            content_hash: hash_file(&pdf).unwrap(),
+            progress: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let created = listener.next();
+    assert_eq!(created["event"]["kind"], "attachmentCreated", "{created}");
+    assert_eq!(created["event"]["attachment"]["fileName"], "appraisal.pdf");
+    let new_id = created["event"]["attachmentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Deleted: the receiver finds the contact through the cache and refreshes it.
+    let seeded = wix.all_attachments(&ana_id).await.unwrap();
+    let victim = seeded.iter().find(|a| a.id != new_id).unwrap().id.clone();
+    wix.delete_attachment(&ana_id, &victim).await.unwrap();
+    let deleted = listener.next();
+    assert_eq!(deleted["event"]["kind"], "attachmentDeleted", "{deleted}");
+    assert_eq!(deleted["event"]["attachmentId"], victim.as_str());
+    assert_eq!(deleted["contactId"], ana_id.as_str(), "{deleted}");
+    assert_eq!(
+        deleted["attachments"].as_u64().unwrap() as usize,
+        before,
+        "refreshed: one added, one removed"
+    );
+
+    // A redelivery is recognised; forged, expired and malformed bodies are refused.
+    let event = json!({"id": "evt-42", "slug": "deleted", "entityId": victim, "deletedEvent": {}});
+    let jwt = sign(
+        "wix.contacts.v4.attachment_deleted",
+        "inst",
+        DEMO_SITE_ID,
+        &event,
+    );
+    let post = |body: String| http.post(&listener.url).body(body).send();
+    assert_eq!(post(jwt.clone()).await.unwrap().status(), 200);
+    let first = listener.next();
+    assert_eq!(first["event"]["eventId"], "evt-42");
+    assert_eq!(post(jwt.clone()).await.unwrap().status(), 200);
+    assert_eq!(listener.next()["duplicate"], "evt-42");
+
+    let mut parts: Vec<&str> = jwt.split('.').collect();
+    let other = sign(
+        "wix.contacts.v4.attachment_deleted",
+        "evil",
+        DEMO_SITE_ID,
+        &event,
+    );
+    parts[1] = other.split('.').nth(1).unwrap();
+    assert_eq!(post(parts.join(".")).await.unwrap().status(), 401);
+    assert!(listener.next()["rejected"]
+        .as_str()
+        .unwrap()
+        .contains("signature"));
+
+    let data = envelope(
+        "wix.contacts.v4.attachment_deleted",
+        "i",
+        DEMO_SITE_ID,
+        &event,
+    )
+    .to_string();
+    let expired = sign_claims(&json!({"data": data, "iat": 1000, "exp": 2000}));
+    assert_eq!(post(expired).await.unwrap().status(), 401);
+    assert!(listener.next()["rejected"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+
+    assert_eq!(
+        post("{\"not\": \"a jwt\"}".into()).await.unwrap().status(),
+        400
+    );
+    assert!(listener.next()["rejected"].is_string());
+}
