@@ -15,6 +15,9 @@ type Opened = Result<Arc<Attache>, ErrorPayload>;
 pub const UPLOADS_EVENT: &str = "uploads";
 /// The event the Inbox panel listens to (payload: `InboxEvent`).
 pub const INBOX_EVENT: &str = "inbox";
+/// A verified webhook changed a contact's attachments (payload: the contact id, or null when
+/// the event did not say which).
+pub const CONTACT_CHANGED_EVENT: &str = "contact-changed";
 
 #[derive(Default)]
 pub struct Core {
@@ -23,6 +26,8 @@ pub struct Core {
     handle: OnceLock<AppHandle>,
     /// The inbox watcher of the open account, when folders are set; and why not, when it failed.
     inbox: tokio::sync::Mutex<(Option<InboxWatch>, Option<String>)>,
+    /// The webhook receiver of the open account, when one is configured.
+    webhooks: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 pub fn home() -> Result<AppHome, ErrorPayload> {
@@ -42,7 +47,59 @@ impl Core {
         if let Some(handle) = self.handle.get().cloned() {
             forward(handle, UPLOADS_EVENT, app.uploads().subscribe());
         }
+        self.start_webhooks(&app).await;
         Ok(app)
+    }
+
+    /// Serves the configured webhook receiver for this account (Wix sites only); each verified
+    /// event tells the window to refresh the contact it concerns. A receiver that cannot
+    /// start is logged: the window's polling still keeps the grid current.
+    async fn start_webhooks(&self, app: &Arc<Attache>) {
+        if let Some(old) = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            old.abort();
+        }
+        let Ok(config) = attache_service::accounts::Config::load(app.home()) else {
+            return;
+        };
+        let Some(settings) = config.webhooks else {
+            return;
+        };
+        if app.media().is_err() {
+            return;
+        }
+        let verifier = match std::fs::read_to_string(&settings.public_key_file)
+            .map_err(|e| e.to_string())
+            .and_then(|k| {
+                attache_wix::webhooks::WebhookVerifier::new(&k).map_err(|e| e.to_string())
+            }) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("webhook receiver not started: {e}");
+                return;
+            }
+        };
+        let handle = self.handle.get().cloned();
+        let started =
+            attache_service::webhooks::listen(app.clone(), settings.addr, verifier, move |o| {
+                // A created event names only the attachment; when its contact is not known here
+                // the payload is null and the window re-reads the contact it shows.
+                if let (Some(handle), Some(_)) = (&handle, &o.event) {
+                    let _ = handle.emit(CONTACT_CHANGED_EVENT, o.contact_id.clone());
+                }
+            })
+            .await;
+        match started {
+            Ok((addr, task)) => {
+                tracing::info!("webhook receiver on http://{addr}");
+                *self.webhooks.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            }
+            Err(e) => tracing::warn!("webhook receiver not started: {e}"),
+        }
     }
 
     /// The opened core; the first caller opens it, the others wait for that.

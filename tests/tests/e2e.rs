@@ -37,9 +37,16 @@ fn count(session: &Session, css: &str) -> usize {
 
 /// Starts tauri-driver and the app on a fresh state folder (`root/attache`).
 fn launch(root: &std::path::Path) -> (Driver, Session) {
+    launch_with(root, &[])
+}
+
+/// The same, with extra environment for the app (e.g. `ATTACHE_DEMO_URL`).
+fn launch_with(root: &std::path::Path, env: &[(&str, &str)]) -> (Driver, Session) {
     let app = workspace_binary("attache-desktop");
     let (port, native_port) = (free_port(), free_port());
-    let child = Command::new("tauri-driver")
+    let mut driver = Command::new("tauri-driver");
+    driver.envs(env.iter().copied());
+    let child = driver
         .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
         // The app inherits this through WebKitWebDriver: a fresh state folder, so first launch
         // seeds the Demo site exactly as it does for a new user.
@@ -128,6 +135,90 @@ fn a_file_dropped_on_a_contact_appears_in_its_grid() {
                     && names.len() == before + 1)
                     .then_some(()),
             )
+        })
+        .unwrap();
+    });
+}
+
+#[test]
+#[ignore = "needs a display and tauri-driver: run with `make e2e`"]
+fn a_wix_webhook_refreshes_the_open_contact_live() {
+    let root = tempfile::tempdir().unwrap();
+    let sb = attache_tests::start_sandbox_process(&root.path().join("site"), &[]);
+    let http = reqwest::blocking::Client::new();
+    let key = http
+        .get(format!("{}/_admin/webhooks/public-key", sb.base_url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let key_file = root.path().join("app-key.pem");
+    std::fs::write(&key_file, key).unwrap();
+    // The receiver the app serves, configured as a user would in config.json.
+    let hook = format!("127.0.0.1:{}", free_port());
+    let home = root.path().join("attache");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("config.json"),
+        serde_json::json!({"webhooks": {"addr": hook, "publicKeyFile": key_file}}).to_string(),
+    )
+    .unwrap();
+    http.put(format!("{}/_admin/webhooks", sb.base_url))
+        .json(&serde_json::json!({"callbackUrl": format!("http://{hook}/")}))
+        .send()
+        .unwrap();
+    let (_driver, session) = launch_with(root.path(), &[("ATTACHE_DEMO_URL", &sb.base_url)]);
+    with_screenshot(session, "e2e-webhook-refresh.png", |s| {
+        open_contact(s, "Ana Silva");
+        // Someone else attaches a file to Ana on the site (not through this app).
+        let wix = |path: &str| {
+            http.request(reqwest::Method::GET, format!("{}{path}", sb.base_url))
+                .header("Authorization", attache_sandbox::DEMO_API_KEY)
+                .header("wix-site-id", attache_sandbox::DEMO_SITE_ID)
+        };
+        let contacts: Value = wix("/contacts/v4/contacts?paging.limit=100")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let ana = contacts["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["primaryInfo"]["email"] == "ana.silva@example.com")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let url: Value = http
+            .post(format!("{}/contacts/v4/attachments/{ana}/upload-url", sb.base_url))
+            .header("Authorization", attache_sandbox::DEMO_API_KEY)
+            .header("wix-site-id", attache_sandbox::DEMO_SITE_ID)
+            .json(&serde_json::json!({"contactId": ana, "fileName": "Appraisal by webhook.pdf", "mimeType": "application/pdf"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let put = http
+            .put(url["uploadUrl"].as_str().unwrap())
+            .header("Content-Type", "application/pdf")
+            .body(attache_sandbox::pdf::document(
+                "Appraisal",
+                "Ana Silva",
+                &["Value: fair."],
+                &[],
+            ))
+            .send()
+            .unwrap();
+        assert!(put.status().is_success());
+        // Well before the 60-second poll: only the webhook can have told the window.
+        s.wait_for("the new file in Ana's grid", Duration::from_secs(20), |s| {
+            for name in s.find_all("[data-testid=attachment-name]")? {
+                if s.text_content(&name)?.contains("Appraisal by webhook") {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
         })
         .unwrap();
     });

@@ -65,6 +65,9 @@ export const api = {
   signOut: (name: string) => call<null>('sign_out', { name }),
   onContactsRefreshed: (handler: (count: number) => void): Promise<UnlistenFn> =>
     listen<number>('contacts-refreshed', (e) => handler(e.payload)),
+  /** A verified Wix webhook changed this contact's attachments (null: a contact not known). */
+  onContactChanged: (handler: (contactId: string | null) => void): Promise<UnlistenFn> =>
+    listen<string | null>('contact-changed', (e) => handler(e.payload)),
   queueFiles: (contactId: string, paths: string[], force = false) =>
     call<QueueReport>('queue_files', { contactId, paths, force }),
   convertAndQueue: (contactId: string, paths: string[]) =>

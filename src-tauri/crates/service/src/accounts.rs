@@ -111,6 +111,19 @@ pub struct Config {
     /// The watched inbox folders, their rules and what happens to filed files.
     #[serde(default)]
     pub inbox: attache_core::inbox::InboxSettings,
+    /// A Wix webhook receiver the app serves while open (live refresh); without one it polls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhookSettings>,
+}
+
+/// `"webhooks": {"addr": "127.0.0.1:8787", "publicKeyFile": "/path/app-key.pem"}` in
+/// config.json: where the receiver listens (register it as the app's callback URL, behind
+/// whatever tunnel or proxy makes it reachable) and the app's public key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSettings {
+    pub addr: std::net::SocketAddr,
+    pub public_key_file: std::path::PathBuf,
 }
 
 impl Config {
