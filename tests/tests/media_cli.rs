@@ -171,23 +171,31 @@ async fn a_killed_large_upload_resumes_where_the_server_stopped() {
         .args(["media", "upload", big.to_str().unwrap(), "--json"])
         .spawn()
         .unwrap();
-    let state_dir = home.join("media-uploads");
+    // The session is kept in the durable queue (SQLite), read here as a second process would.
+    let queue_db = home.join("queue.sqlite3");
+    let saved_sessions = move || -> Vec<Value> {
+        let Ok(db) = rusqlite::Connection::open(&queue_db) else {
+            return Vec::new();
+        };
+        let Ok(mut stmt) = db.prepare("SELECT session FROM resumable_uploads") else {
+            return Vec::new();
+        };
+        stmt.query_map([], |r| r.get::<_, String>(0))
+            .map(|rows| {
+                rows.filter_map(Result::ok)
+                    .filter_map(|s| serde_json::from_str(&s).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    let state_file = loop {
-        let found = std::fs::read_dir(&state_dir)
-            .ok()
-            .and_then(|mut d| d.find_map(|e| e.ok()).map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "json"));
-        if let Some(p) = found {
-            let state: Value =
-                serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap_or_default();
-            if state["session"]["location"].is_string() {
-                break p;
-            }
+    loop {
+        if saved_sessions().iter().any(|s| s["location"].is_string()) {
+            break;
         }
         assert!(Instant::now() < deadline, "the upload never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
     // Let a good part of the file go, then kill the process without warning.
     while proxy
         .upstream_bytes
@@ -199,20 +207,34 @@ async fn a_killed_large_upload_resumes_where_the_server_stopped() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let state: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    let location = state["session"]["location"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let head = reqwest::Client::new()
-        .head(&location)
-        .header("Tus-Resumable", "1.0.0")
-        .send()
-        .await
-        .unwrap();
-    let held: u64 = head.headers()["upload-offset"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let sessions = saved_sessions();
+    assert_eq!(sessions.len(), 1);
+    let location = sessions[0]["location"].as_str().unwrap().to_owned();
+    // The proxy still forwards what the dead process had written to its socket: wait until
+    // the server's offset settles.
+    let offset = || async {
+        let head = reqwest::Client::new()
+            .head(&location)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        head.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut held = offset().await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = offset().await;
+        if now == held {
+            break;
+        }
+        held = now;
+        assert!(Instant::now() < deadline, "the offset never settled");
+    }
     assert!(
         held > 0 && held < size as u64,
         "the server kept {held} bytes"
@@ -240,8 +262,8 @@ async fn a_killed_large_upload_resumes_where_the_server_stopped() {
         size as u64 - held
     );
     assert!(
-        !state_file.exists(),
-        "the saved state is gone once the upload is done"
+        saved_sessions().is_empty(),
+        "the saved session is gone once the upload is done"
     );
 
     let (h, u) = (home.clone(), url.clone());

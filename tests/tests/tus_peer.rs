@@ -94,6 +94,7 @@ async fn resumes_against_tus_server_after_a_cut_connection() {
         upload_token: "token-for-wix".into(),
         location: None,
         length: len,
+        baseline: Vec::new(),
     };
     let mut saves = Vec::new();
     client

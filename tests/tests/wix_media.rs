@@ -537,3 +537,59 @@ async fn a_file_changed_during_a_tus_upload_is_not_finalised() {
         .unwrap();
     assert!(all.is_empty(), "nothing finalised from a torn file");
 }
+
+#[tokio::test]
+async fn simple_uploads_recover_from_lost_answers_and_expired_urls_without_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(&dir.path().join("site")).await;
+    let base = sb.base_url();
+    let wix = client(&base).with_retry(RetryPolicy {
+        max_attempts: 10,
+        base_delay: std::time::Duration::from_millis(5),
+        ..RetryPolicy::default()
+    });
+    // The same name and size already on the site: not to be mistaken for ours.
+    let older = write_bytes(dir.path(), "floorplan.png", 5_000, 7);
+    wix.upload_media(&source(&older, "image/png"), None)
+        .await
+        .unwrap();
+
+    // Every PUT is stored, then answered 503 (the answer "lost").
+    set_faults(&base, json!({"lostResponseRate": 1.0})).await;
+    let file = write_bytes(dir.path(), "floorplan.png", 5_000, 8);
+    let got = wix
+        .upload_media(&source(&file, "image/png"), None)
+        .await
+        .unwrap();
+    set_faults(&base, json!({})).await;
+    assert_eq!(
+        fetch(got.url.as_deref().unwrap()).await,
+        std::fs::read(&file).unwrap(),
+        "ours, not the older one"
+    );
+
+    // Half the URLs are found expired, a fifth of calls fail: fresh URLs, retries.
+    set_faults(&base, json!({"expiredUrlRate": 0.5, "errorRate": 0.2})).await;
+    for i in 0..10 {
+        let p = write_bytes(dir.path(), &format!("room-{i}.png"), 300 + i, 3);
+        wix.upload_media(&source(&p, "image/png"), None)
+            .await
+            .unwrap();
+    }
+    set_faults(&base, json!({})).await;
+    let all: Vec<_> = wix
+        .files_stream(&FileListing::Files(FileFilter::default()), 100)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 12, "every file once: none lost, none twice");
+
+    // A URL that always expires ends in a clear error, not a loop.
+    set_faults(&base, json!({"expiredUrlRate": 1.0})).await;
+    let p = write_bytes(dir.path(), "never.png", 100, 1);
+    let e = wix
+        .upload_media(&source(&p, "image/png"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(403), "{e}");
+}

@@ -686,10 +686,10 @@ fn tus_error(status: StatusCode, why: &str) -> Response {
     resp
 }
 
-/// Every tus request but OPTIONS must say `Tus-Resumable: 1.0.0` (412 otherwise).
-fn tus_version_ok(headers: &HeaderMap) -> Result<(), Response> {
+/// Every tus request but OPTIONS must say `Tus-Resumable: 1.0.0`: the 412 when it does not.
+fn tus_version_refusal(headers: &HeaderMap) -> Option<Response> {
     match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
+        Some(TUS_VERSION) => None,
         _ => {
             let mut resp = tus_error(
                 StatusCode::PRECONDITION_FAILED,
@@ -697,7 +697,7 @@ fn tus_version_ok(headers: &HeaderMap) -> Result<(), Response> {
             );
             resp.headers_mut()
                 .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-            Err(resp)
+            Some(resp)
         }
     }
 }
@@ -730,8 +730,8 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 }
 
 async fn tus_create(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = tus_version_ok(&headers) {
-        return r;
+    if let Some(refusal) = tus_version_refusal(&headers) {
+        return refusal;
     }
     if no_authorization(&headers).is_err() {
         return tus_error(
@@ -816,15 +816,24 @@ async fn tus_head(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = tus_version_ok(&headers) {
-        return r;
+    if let Some(refusal) = tus_version_refusal(&headers) {
+        return refusal;
     }
     let Some(up) = lock(&state.media.tus).get(&id).cloned() else {
         return tus_error(StatusCode::NOT_FOUND, "no such upload");
     };
+    // While a PATCH is still arriving, what is on disk so far.
+    let offset = if up.busy {
+        tokio::fs::metadata(state.site.tus_path(&id))
+            .await
+            .map(|m| m.len().min(up.length))
+            .unwrap_or(up.offset)
+    } else {
+        up.offset
+    };
     let mut resp = tus_response(StatusCode::OK);
     let h = resp.headers_mut();
-    h.insert("upload-offset", HeaderValue::from(up.offset));
+    h.insert("upload-offset", HeaderValue::from(offset));
     h.insert("upload-length", HeaderValue::from(up.length));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
@@ -836,8 +845,8 @@ async fn tus_patch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(r) = tus_version_ok(&headers) {
-        return r;
+    if let Some(refusal) = tus_version_refusal(&headers) {
+        return refusal;
     }
     let ct = headers
         .get(header::CONTENT_TYPE)

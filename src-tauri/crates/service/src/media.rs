@@ -1,19 +1,20 @@
 //! The site's Media Manager (Wix accounts only): what `attache media ls|upload|rm|restore|link`
 //! does. Files are checked before any network call like attachments are, and large ones go
 //! through the resumable tus upload, whose progress is kept on disk so a second run after an
-//! interruption continues from the server's offset instead of starting again.
+//! interruption continues from the server's offset instead of starting again (the session
+//! lives in the durable upload queue's SQLite file).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use attache_core::upload::{inspect, Rejection, UploadRules, UploadSource};
+use attache_core::upload::{inspect, Rejection, ResumableKey, UploadRules, UploadSource};
 use attache_wix::media::{
     FileDescriptor, FileFilter, FileListing, GenerateFileUploadUrlRequest, TusSession,
     RESUMABLE_THRESHOLD,
 };
 use attache_wix::WixClient;
 use futures::TryStreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{Attache, ServiceError};
 
@@ -37,17 +38,6 @@ impl UploadRules for MediaRules {
     fn max_upload_bytes(&self) -> u64 {
         4 << 30
     }
-}
-
-/// A resumable upload in progress, saved under the app's home so a later run resumes it.
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedTus {
-    path: PathBuf,
-    size: u64,
-    modified_ns: i64,
-    content_hash: String,
-    folder: Option<String>,
-    session: TusSession,
 }
 
 /// The outcome of one file of `attache media upload`.
@@ -146,48 +136,46 @@ impl Attache {
         };
         let backend = |e| ServiceError::Backend(attache_core::BackendError::from(e));
         if source.size <= RESUMABLE_THRESHOLD {
-            let url = client
-                .generate_file_upload_url(&request)
-                .await
-                .map_err(backend)?;
             let file = client
-                .put_media(&url.upload_url, &source)
+                .upload_media(&source, folder)
                 .await
                 .map_err(backend)?;
             return Ok((file, false, false));
         }
         // The same content from the same place, still unfinished: continue that upload.
-        let saved_path = self.tus_state_path(&source.content_hash);
-        let previous = std::fs::read(&saved_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<SavedTus>(&b).ok())
-            .filter(|s| {
-                s.path == source.path
-                    && s.size == source.size
-                    && s.modified_ns == source.modified_ns
-                    && s.folder.as_deref() == folder
-            });
+        let key = ResumableKey {
+            account: self.account.name.clone(),
+            content_hash: source.content_hash.clone(),
+            path: source.path.display().to_string(),
+            folder: folder.unwrap_or_default().to_owned(),
+        };
+        let previous = self
+            .queue
+            .resumable(&key, source.size, source.modified_ns)?
+            .and_then(|json| serde_json::from_str::<TusSession>(&json).ok());
         let resumed = previous.is_some();
         let mut session = match previous {
-            Some(s) => s.session,
+            Some(s) => s,
             None => {
                 let url = client
                     .generate_resumable_upload_url(&request)
                     .await
                     .map_err(backend)?;
-                TusSession::new(&url, source.size)
+                let mut session = TusSession::new(&url, source.size);
+                session.baseline = client.media_baseline(&source).await.map_err(backend)?;
+                session
             }
         };
+        let queue = self.queue.clone();
         let save = |session: &TusSession| {
-            let state = SavedTus {
-                path: source.path.clone(),
-                size: source.size,
-                modified_ns: source.modified_ns,
-                content_hash: source.content_hash.clone(),
-                folder: folder.map(str::to_owned),
-                session: session.clone(),
-            };
-            if let Err(e) = write_state(&saved_path, &state) {
+            let saved = serde_json::to_string(session)
+                .map_err(|e| e.to_string())
+                .and_then(|json| {
+                    queue
+                        .save_resumable(&key, source.size, source.modified_ns, &json)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = saved {
                 tracing::warn!("could not save the resumable upload's state: {e}");
             }
         };
@@ -195,34 +183,18 @@ impl Attache {
         let result = client.tus_upload(&mut session, &source, save).await;
         match result {
             Ok(file) => {
-                let _ = std::fs::remove_file(&saved_path);
+                self.queue.forget_resumable(&key)?;
                 Ok((file, true, resumed))
             }
             Err(e) => {
                 // A token the host no longer knows cannot be resumed: start fresh next time.
                 if matches!(e.status(), Some(404) | Some(429)) {
-                    let _ = std::fs::remove_file(&saved_path);
+                    self.queue.forget_resumable(&key)?;
                 }
                 Err(backend(e))
             }
         }
     }
-
-    fn tus_state_path(&self, content_hash: &str) -> PathBuf {
-        self.home
-            .root()
-            .join("media-uploads")
-            .join(format!("{}-{content_hash}.json", self.account.name))
-    }
-}
-
-fn write_state(path: &Path, state: &SavedTus) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(state)?)?;
-    std::fs::rename(tmp, path)
 }
 
 /// `--trash` / `--search` to a listing.

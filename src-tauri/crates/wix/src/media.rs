@@ -219,6 +219,10 @@ pub struct TusSession {
     /// The tus upload's URL (creation's `Location`, resolved); `None` until created.
     pub location: Option<String>,
     pub length: u64,
+    /// Ids of same-name, same-size files that existed before this upload began (see
+    /// [`WixClient::media_baseline`]): if the finalise's answer is lost, the new one is ours.
+    #[serde(default)]
+    pub baseline: Vec<String>,
 }
 
 // ---- calls ----
@@ -513,14 +517,88 @@ impl WixClient {
             parent_folder_id: folder.map(str::to_owned),
             ..Default::default()
         };
+        // Files of this name and size that exist already: after an answer lost in transit,
+        // a new one among them is ours (so a retry never makes a second copy).
+        let baseline = self.media_baseline(source).await?;
         if source.size > RESUMABLE_THRESHOLD {
             let url = self.generate_resumable_upload_url(&request).await?;
             let mut session = TusSession::new(&url, source.size);
-            self.tus_upload(&mut session, source, |_| {}).await
-        } else {
-            let url = self.generate_file_upload_url(&request).await?;
-            self.put_media(&url.upload_url, source).await
+            session.baseline = baseline;
+            return self.tus_upload(&mut session, source, |_| {}).await;
         }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let url = self.generate_file_upload_url(&request).await?;
+            let err = match self.put_media(&url.upload_url, source).await {
+                Ok(file) => return Ok(file),
+                Err(e) => e,
+            };
+            if source.progress.file_changed() {
+                return Err(err);
+            }
+            // Stored but unanswered (5xx after the commit, a dropped connection): look first.
+            if is_transient(&err) {
+                if let Some(file) = self.find_new_copy(source, &baseline).await? {
+                    return Ok(file);
+                }
+            }
+            // An expired or spent URL is worth a fresh one; other refusals are final.
+            let fresh_url_helps = matches!(err.status(), Some(403) | Some(404) | Some(429));
+            if !(is_transient(&err) || fresh_url_helps)
+                || attempt >= self.retry_policy().max_attempts
+            {
+                return Err(err);
+            }
+            let wait = self.retry_policy().delay(attempt, err_retry_after(&err));
+            tracing::debug!(error = %err, ?wait, "media upload: trying again with a new URL");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Ids of the files already named like `source` with its size.
+    pub async fn media_baseline(&self, source: &UploadSource) -> Result<Vec<String>, WixError> {
+        Ok(self
+            .same_name_and_size(source)
+            .await?
+            .into_iter()
+            .map(|f| f.id)
+            .collect())
+    }
+
+    async fn same_name_and_size(
+        &self,
+        source: &UploadSource,
+    ) -> Result<Vec<FileDescriptor>, WixError> {
+        let listing = FileListing::Search {
+            text: source.file_name.clone(),
+            trash: false,
+            filter: FileFilter::default(),
+        };
+        let found: Vec<FileDescriptor> = self
+            .files_stream(&listing, MEDIA_PAGE)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|f| {
+                f.display_name.as_deref() == Some(source.file_name.as_str())
+                    && f.size() == Some(source.size)
+            })
+            .collect())
+    }
+
+    /// A file named like `source`, of its size, that was not there before the upload began.
+    async fn find_new_copy(
+        &self,
+        source: &UploadSource,
+        baseline: &[String],
+    ) -> Result<Option<FileDescriptor>, WixError> {
+        Ok(self
+            .same_name_and_size(source)
+            .await?
+            .into_iter()
+            .find(|f| !baseline.contains(&f.id)))
     }
 
     /// The simple upload: `PUT <uploadUrl>?filename=` with the raw bytes (no Authorization).
@@ -768,7 +846,7 @@ impl WixClient {
             // The token is single use: "already used" after an attempt whose answer was lost
             // means that attempt made the file. Find it rather than fail an upload that worked.
             if attempt > 1 && err.status() == Some(429) {
-                if let Some(file) = self.find_finalised(source).await? {
+                if let Some(file) = self.find_new_copy(source, &session.baseline).await? {
                     return Ok(file);
                 }
             }
@@ -777,30 +855,6 @@ impl WixClient {
             }
             tokio::time::sleep(self.retry_policy().delay(attempt, err_retry_after(&err))).await;
         }
-    }
-
-    /// The newest file with this upload's name and size (after a finalise whose answer was
-    /// lost).
-    async fn find_finalised(
-        &self,
-        source: &UploadSource,
-    ) -> Result<Option<FileDescriptor>, WixError> {
-        let listing = FileListing::Search {
-            text: source.file_name.clone(),
-            trash: false,
-            filter: FileFilter::default(),
-        };
-        let found: Vec<FileDescriptor> = self
-            .files_stream(&listing, MEDIA_PAGE)
-            .try_collect()
-            .await?;
-        Ok(found
-            .into_iter()
-            .filter(|f| {
-                f.display_name.as_deref() == Some(source.file_name.as_str())
-                    && f.size() == Some(source.size)
-            })
-            .max_by(|a, b| a.created_date.cmp(&b.created_date)))
     }
 }
 
@@ -811,6 +865,7 @@ impl TusSession {
             upload_token: url.upload_token.clone(),
             location: None,
             length,
+            baseline: Vec::new(),
         }
     }
 }

@@ -43,7 +43,7 @@ pub enum WebhookEvent {
         attachment_id: String,
         /// Present only if Wix includes it (UNCONFIRMED: the documented entity has none).
         contact_id: Option<String>,
-        attachment: Option<ContactAttachment>,
+        attachment: Option<Box<ContactAttachment>>,
         instance_id: Option<String>,
         event_time: Option<String>,
     },
@@ -189,7 +189,7 @@ impl WebhookVerifier {
                         .map_err(|e| WebhookError::Malformed(format!("entity: {e}")))?,
                     v => v,
                 };
-                let attachment: Option<ContactAttachment> =
+                let attachment: Option<Box<ContactAttachment>> =
                     serde_json::from_value(entity.clone()).ok();
                 let attachment_id = event
                     .entity_id

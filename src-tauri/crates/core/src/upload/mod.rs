@@ -18,7 +18,7 @@ pub use inspect::{
     describe_mime, display_name, expand, hash_file, human_size, inspect, is_ignored_name, stat,
     ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
 };
-pub use queue::{now_ms, Enqueued, UploadQueue};
+pub use queue::{now_ms, Enqueued, ResumableKey, UploadQueue};
 
 use crate::ErrorPayload;
 

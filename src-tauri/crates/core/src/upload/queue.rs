@@ -55,7 +55,33 @@ ALTER TABLE upload_jobs ADD COLUMN target TEXT;
 -- attachment of the contact.
 ALTER TABLE upload_jobs ADD COLUMN as_document INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Resumable (tus) uploads to the Wix Media Manager in progress: the file as it was checked,
+-- and the session (upload URL, token, tus location) as JSON, so a later run resumes from the
+-- server's offset. Keyed by account + content + path + folder.
+CREATE TABLE resumable_uploads (
+    account      TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    folder       TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    modified_ns  INTEGER NOT NULL,
+    session      TEXT NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (account, content_hash, path, folder)
+);
+"#,
 ];
+
+/// Which resumable upload: the same bytes from the same place to the same folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumableKey {
+    pub account: String,
+    pub content_hash: String,
+    pub path: String,
+    /// "" for the media root.
+    pub folder: String,
+}
 
 pub struct UploadQueue {
     conn: Mutex<Connection>,
@@ -139,6 +165,76 @@ impl UploadQueue {
         Ok(Self {
             conn: Mutex::new(crate::durable::prepare(conn, MIGRATIONS)?),
         })
+    }
+
+    /// The saved session of a resumable upload, if the file is still as it was then.
+    pub fn resumable(
+        &self,
+        key: &ResumableKey,
+        size: u64,
+        modified_ns: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT session FROM resumable_uploads WHERE account = ?1 AND content_hash = ?2
+                 AND path = ?3 AND folder = ?4 AND size = ?5 AND modified_ns = ?6",
+                params![
+                    key.account,
+                    key.content_hash,
+                    key.path,
+                    key.folder,
+                    size as i64,
+                    modified_ns
+                ],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records (or replaces) a resumable upload's session.
+    pub fn save_resumable(
+        &self,
+        key: &ResumableKey,
+        size: u64,
+        modified_ns: i64,
+        session: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO resumable_uploads
+             (account, content_hash, path, folder, size, modified_ns, session, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                key.account,
+                key.content_hash,
+                key.path,
+                key.folder,
+                size as i64,
+                modified_ns,
+                session,
+                now_ms()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn forget_resumable(&self, key: &ResumableKey) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM resumable_uploads WHERE account = ?1 AND content_hash = ?2 AND path = ?3
+             AND folder = ?4",
+            params![key.account, key.content_hash, key.path, key.folder],
+        )?;
+        Ok(())
+    }
+
+    /// Resumable uploads still in progress for `account`.
+    pub fn resumable_count(&self, account: &str) -> Result<usize, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM resumable_uploads WHERE account = ?1",
+            params![account],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
