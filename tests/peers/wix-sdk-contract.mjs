@@ -5,7 +5,7 @@
 //
 // Usage: node wix-sdk-contract.mjs BASE_URL API_KEY SITE_ID < plan.json
 // plan.json: [{"op": "name", "args": {...}}, ...]; output: [{"op", "requests", "result"?, "error"?}]
-import { createClient, ApiKeyStrategy } from '@wix/sdk';
+import { createClient, ApiKeyStrategy, AppStrategy } from '@wix/sdk';
 import { contacts, attachments } from '@wix/crm';
 import { files } from '@wix/media';
 
@@ -24,12 +24,15 @@ const toSandbox = (url) => {
   u.host = b.host;
   return u.toString();
 };
+const realFetch = globalThis.fetch;
 const sandboxFetch = (input, init) => {
   if (typeof input === 'string' || input instanceof URL) {
-    return fetch(toSandbox(input.toString()), init);
+    return realFetch(toSandbox(input.toString()), init);
   }
-  return fetch(new Request(toSandbox(input.url), input), init);
+  return realFetch(new Request(toSandbox(input.url), input), init);
 };
+// The app strategy mints its token with the global fetch, not the client's: route that too.
+globalThis.fetch = sandboxFetch;
 
 const wix = createClient({
   auth: ApiKeyStrategy({ apiKey, siteId }),
@@ -38,6 +41,13 @@ const wix = createClient({
 });
 
 const ops = {
+  // An app login (client credentials, then the call with the minted token).
+  appGetContact: (a) =>
+    createClient({
+      auth: AppStrategy({ appId: a.appId, appSecret: a.appSecret, instanceId: a.instanceId }),
+      modules: { contacts },
+      fetch: sandboxFetch,
+    }).contacts.getContact(a.id),
   listContacts: (a) => wix.contacts.listContacts(a.options),
   getContact: (a) => wix.contacts.getContact(a.id),
   queryContacts: (a) => {
@@ -71,7 +81,7 @@ const ops = {
 };
 
 const admin = async (method) => {
-  const r = await fetch(`${base}/_admin/requests`, { method });
+  const r = await realFetch(`${base}/_admin/requests`, { method });
   return r.json();
 };
 

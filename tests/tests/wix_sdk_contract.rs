@@ -72,12 +72,18 @@ async fn the_rust_client_sends_what_the_wix_sdk_sends() {
         "tests/peers is not installed: run ./.ci/deps.sh (make test does)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(
-        SandboxConfig::demo(dir.path().join("site")),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    let config = SandboxConfig {
+        app: Some(attache_sandbox::AppCredentials {
+            app_id: "app-7".into(),
+            app_secret: "app-secret-7".into(),
+            instance_id: "instance-7".into(),
+            token_ttl: std::time::Duration::from_secs(3600),
+        }),
+        ..SandboxConfig::demo(dir.path().join("site"))
+    };
+    let sb = Sandbox::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let base = sb.base_url();
     let wix = WixClient::new(
         &base,
@@ -122,6 +128,7 @@ async fn the_rust_client_sends_what_the_wix_sdk_sends() {
     let plan = json!([
         {"op": "listContacts", "args": {"options": {"paging": {"limit": 1000, "offset": 0}, "sort": {"fieldName": "createdDate", "order": "ASC"}}}},
         {"op": "getContact", "args": {"id": ana}},
+        {"op": "appGetContact", "args": {"id": ana, "appId": "app-7", "appSecret": "app-secret-7", "instanceId": "instance-7"}},
         {"op": "queryContacts", "args": {"startsWith": ["info.name.first", "An"], "ascending": "createdDate", "limit": 10}},
         {"op": "generateAttachmentUploadUrl", "args": {"contactId": ana, "fileName": "offer.pdf", "mimeType": "application/pdf"}},
         {"op": "listAttachments", "args": {"contactId": ana, "options": {"paging": {"limit": 100, "offset": 0}}}},
@@ -194,6 +201,18 @@ async fn the_rust_client_sends_what_the_wix_sdk_sends() {
                 .await
                 .map(drop),
             "getContact" => wix.get_contact(&s("id")).await.map(drop),
+            "appGetContact" => {
+                let app = WixClient::new(
+                    &base,
+                    WixAuth::App {
+                        app_id: s("appId"),
+                        app_secret: Sensitive::new(s("appSecret")),
+                        instance_id: s("instanceId"),
+                    },
+                )
+                .unwrap();
+                app.get_contact(&s("id")).await.map(drop)
+            }
             "queryContacts" => wix
                 .query_contacts(&QueryContactsRequest {
                     search: None,

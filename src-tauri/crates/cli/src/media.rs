@@ -41,11 +41,15 @@ pub enum MediaCommand {
         ids: Vec<String>,
         #[arg(long)]
         permanent: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Bring files back from the trash bin.
     Restore {
         #[arg(required = true)]
         ids: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Print download links: one per file, or with `--zip` one link to a zip of them all.
     Link {
@@ -112,11 +116,18 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             }
             Ok(())
         }
-        MediaCommand::Rm { ids, permanent } => {
+        MediaCommand::Rm {
+            ids,
+            permanent,
+            json,
+        } => {
             app.media()?
                 .delete_files(&ids, permanent)
                 .await
                 .map_err(backend)?;
+            if json {
+                return print_json(&serde_json::json!({"deleted": ids, "permanent": permanent}));
+            }
             let where_to = if permanent {
                 "deleted for good"
             } else {
@@ -125,8 +136,11 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             println!("{} file(s) {where_to}", ids.len());
             Ok(())
         }
-        MediaCommand::Restore { ids } => {
+        MediaCommand::Restore { ids, json } => {
             app.media()?.restore_files(&ids).await.map_err(backend)?;
+            if json {
+                return print_json(&serde_json::json!({ "restored": ids }));
+            }
             println!("{} file(s) restored", ids.len());
             Ok(())
         }

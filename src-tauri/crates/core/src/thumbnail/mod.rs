@@ -2,9 +2,11 @@
 //! network: used for the grid, the larger preview, files waiting in the upload tray, and
 //! `attache thumbnail`.
 //!
-//! - JPEG is decoded at reduced scale (DCT scaling in `jpeg-decoder`: 1/2, 1/4 or 1/8 of the
-//!   size, whichever still covers the thumbnail), the way libvips's shrink-on-load does, so a
-//!   24-megapixel photo never exists in memory at full size; EXIF orientation is applied.
+//! - JPEG is decoded at reduced scale (DCT scaling: 1/2, 1/4 or 1/8 of the size, whichever
+//!   still covers the thumbnail), the way libvips's shrink-on-load does, so a 24-megapixel photo
+//!   never exists in memory at full size; EXIF orientation is applied. libjpeg-turbo (through
+//!   `turbojpeg`) decodes, as in libvips; what it refuses (CMYK, odd sampling) goes to the pure
+//!   Rust `jpeg-decoder`.
 //! - Other images (PNG, GIF, WebP, BMP, TIFF) are decoded by `image` under dimension and memory
 //!   limits (decompression bombs are refused before decoding).
 //! - PDF first pages are rasterised by `hayro` (pure Rust) straight at the thumbnail's scale.
@@ -154,6 +156,7 @@ fn fit(width: u32, height: u32, max_side: u32) -> (u32, u32) {
 fn jpeg(bytes: &[u8], max_side: u32) -> Result<RgbImage, ThumbError> {
     let corrupt = |e: jpeg_decoder::Error| ThumbError::Corrupt(e.to_string());
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    // Headers only (dimensions, EXIF): cheap, and the same checks whichever decoder runs.
     decoder.read_info().map_err(corrupt)?;
     let info = decoder
         .info()
@@ -161,12 +164,19 @@ fn jpeg(bytes: &[u8], max_side: u32) -> Result<RgbImage, ThumbError> {
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     check_pixels(width as u64, height as u64)?;
     let (want_w, want_h) = fit(width, height, max_side);
+    let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk);
+    if let Some(rgb) = turbo_jpeg(bytes, want_w, want_h) {
+        let mut image = DynamicImage::ImageRgb8(rgb);
+        if let Some(o) = orientation {
+            image.apply_orientation(o);
+        }
+        return Ok(image.to_rgb8());
+    }
     // The decoder picks the smallest DCT scale whose output still covers the request.
     let (w, h) = decoder
         .scale(want_w as u16, want_h as u16)
         .map_err(corrupt)?;
     let pixels = decoder.decode().map_err(corrupt)?;
-    let orientation = decoder.exif_data().and_then(Orientation::from_exif_chunk);
     let (w, h) = (u32::from(w), u32::from(h));
     let rgb = match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels),
@@ -195,6 +205,36 @@ fn jpeg(bytes: &[u8], max_side: u32) -> Result<RgbImage, ThumbError> {
         image.apply_orientation(o);
     }
     Ok(image.to_rgb8())
+}
+
+/// libjpeg-turbo at the smallest DCT scale that still covers `want_w` × `want_h`; `None` when it
+/// cannot (the caller falls back to `jpeg-decoder`, which also gives the error's reason).
+fn turbo_jpeg(bytes: &[u8], want_w: u32, want_h: u32) -> Option<RgbImage> {
+    use turbojpeg::{Decompressor, Image as TjImage, PixelFormat, ScalingFactor};
+    let mut d = Decompressor::new().ok()?;
+    let header = d.read_header(bytes).ok()?;
+    let scale = [
+        ScalingFactor::ONE_EIGHTH,
+        ScalingFactor::ONE_QUARTER,
+        ScalingFactor::ONE_HALF,
+        ScalingFactor::ONE,
+    ]
+    .into_iter()
+    .find(|s| {
+        let out = header.scaled(*s);
+        out.width as u32 >= want_w && out.height as u32 >= want_h
+    })?;
+    let out = header.scaled(scale);
+    d.set_scaling_factor(scale).ok()?;
+    let mut image = TjImage {
+        pixels: vec![0u8; 3 * out.width * out.height],
+        width: out.width,
+        pitch: 3 * out.width,
+        height: out.height,
+        format: PixelFormat::RGB,
+    };
+    d.decompress(bytes, image.as_deref_mut()).ok()?;
+    RgbImage::from_raw(out.width as u32, out.height as u32, image.pixels)
 }
 
 fn check_pixels(width: u64, height: u64) -> Result<(), ThumbError> {
@@ -352,6 +392,23 @@ mod tests {
         // Never enlarged.
         let small = render(&photo(100, 50), 256).unwrap();
         assert_eq!((small.width, small.height), (100, 50));
+    }
+
+    #[test]
+    fn libjpeg_turbo_decodes_at_the_smallest_scale_that_covers_the_thumbnail() {
+        let bytes = photo(1600, 1200);
+        let small = turbo_jpeg(&bytes, 200, 150).expect("libjpeg-turbo decodes a baseline JPEG");
+        assert_eq!(small.dimensions(), (200, 150), "1/8 covers 200 x 150");
+        let half = turbo_jpeg(&bytes, 700, 525).unwrap();
+        assert_eq!(
+            half.dimensions(),
+            (800, 600),
+            "1/2 is the smallest that covers 700"
+        );
+        assert!(
+            turbo_jpeg(b"\xff\xd8 not a jpeg", 10, 10).is_none(),
+            "left to the fallback"
+        );
     }
 
     #[test]
