@@ -663,6 +663,10 @@ pub(crate) async fn error_from(resp: Response) -> WixError {
         message: parsed.message.filter(|m| !m.is_empty()).unwrap_or(reason),
         application_code: app.code,
         description: app.description,
+        // `{}` is what Wix sends when there is nothing to say.
+        application_data: app
+            .data
+            .filter(|d| !d.is_null() && d.as_object().is_none_or(|o| !o.is_empty())),
         violations,
         request_id,
         retry_after,
@@ -685,6 +689,60 @@ mod tests {
         assert!(has_more(Some(&meta(10, true)), 0, 100, 100));
         assert!(!has_more(None, 0, 99, 100));
         assert!(!has_more(Some(&meta(500, false)), 0, 0, 100));
+    }
+
+    #[tokio::test]
+    async fn errors_carry_status_codes_data_violations_request_id_and_retry_after() {
+        let body = serde_json::json!({
+            "message": "Bad request",
+            "details": {
+                "applicationError": {"code": "QUOTA", "description": "too many", "data": {"limit": 5}},
+                "validationError": {"fieldViolations": [
+                    {"field": "fileName", "description": "too long", "ruleName": "MAX_LENGTH"}
+                ]}
+            }
+        });
+        let resp = http::Response::builder()
+            .status(400)
+            .header("x-wix-request-id", "req-1")
+            .header("retry-after", "7")
+            .body(body.to_string())
+            .unwrap();
+        match error_from(Response::from(resp)).await {
+            WixError::Api {
+                status,
+                application_code,
+                description,
+                application_data,
+                violations,
+                request_id,
+                retry_after,
+                ..
+            } => {
+                assert_eq!(status, 400);
+                assert_eq!(application_code.as_deref(), Some("QUOTA"));
+                assert_eq!(description.as_deref(), Some("too many"));
+                assert_eq!(application_data, Some(serde_json::json!({"limit": 5})));
+                assert_eq!(violations[0].rule.as_deref(), Some("MAX_LENGTH"));
+                assert_eq!(request_id.as_deref(), Some("req-1"));
+                assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Wix's empty `data: {}` is no data.
+        let empty = serde_json::json!({"details": {"applicationError": {"code": "X", "data": {}}}});
+        let resp = http::Response::builder()
+            .status(404)
+            .body(empty.to_string())
+            .unwrap();
+        assert!(matches!(
+            error_from(Response::from(resp)).await,
+            WixError::Api {
+                application_data: None,
+                status: 404,
+                ..
+            }
+        ));
     }
 
     #[test]

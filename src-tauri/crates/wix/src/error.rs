@@ -18,6 +18,8 @@ pub enum WixError {
         /// `details.applicationError.code`, e.g. `CONTACT_NOT_FOUND`.
         application_code: Option<String>,
         description: Option<String>,
+        /// `details.applicationError.data`: the error's structured details, when Wix sends any.
+        application_data: Option<serde_json::Value>,
         violations: Vec<FieldViolation>,
         /// `X-Wix-Request-Id`, for support requests.
         request_id: Option<String>,
