@@ -650,11 +650,15 @@ impl Attache {
             rejected,
             ..QueueReport::default()
         };
-        for file in &accepted {
-            match self
-                .queue
-                .enqueue(self.key(), &contact.id, &contact.display_name, file, force)?
-            {
+        let enqueued = self.queue.enqueue_all(
+            self.key(),
+            &contact.id,
+            &contact.display_name,
+            &accepted,
+            force,
+        )?;
+        for outcome in enqueued {
+            match outcome {
                 Enqueued::New(job) => report.queued.push(UploadView::of(&job)),
                 Enqueued::AlreadyQueued(job) => report.already_queued.push(UploadView::of(&job)),
                 Enqueued::AlreadyAttached(job) => {

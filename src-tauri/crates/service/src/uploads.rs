@@ -241,7 +241,10 @@ impl Inner {
 
     /// Starts as many pending jobs as there are free slots.
     fn schedule(self: &Arc<Self>) -> Result<(), attache_core::StoreError> {
-        let pending = self.queue.pending(&self.account)?;
+        // Enough to fill every slot even when some waiting jobs share a name with running ones.
+        let pending = self
+            .queue
+            .pending_first(&self.account, 2 * self.concurrency + 64)?;
         let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         let mut busy: HashSet<(String, String)> =
             active.values().map(|a| a.same_name_key.clone()).collect();
