@@ -1232,11 +1232,7 @@ async fn upload(
     let pending = {
         let data = state.site.lock();
         if data.spent_upload_tokens.contains(&token) {
-            return Err(ApiError::application(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RESOURCE_EXHAUSTED",
-                "This upload URL was already used",
-            ));
+            return Err(ApiError::upload_url_spent());
         }
         let Some(p) = data.uploads.iter().find(|u| u.token == token) else {
             return Err(ApiError::not_found(
@@ -1363,19 +1359,11 @@ async fn upload(
     }
     if !accepted {
         let _ = tokio::fs::remove_file(&final_path).await;
-        return Err(ApiError::application(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RESOURCE_EXHAUSTED",
-            "This upload URL was already used",
-        ));
+        return Err(ApiError::upload_url_spent());
     }
     if Faults::roll(faults.lost_response_rate) {
         // Stored, but the client never hears so: the case that tempts a client to send twice.
-        return Err(ApiError::application(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "INJECTED_FAULT",
-            "connection lost",
-        ));
+        return Err(ApiError::connection_lost());
     }
     Ok(Json(json!({})).into_response())
 }

@@ -60,6 +60,24 @@ impl ApiError {
         Self::application(StatusCode::NOT_FOUND, code, description)
     }
 
+    /// A single-use upload URL (or token) presented again.
+    pub fn upload_url_spent() -> Self {
+        Self::application(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "This upload URL was already used",
+        )
+    }
+
+    /// The `lost` fault: the work was done, the answer says otherwise.
+    pub fn connection_lost() -> Self {
+        Self::application(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INJECTED_FAULT",
+            "connection lost",
+        )
+    }
+
     /// System errors are "sent empty by design".
     pub fn internal() -> Self {
         Self {

@@ -241,6 +241,11 @@ pub(crate) fn descriptor(f: &StoredMediaFile, origin: &str, site_id: &str) -> Va
     })
 }
 
+/// `{"file": FileDescriptor}`, the answer of uploads, import, get and update.
+fn file_answer(state: &Shared, headers: &HeaderMap, file: &StoredMediaFile) -> Response {
+    Json(json!({"file": descriptor(file, &origin(headers), &state.config.site_id)})).into_response()
+}
+
 /// `rule` in `ruleName`, the key the Media API documents for its validation failures.
 fn rule(field: &str, description: impl Into<String>, rule_name: &str) -> ApiError {
     ApiError::field_rule(field, description, rule_name)
@@ -402,11 +407,7 @@ async fn generate_resumable_upload_url(
 /// Takes a pending upload for good (single use), or says why it cannot be used.
 fn claim(state: &Shared, token: &str, resumable: bool) -> Result<PendingMedia, ApiError> {
     if lock(&state.media.spent).contains(token) {
-        return Err(ApiError::application(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RESOURCE_EXHAUSTED",
-            "This upload URL was already used",
-        ));
+        return Err(ApiError::upload_url_spent());
     }
     let pending = lock(&state.media.pending)
         .get(token)
@@ -502,25 +503,14 @@ async fn simple_upload(
     // Single use: the first upload to finish takes the token.
     if lock(&state.media.pending).remove(&token).is_none() {
         let _ = tokio::fs::remove_file(&part).await;
-        return Err(ApiError::application(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RESOURCE_EXHAUSTED",
-            "This upload URL was already used",
-        ));
+        return Err(ApiError::upload_url_spent());
     }
     lock(&state.media.spent).insert(token);
     let file = store(&state, &key, &part, &name, &pending, size).await?;
     if Faults::roll(faults.lost_response_rate) {
-        return Err(ApiError::application(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "INJECTED_FAULT",
-            "connection lost",
-        ));
+        return Err(ApiError::connection_lost());
     }
-    Ok(
-        Json(json!({"file": descriptor(&file, &origin(&headers), &state.config.site_id)}))
-            .into_response(),
-    )
+    Ok(file_answer(&state, &headers, &file))
 }
 
 /// Streams a body into `dest` (appending when `append`); returns the bytes written. Over
@@ -667,352 +657,11 @@ fn media_id(site_id: &str, key: &str, name: &str, mime: &str) -> String {
     format!("{prefix}_{key}~mv2.{ext}")
 }
 
-// ---------------------------------------------------------------------------------------------
-// tus 1.0.0 (core protocol + creation)
+mod listing;
+mod tus;
 
-const TUS_VERSION: &str = "1.0.0";
-
-fn tus_response(status: StatusCode) -> Response {
-    let mut resp = status.into_response();
-    resp.headers_mut()
-        .insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
-    resp
-}
-
-fn tus_error(status: StatusCode, why: &str) -> Response {
-    let mut resp = (status, why.to_owned()).into_response();
-    resp.headers_mut()
-        .insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
-    resp
-}
-
-/// Every tus request but OPTIONS must say `Tus-Resumable: 1.0.0`: the 412 when it does not.
-fn tus_version_refusal(headers: &HeaderMap) -> Option<Response> {
-    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => None,
-        _ => {
-            let mut resp = tus_error(
-                StatusCode::PRECONDITION_FAILED,
-                "Tus-Resumable: 1.0.0 required",
-            );
-            resp.headers_mut()
-                .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-            Some(resp)
-        }
-    }
-}
-
-async fn tus_options() -> Response {
-    let mut resp = tus_response(StatusCode::NO_CONTENT);
-    let h = resp.headers_mut();
-    h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-    h.insert("tus-extension", HeaderValue::from_static("creation"));
-    h.insert("tus-max-size", HeaderValue::from(MAX_TUS_BYTES));
-    resp
-}
-
-/// `Upload-Metadata: key base64,key base64,…` (a key may have no value).
-fn parse_metadata(v: &str) -> Result<HashMap<String, String>, String> {
-    let mut out = HashMap::new();
-    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, b64) = pair.split_once(' ').unwrap_or((pair, ""));
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| format!("metadata {k:?} is not base64"))?;
-        let text = String::from_utf8(bytes).map_err(|_| format!("metadata {k:?} is not UTF-8"))?;
-        out.insert(k.to_owned(), text);
-    }
-    Ok(out)
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-async fn tus_create(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(refusal) = tus_version_refusal(&headers) {
-        return refusal;
-    }
-    if no_authorization(&headers).is_err() {
-        return tus_error(
-            StatusCode::BAD_REQUEST,
-            "do not send Authorization to the upload host",
-        );
-    }
-    let Some(length) = header_u64(&headers, "upload-length") else {
-        return tus_error(StatusCode::BAD_REQUEST, "Upload-Length is required");
-    };
-    if length > MAX_TUS_BYTES {
-        return tus_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Upload-Length is over Tus-Max-Size",
-        );
-    }
-    if length == 0 {
-        return tus_error(StatusCode::BAD_REQUEST, "ZERO_FILE_SIZE: the file is empty");
-    }
-    let meta = match headers
-        .get("upload-metadata")
-        .and_then(|v| v.to_str().ok())
-        .map(parse_metadata)
-        .unwrap_or_else(|| Ok(HashMap::new()))
-    {
-        Ok(m) => m,
-        Err(why) => return tus_error(StatusCode::BAD_REQUEST, &why),
-    };
-    let Some(token) = meta.get("token").filter(|t| !t.is_empty()) else {
-        return tus_error(
-            StatusCode::BAD_REQUEST,
-            "Upload-Metadata must carry the upload token",
-        );
-    };
-    let pending = match claim(&state, token, true) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if pending.declared_size.is_some_and(|d| d != length) {
-        return tus_error(
-            StatusCode::BAD_REQUEST,
-            "Upload-Length differs from sizeInBytes",
-        );
-    }
-    let file_name = meta
-        .get("filename")
-        .filter(|n| !n.is_empty())
-        .cloned()
-        .or(pending.file_name.clone());
-    let Some(file_name) = file_name else {
-        return tus_error(
-            StatusCode::BAD_REQUEST,
-            "Upload-Metadata must carry filename",
-        );
-    };
-    let id = site::new_token();
-    if let Err(e) = tokio::fs::write(state.site.tus_path(&id), b"").await {
-        tracing::error!("sandbox tus create: {e}");
-        return tus_error(StatusCode::INTERNAL_SERVER_ERROR, "storage error");
-    }
-    lock(&state.media.tus).insert(
-        id.clone(),
-        TusUpload {
-            token: token.clone(),
-            length,
-            offset: 0,
-            file_name,
-            content_type: meta.get("contentType").cloned(),
-            busy: false,
-        },
-    );
-    let mut resp = tus_response(StatusCode::CREATED);
-    // Relative, as tus allows: the client resolves it against the upload URL.
-    if let Ok(v) = HeaderValue::from_str(&format!("/_tus/media/{id}")) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
-}
-
-async fn tus_head(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refusal) = tus_version_refusal(&headers) {
-        return refusal;
-    }
-    let Some(up) = lock(&state.media.tus).get(&id).cloned() else {
-        return tus_error(StatusCode::NOT_FOUND, "no such upload");
-    };
-    // While a PATCH is still arriving, what is on disk so far.
-    let offset = if up.busy {
-        tokio::fs::metadata(state.site.tus_path(&id))
-            .await
-            .map(|m| m.len().min(up.length))
-            .unwrap_or(up.offset)
-    } else {
-        up.offset
-    };
-    let mut resp = tus_response(StatusCode::OK);
-    let h = resp.headers_mut();
-    h.insert("upload-offset", HeaderValue::from(offset));
-    h.insert("upload-length", HeaderValue::from(up.length));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
-
-async fn tus_patch(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    if let Some(refusal) = tus_version_refusal(&headers) {
-        return refusal;
-    }
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct != "application/offset+octet-stream" {
-        return tus_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/offset+octet-stream",
-        );
-    }
-    let Some(claimed) = header_u64(&headers, "upload-offset") else {
-        return tus_error(StatusCode::BAD_REQUEST, "Upload-Offset is required");
-    };
-    let up = {
-        let mut all = lock(&state.media.tus);
-        let Some(up) = all.get_mut(&id) else {
-            return tus_error(StatusCode::NOT_FOUND, "no such upload");
-        };
-        if up.busy || up.offset != claimed {
-            return tus_error(
-                StatusCode::CONFLICT,
-                "Upload-Offset does not match the upload",
-            );
-        }
-        up.busy = true;
-        up.clone()
-    };
-    let path = state.site.tus_path(&id);
-    let faults = state.faults();
-    let result = if Faults::roll(faults.reset_rate) {
-        // Keep the first piece that arrived, then hang up: the client must HEAD and resume.
-        let mut stream = body.into_data_stream();
-        let first = stream.next().await.and_then(Result::ok).unwrap_or_default();
-        let room = (up.length - up.offset) as usize;
-        match append_bytes(&path, &first[..first.len().min(room)]).await {
-            Ok(()) => Err(ApiError::application(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UPLOAD_INTERRUPTED",
-                "connection reset",
-            )),
-            Err(e) => Err(e),
-        }
-    } else {
-        receive(body, &path, up.length - up.offset, true)
-            .await
-            .map(|_| ())
-    };
-    // Whatever reached the disk counts, so a HEAD after a cut tells the true offset.
-    let on_disk = tokio::fs::metadata(&path)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(up.offset);
-    let on_disk = on_disk.min(up.length);
-    {
-        let mut all = lock(&state.media.tus);
-        if let Some(u) = all.get_mut(&id) {
-            u.offset = on_disk;
-            u.busy = false;
-        }
-    }
-    match result {
-        Ok(_) => {
-            let mut resp = tus_response(StatusCode::NO_CONTENT);
-            resp.headers_mut()
-                .insert("upload-offset", HeaderValue::from(on_disk));
-            resp
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn append_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<(), ApiError> {
-    let mut f = tokio::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .await
-        .map_err(|_| ApiError::internal())?;
-    f.write_all(bytes).await.map_err(|_| ApiError::internal())?;
-    f.sync_all().await.map_err(|_| ApiError::internal())
-}
-
-/// `PUT {uploadUrl}/{uploadToken}?filename=`: turns the finished tus upload into a media file.
-async fn tus_finalise(
-    State(state): State<Shared>,
-    Path(token): Path<String>,
-    Query(q): Query<FileNameQuery>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    no_authorization(&headers)?;
-    let pending = claim(&state, &token, true)?;
-    // A creation whose answer was lost leaves a second upload with the same token: the
-    // finished one is the one to keep.
-    let (id, up) = lock(&state.media.tus)
-        .iter()
-        .filter(|(_, u)| u.token == token)
-        .max_by_key(|(_, u)| (u.offset == u.length, u.offset))
-        .map(|(id, u)| (id.clone(), u.clone()))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "UPLOAD_NOT_STARTED",
-                "No tus upload was made with this token",
-            )
-        })?;
-    if up.busy || up.offset < up.length {
-        return Err(ApiError::bad_request(
-            "UPLOAD_NOT_COMPLETE",
-            format!("{} of {} bytes received", up.offset, up.length),
-        ));
-    }
-    if let Some(ct) = up.content_type.as_deref().filter(|c| !c.is_empty()) {
-        if ct != pending.mime_type && ct != "application/octet-stream" {
-            return Err(rule(
-                "contentType",
-                format!("{ct:?} does not match {}", pending.mime_type),
-                "MISMATCH_MIME_TYPE",
-            ));
-        }
-    }
-    if lock(&state.media.pending).remove(&token).is_none() {
-        return Err(ApiError::application(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RESOURCE_EXHAUSTED",
-            "This upload URL was already used",
-        ));
-    }
-    lock(&state.media.spent).insert(token.clone());
-    let abandoned: Vec<String> = {
-        let mut all = lock(&state.media.tus);
-        all.remove(&id);
-        let others: Vec<String> = all
-            .iter()
-            .filter(|(_, u)| u.token == token)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &others {
-            all.remove(k);
-        }
-        others
-    };
-    for k in abandoned {
-        let _ = tokio::fs::remove_file(state.site.tus_path(&k)).await;
-    }
-    let name = q.filename.filter(|n| !n.is_empty()).unwrap_or(up.file_name);
-    let key = site::new_token();
-    let file = store(
-        &state,
-        &key,
-        &state.site.tus_path(&id),
-        &name,
-        &pending,
-        up.length,
-    )
-    .await?;
-    if Faults::roll(state.faults().lost_response_rate) {
-        return Err(ApiError::application(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "INJECTED_FAULT",
-            "connection lost",
-        ));
-    }
-    Ok(
-        Json(json!({"file": descriptor(&file, &origin(&headers), &state.config.site_id)}))
-            .into_response(),
-    )
-}
+use listing::{list_deleted_files, list_files, search_files};
+use tus::{tus_create, tus_finalise, tus_head, tus_options, tus_patch};
 
 // ---------------------------------------------------------------------------------------------
 // Import
@@ -1091,10 +740,7 @@ async fn import_file(
     };
     state.site.commit(change).await?;
     tokio::spawn(fetch_import(state.clone(), key, url));
-    Ok(
-        Json(json!({"file": descriptor(&file, &origin(&headers), &state.config.site_id)}))
-            .into_response(),
-    )
+    Ok(file_answer(&state, &headers, &file))
 }
 
 async fn fetch_import(state: Shared, key: String, url: String) {
@@ -1188,10 +834,7 @@ async fn get_file(
         .find(|f| f.id == id)
         .cloned()
         .ok_or_else(|| not_found(&id))?;
-    Ok(
-        Json(json!({"file": descriptor(&file, &origin(&headers), &state.config.site_id)}))
-            .into_response(),
-    )
+    Ok(file_answer(&state, &headers, &file))
 }
 
 #[derive(Deserialize)]
@@ -1234,268 +877,6 @@ async fn get_files(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "files": files })).into_response())
-}
-
-/// One listing's filter, order and page, from query keys (list) or a JSON body (search).
-struct Listing {
-    trash: bool,
-    parent_folder_id: Option<String>,
-    media_types: Vec<String>,
-    private: Option<bool>,
-    search: Option<String>,
-    sort_field: String,
-    descending: bool,
-    limit: usize,
-    cursor: Option<String>,
-}
-
-const MEDIA_TYPES: &[&str] = &[
-    "IMAGE", "VIDEO", "AUDIO", "DOCUMENT", "VECTOR", "ARCHIVE", "MODEL3D", "OTHER",
-];
-
-impl Listing {
-    fn from_query(params: &[(String, String)], trash: bool) -> Result<Self, ApiError> {
-        let mut l = Listing {
-            trash,
-            parent_folder_id: None,
-            media_types: Vec::new(),
-            private: None,
-            search: None,
-            sort_field: "updatedDate".into(),
-            descending: true,
-            limit: PAGE_DEFAULT,
-            cursor: None,
-        };
-        for (k, v) in params {
-            match k.as_str() {
-                "parentFolderId" => l.parent_folder_id = Some(v.clone()),
-                "mediaTypes" => l.media_types.push(v.clone()),
-                "private" => {
-                    l.private = Some(
-                        v.parse()
-                            .map_err(|_| rule("private", "true or false", "FORMAT"))?,
-                    )
-                }
-                "sort.fieldName" => l.sort_field = v.clone(),
-                "sort.order" => l.descending = order_desc(v)?,
-                "paging.limit" => l.limit = page_limit(v.parse().ok())?,
-                "paging.cursor" => l.cursor = Some(v.clone()),
-                // Unknown keys are ignored, as Wix's gateway does.
-                _ => {}
-            }
-        }
-        l.validate()
-    }
-
-    fn from_search(body: &Value) -> Result<Self, ApiError> {
-        let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-        let trash = match s("rootFolder").as_deref() {
-            None | Some("MEDIA_ROOT") => false,
-            Some("TRASH_ROOT") => true,
-            Some("VISITOR_UPLOADS_ROOT") => false,
-            Some(other) => {
-                return Err(rule(
-                    "rootFolder",
-                    format!("unknown root {other}"),
-                    "FORMAT",
-                ))
-            }
-        };
-        let sort = body.get("sort");
-        let paging = body.get("paging");
-        let l = Listing {
-            trash,
-            parent_folder_id: None,
-            media_types: body
-                .get("mediaTypes")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            private: body.get("private").and_then(Value::as_bool),
-            search: s("search").filter(|q| !q.is_empty()),
-            sort_field: sort
-                .and_then(|v| v.get("fieldName"))
-                .and_then(Value::as_str)
-                .unwrap_or("updatedDate")
-                .to_owned(),
-            descending: match sort.and_then(|v| v.get("order")).and_then(Value::as_str) {
-                Some(o) => order_desc(o)?,
-                None => true,
-            },
-            limit: page_limit(
-                paging
-                    .and_then(|p| p.get("limit"))
-                    .and_then(Value::as_u64)
-                    .map(|n| n as usize),
-            )?,
-            cursor: paging
-                .and_then(|p| p.get("cursor"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-        };
-        l.validate()
-    }
-
-    fn validate(self) -> Result<Self, ApiError> {
-        if !["displayName", "updatedDate", "sizeInBytes"].contains(&self.sort_field.as_str()) {
-            return Err(rule(
-                "sort.fieldName",
-                format!("cannot sort by {}", self.sort_field),
-                "UNSUPPORTED_SORT_VALUE",
-            ));
-        }
-        if let Some(t) = self
-            .media_types
-            .iter()
-            .find(|t| !MEDIA_TYPES.contains(&t.as_str()))
-        {
-            return Err(rule(
-                "mediaTypes",
-                format!("unknown media type {t}"),
-                "UNSUPPORTED_MEDIA_TYPE",
-            ));
-        }
-        Ok(self)
-    }
-
-    fn matches(&self, f: &StoredMediaFile) -> bool {
-        (f.state == "DELETED") == self.trash
-            && self
-                .parent_folder_id
-                .as_ref()
-                .is_none_or(|p| &f.parent_folder_id == p)
-            && (self.media_types.is_empty()
-                || self
-                    .media_types
-                    .iter()
-                    .any(|t| t == media_type(&f.mime_type)))
-            && self.private.is_none_or(|p| f.private == p)
-            && self
-                .search
-                .as_ref()
-                .is_none_or(|q| f.display_name.to_lowercase().contains(&q.to_lowercase()))
-    }
-
-    fn respond(self, state: &Shared, headers: &HeaderMap) -> Result<Response, ApiError> {
-        let start = match &self.cursor {
-            None => 0,
-            Some(c) => decode_cursor(c)?,
-        };
-        let data = state.site.lock();
-        let mut files: Vec<&StoredMediaFile> = data
-            .media_files
-            .iter()
-            .filter(|f| self.matches(f))
-            .collect();
-        files.sort_by(|a, b| {
-            let ord = match self.sort_field.as_str() {
-                "displayName" => a
-                    .display_name
-                    .to_lowercase()
-                    .cmp(&b.display_name.to_lowercase()),
-                "sizeInBytes" => a.size_bytes.cmp(&b.size_bytes),
-                _ => a.updated_date.cmp(&b.updated_date),
-            }
-            // Ties broken by id, so pages never overlap or skip.
-            .then_with(|| a.id.cmp(&b.id));
-            if self.descending {
-                ord.reverse()
-            } else {
-                ord
-            }
-        });
-        let total = files.len();
-        let origin = origin(headers);
-        let page: Vec<Value> = files
-            .iter()
-            .skip(start)
-            .take(self.limit)
-            .map(|f| descriptor(f, &origin, &state.config.site_id))
-            .collect();
-        let end = start + page.len();
-        let next = (end < total).then(|| encode_cursor(end));
-        Ok(Json(json!({
-            "files": page,
-            "nextCursor": {"cursors": {"next": next}, "total": total},
-        }))
-        .into_response())
-    }
-}
-
-fn order_desc(v: &str) -> Result<bool, ApiError> {
-    match v {
-        "ASC" => Ok(false),
-        "DESC" => Ok(true),
-        other => Err(rule(
-            "sort.order",
-            format!("ASC or DESC, not {other}"),
-            "FORMAT",
-        )),
-    }
-}
-
-fn page_limit(v: Option<usize>) -> Result<usize, ApiError> {
-    match v {
-        None => Ok(PAGE_DEFAULT),
-        Some(n) if (1..=PAGE_MAX).contains(&n) => Ok(n),
-        Some(n) => Err(rule(
-            "paging.limit",
-            format!("between 1 and 100, not {n}"),
-            "MAX",
-        )),
-    }
-}
-
-fn encode_cursor(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("offset:{offset}"))
-}
-
-fn decode_cursor(c: &str) -> Result<usize, ApiError> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("offset:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| {
-            rule(
-                "paging.cursor",
-                "not a cursor this API gave out",
-                "INVALID_CURSOR",
-            )
-        })
-}
-
-async fn list_files(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
-    let mut listing = Listing::from_query(&params, false)?;
-    if listing.parent_folder_id.is_none() {
-        listing.parent_folder_id = Some(MEDIA_ROOT.into());
-    }
-    listing.respond(&state, &headers)
-}
-
-async fn list_deleted_files(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
-    Listing::from_query(&params, true)?.respond(&state, &headers)
-}
-
-async fn search_files(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let body: Value = parse_json(&body)?;
-    Listing::from_search(&body)?.respond(&state, &headers)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1564,10 +945,7 @@ async fn update_file(
         (updated, state.site.changed(&data))
     };
     state.site.commit(change).await?;
-    Ok(
-        Json(json!({"file": descriptor(&updated, &origin(&headers), &state.config.site_id)}))
-            .into_response(),
-    )
+    Ok(file_answer(&state, &headers, &updated))
 }
 
 async fn bulk_delete(
@@ -1824,27 +1202,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metadata_is_base64_pairs() {
-        let m = parse_metadata("filename ZmlsZS5wZGY=,token dG9r,empty").unwrap();
-        assert_eq!(m["filename"], "file.pdf");
-        assert_eq!(m["token"], "tok");
-        assert_eq!(m["empty"], "");
-        assert!(parse_metadata("filename !!").is_err());
-    }
-
-    #[test]
     fn ids_accept_the_wix_uri_form() {
         assert_eq!(
             normalise_id("wix:image://v1/5f0c1e_ab~mv2.jpg/x.jpg#originWidth=1&originHeight=2"),
             "5f0c1e_ab~mv2.jpg"
         );
         assert_eq!(normalise_id(" 5f0c1e_ab~mv2.jpg "), "5f0c1e_ab~mv2.jpg");
-    }
-
-    #[test]
-    fn cursors_round_trip_and_foreign_ones_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(150)).unwrap(), 150);
-        assert!(decode_cursor("garbage").is_err());
     }
 
     #[test]
