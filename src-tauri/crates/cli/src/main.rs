@@ -825,6 +825,8 @@ async fn webhooks_listen(
     let verifier = attache_wix::webhooks::WebhookVerifier::new(&key)
         .map_err(|e| ErrorPayload::new(attache_core::ErrorCode::InvalidInput, e.to_string()))?;
     let app = std::sync::Arc::new(open().await?);
+    // Webhooks are Wix's: say so plainly on an EspoCRM account.
+    app.media()?;
     let (bound, task) = attache_service::webhooks::listen(app, addr, verifier, |outcome| {
         if let Ok(line) = serde_json::to_string(outcome) {
             println!("{line}");

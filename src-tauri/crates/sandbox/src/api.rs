@@ -237,7 +237,20 @@ async fn record_request(State(state): State<Shared>, req: Request, next: Next) -
                 .collect()
         })
         .unwrap_or_default();
-    let is_api = !parts.uri.path().starts_with("/_");
+    // Only JSON bodies of a known, modest size are read (and handed on); anything else (file
+    // bytes, EspoCRM's data URLs) streams through untouched and is recorded without its body.
+    let is_json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= 1 << 20);
+    let is_api = !parts.uri.path().starts_with("/_") && is_json && small;
     let (body, json_body) = if is_api {
         let bytes = axum::body::to_bytes(body, 1 << 20)
             .await
