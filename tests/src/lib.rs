@@ -92,3 +92,18 @@ pub fn attache_logged(home: &std::path::Path, url: &str) -> std::process::Comman
     cmd.stderr(std::fs::File::create(home.join(format!("log-{n:03}.txt"))).unwrap());
     cmd
 }
+
+/// A file as the upload engine would send it after its checks: named after the path, with its
+/// size, modification time and content hash read now.
+pub fn upload_source(path: &std::path::Path, mime: &str) -> attache_core::upload::UploadSource {
+    let (size, modified_ns) = attache_core::upload::stat(path).unwrap();
+    attache_core::upload::UploadSource {
+        path: path.to_path_buf(),
+        file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
+        mime_type: mime.into(),
+        size,
+        modified_ns,
+        content_hash: attache_core::upload::hash_file(path).unwrap(),
+        progress: Default::default(),
+    }
+}

@@ -3,10 +3,9 @@
 //! (Batches through all faults at once are in `uploads.rs` and `wix_media.rs`.)
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attache_core::upload::{hash_file, stat, UploadSource};
+use attache_core::upload::UploadSource;
 use attache_core::{CrmBackend, Sensitive};
 use attache_sandbox::faults::Faults;
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
@@ -85,16 +84,7 @@ fn contacts_get(base: &str) -> reqwest::RequestBuilder {
 fn pdf_source(dir: &std::path::Path, name: &str) -> UploadSource {
     let path = dir.join(name);
     std::fs::write(&path, format!("%PDF-1.4\n% {name}\n%%EOF\n")).unwrap();
-    let (size, modified_ns) = stat(&path).unwrap();
-    UploadSource {
-        path: path.clone(),
-        file_name: name.into(),
-        mime_type: "application/pdf".into(),
-        size,
-        modified_ns,
-        content_hash: hash_file(&path).unwrap(),
-        progress: Arc::default(),
-    }
+    attache_tests::upload_source(&path, "application/pdf")
 }
 
 #[tokio::test]

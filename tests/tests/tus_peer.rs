@@ -5,9 +5,7 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
-use attache_core::upload::{hash_file, stat, UploadSource};
 use attache_core::Sensitive;
 use attache_wix::media::TusSession;
 use attache_wix::{RetryPolicy, WixAuth, WixClient};
@@ -66,16 +64,8 @@ async fn resumes_against_tus_server_after_a_cut_connection() {
         .map(|i| (i % 241) as u8 ^ (i >> 16) as u8)
         .collect();
     std::fs::write(&path, &bytes).unwrap();
-    let (len, modified_ns) = stat(&path).unwrap();
-    let source = UploadSource {
-        path: path.clone(),
-        file_name: "inspection.pdf".into(),
-        mime_type: "application/pdf".into(),
-        size: len,
-        modified_ns,
-        content_hash: hash_file(&path).unwrap(),
-        progress: Arc::default(),
-    };
+    let source = attache_tests::upload_source(&path, "application/pdf");
+    let len = source.size;
     // The base URL only matters for API calls, which a tus transfer makes none of.
     let client = WixClient::new(
         "http://127.0.0.1:9",

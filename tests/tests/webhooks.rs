@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use attache_core::upload::{hash_file, stat, UploadSource};
 use attache_core::Sensitive;
 use attache_sandbox::webhooks::{envelope, sign, sign_claims};
 use attache_sandbox::{DEMO_API_KEY, DEMO_SITE_ID};
@@ -131,26 +130,14 @@ async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
         .clone();
     let pdf = dir.path().join("appraisal.pdf");
     std::fs::write(&pdf, b"%PDF-1.4\n%appraisal\n").unwrap();
-    let (size, modified_ns) = stat(&pdf).unwrap();
     let url = wix
         .generate_attachment_upload_url(&ana_id, "appraisal.pdf", "application/pdf")
         .await
         .unwrap()
         .upload_url;
-    wix.upload_to_url(
-        &url,
-        &UploadSource {
-            path: pdf.clone(),
-            file_name: "appraisal.pdf".into(),
-            mime_type: "application/pdf".into(),
-            size,
-            modified_ns,
-            content_hash: hash_file(&pdf).unwrap(),
-            progress: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
+    wix.upload_to_url(&url, &attache_tests::upload_source(&pdf, "application/pdf"))
+        .await
+        .unwrap();
     let created = listener.next();
     assert_eq!(created["event"]["kind"], "attachmentCreated", "{created}");
     assert_eq!(created["event"]["attachment"]["fileName"], "appraisal.pdf");

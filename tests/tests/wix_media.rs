@@ -4,11 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use attache_core::upload::{hash_file, stat, UploadSource};
 use attache_core::Sensitive;
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
+use attache_tests::upload_source as source;
 use attache_wix::media::{
     FileFilter, FileListing, GenerateFileUploadUrlRequest, ImportFileRequest, TusSession,
 };
@@ -34,19 +33,6 @@ fn client(base: &str) -> WixClient {
         },
     )
     .unwrap()
-}
-
-fn source(path: &Path, mime: &str) -> UploadSource {
-    let (size, modified_ns) = stat(path).unwrap();
-    UploadSource {
-        path: path.to_path_buf(),
-        file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
-        mime_type: mime.into(),
-        size,
-        modified_ns,
-        content_hash: hash_file(path).unwrap(),
-        progress: Arc::default(),
-    }
 }
 
 fn write_bytes(dir: &Path, name: &str, len: usize, seed: u8) -> std::path::PathBuf {

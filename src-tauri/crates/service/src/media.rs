@@ -127,13 +127,7 @@ impl Attache {
             content_hash: checked.content_hash.clone(),
             progress: Arc::default(),
         };
-        let request = GenerateFileUploadUrlRequest {
-            mime_type: source.mime_type.clone(),
-            file_name: Some(source.file_name.clone()),
-            size_in_bytes: Some(source.size.to_string()),
-            parent_folder_id: folder.map(str::to_owned),
-            ..Default::default()
-        };
+
         let backend = |e| ServiceError::Backend(attache_core::BackendError::from(e));
         if source.size <= RESUMABLE_THRESHOLD {
             let file = client
@@ -157,6 +151,7 @@ impl Attache {
         let mut session = match previous {
             Some(s) => s,
             None => {
+                let request = GenerateFileUploadUrlRequest::for_file(&source, folder);
                 let url = client
                     .generate_resumable_upload_url(&request)
                     .await

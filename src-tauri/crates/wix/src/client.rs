@@ -618,7 +618,7 @@ pub(crate) fn is_transient(err: &WixError) -> bool {
     }
 }
 
-fn retry_after_of(err: &WixError) -> Option<Duration> {
+pub(crate) fn retry_after_of(err: &WixError) -> Option<Duration> {
     match err {
         WixError::Api { retry_after, .. } => *retry_after,
         _ => None,

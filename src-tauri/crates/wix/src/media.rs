@@ -14,7 +14,7 @@ use reqwest::{header, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::client::{decode, error_from, is_transient, WixClient};
+use crate::client::{decode, error_from, is_transient, retry_after_of, WixClient};
 use crate::error::WixError;
 
 /// Media list and search pages hold at most 100 files.
@@ -93,6 +93,20 @@ pub struct GenerateFileUploadUrlRequest {
     pub labels: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload_protocol: Option<String>,
+}
+
+impl GenerateFileUploadUrlRequest {
+    /// The request for uploading `source` (its type, name and size) into `folder` (default:
+    /// the media root).
+    pub fn for_file(source: &UploadSource, folder: Option<&str>) -> Self {
+        Self {
+            mime_type: source.mime_type.clone(),
+            file_name: Some(source.file_name.clone()),
+            size_in_bytes: Some(source.size.to_string()),
+            parent_folder_id: folder.map(str::to_owned),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -510,13 +524,7 @@ impl WixClient {
         source: &UploadSource,
         folder: Option<&str>,
     ) -> Result<FileDescriptor, WixError> {
-        let request = GenerateFileUploadUrlRequest {
-            mime_type: source.mime_type.clone(),
-            file_name: Some(source.file_name.clone()),
-            size_in_bytes: Some(source.size.to_string()),
-            parent_folder_id: folder.map(str::to_owned),
-            ..Default::default()
-        };
+        let request = GenerateFileUploadUrlRequest::for_file(source, folder);
         // Files of this name and size that exist already: after an answer lost in transit,
         // a new one among them is ours (so a retry never makes a second copy).
         let baseline = self.media_baseline(source).await?;
@@ -550,7 +558,7 @@ impl WixClient {
             {
                 return Err(err);
             }
-            let wait = self.retry_policy().delay(attempt, err_retry_after(&err));
+            let wait = self.retry_policy().delay(attempt, retry_after_of(&err));
             tracing::debug!(error = %err, ?wait, "media upload: trying again with a new URL");
             tokio::time::sleep(wait).await;
         }
@@ -853,7 +861,7 @@ impl WixClient {
             if !is_transient(&err) || attempt >= self.retry_policy().max_attempts {
                 return Err(err);
             }
-            tokio::time::sleep(self.retry_policy().delay(attempt, err_retry_after(&err))).await;
+            tokio::time::sleep(self.retry_policy().delay(attempt, retry_after_of(&err))).await;
         }
     }
 }
@@ -867,13 +875,6 @@ impl TusSession {
             length,
             baseline: Vec::new(),
         }
-    }
-}
-
-fn err_retry_after(err: &WixError) -> Option<Duration> {
-    match err {
-        WixError::Api { retry_after, .. } => *retry_after,
-        _ => None,
     }
 }
 

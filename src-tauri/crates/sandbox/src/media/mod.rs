@@ -251,6 +251,14 @@ fn rule(field: &str, description: impl Into<String>, rule_name: &str) -> ApiErro
     ApiError::field_rule(field, description, rule_name)
 }
 
+/// A stored file by wire id (trashed ones included), or the 404 Wix answers.
+fn find_file<'a>(files: &'a [StoredMediaFile], id: &str) -> Result<&'a StoredMediaFile, ApiError> {
+    files
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| not_found(id))
+}
+
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found("RESOURCE_NOT_FOUND", format!("File {id} not found"))
 }
@@ -826,14 +834,7 @@ async fn get_file(
     if id.is_empty() {
         return Err(rule("fileId", "is required", "REQUIRED_FIELD"));
     }
-    let file = state
-        .site
-        .lock()
-        .media_files
-        .iter()
-        .find(|f| f.id == id)
-        .cloned()
-        .ok_or_else(|| not_found(&id))?;
+    let file = find_file(&state.site.lock().media_files, &id)?.clone();
     Ok(file_answer(&state, &headers, &file))
 }
 
@@ -869,11 +870,7 @@ async fn get_files(
     let files = ids
         .iter()
         .map(|id| {
-            data.media_files
-                .iter()
-                .find(|f| &f.id == id)
-                .map(|f| descriptor(f, &origin, &state.config.site_id))
-                .ok_or_else(|| not_found(id))
+            find_file(&data.media_files, id).map(|f| descriptor(f, &origin, &state.config.site_id))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "files": files })).into_response())
@@ -1054,14 +1051,7 @@ async fn file_download_url(
             "INVALID_ASSET_KEY",
         ));
     }
-    let file = state
-        .site
-        .lock()
-        .media_files
-        .iter()
-        .find(|f| f.id == id)
-        .cloned()
-        .ok_or_else(|| not_found(&id))?;
+    let file = find_file(&state.site.lock().media_files, &id)?.clone();
     let name = req.download_file_name.unwrap_or(file.display_name);
     let url = new_download(&state, &headers, vec![file.key], minutes, Some(name));
     Ok(Json(json!({"downloadUrls": [{"url": url, "assetKey": "src"}]})).into_response())
@@ -1077,13 +1067,7 @@ async fn zip_download_url(
     let keys = {
         let data = state.site.lock();
         ids.iter()
-            .map(|id| {
-                data.media_files
-                    .iter()
-                    .find(|f| &f.id == id)
-                    .map(|f| f.key.clone())
-                    .ok_or_else(|| not_found(id))
-            })
+            .map(|id| find_file(&data.media_files, id).map(|f| f.key.clone()))
             .collect::<Result<Vec<_>, _>>()?
     };
     let url = new_download(&state, &headers, keys, 600, None);
