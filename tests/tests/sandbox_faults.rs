@@ -266,3 +266,48 @@ async fn the_client_retries_what_is_transient_honours_retry_after_and_gives_up_p
     assert_eq!(e.status(), Some(404));
     assert_eq!(recorded(&base, "/contacts/v4/contacts/").await, 1);
 }
+
+/// The record holds what clients send, nothing else: an import's own fetch of its URL (which
+/// the sandbox runs in the background, at any moment) is left out, so a recording taken
+/// around one operation never catches the tail of another's.
+#[tokio::test]
+async fn the_recorder_leaves_out_the_sandboxs_own_import_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(&dir.path().join("site")).await;
+    let base = sb.base_url();
+    let wix = client(&base, fast_retry(1));
+    let source = pdf_source(dir.path(), "deed.pdf");
+    let file = wix.upload_media(&source, None).await.unwrap();
+
+    recording(&base).await;
+    let imported = wix
+        .import_file(&attache_wix::media::ImportFileRequest {
+            url: file.url.clone().unwrap(),
+            display_name: Some("copy.pdf".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while wix
+        .get_file(&imported.id)
+        .await
+        .unwrap()
+        .operation_status
+        .as_deref()
+        == Some("PENDING")
+    {
+        assert!(Instant::now() < deadline, "the import never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(recorded(&base, "/files/import").await, 1);
+    assert!(
+        recorded(&base, "/site-media/v1/files/").await >= 2,
+        "the gets were recorded"
+    );
+    assert_eq!(
+        recorded(&base, "/_files/media/").await,
+        0,
+        "the sandbox's own fetch is not a client request"
+    );
+}

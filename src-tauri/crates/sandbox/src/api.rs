@@ -200,6 +200,10 @@ async fn register_webhook(State(state): State<Shared>, body: axum::body::Bytes) 
     Ok(Json(json!({ "callbackUrl": url })).into_response())
 }
 
+/// Header on the requests the sandbox sends to itself (an import fetching its URL), which the
+/// request recorder leaves out: the record holds only what clients send.
+pub(crate) const SANDBOX_OWN_REQUEST: &str = "x-attache-sandbox-own-request";
+
 /// Clears the record and starts (or keeps) recording.
 async fn start_recording(State(state): State<Shared>) -> Response {
     *state.recorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
@@ -219,12 +223,12 @@ async fn recorded_requests(State(state): State<Shared>) -> Response {
 /// While recording: method, path, query pairs, the auth headers' presence and the JSON body
 /// of every API request (upload bodies are bytes, never buffered: only their line is kept).
 async fn record_request(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    if state
+    let recording = state
         .recorded
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .is_none()
-    {
+        .is_some();
+    if !recording || req.headers().contains_key(SANDBOX_OWN_REQUEST) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

@@ -754,7 +754,14 @@ async fn import_file(
 async fn fetch_import(state: Shared, key: String, url: String) {
     let dest = state.site.media_path(&key);
     let fetched: Result<(u64, Option<String>), String> = async {
-        let resp = reqwest::get(&url).await.map_err(|e| e.to_string())?;
+        // Marked as the sandbox's own request so the request recorder (which holds what
+        // *clients* send) leaves it out, however late the fetch runs.
+        let resp = reqwest::Client::new()
+            .get(&url)
+            .header(crate::api::SANDBOX_OWN_REQUEST, "import")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status()));
         }
