@@ -259,7 +259,10 @@ async fn hundreds_of_files_through_every_fault_on(crm: Crm) {
     assert_eq!(report.queued.len(), 200);
     set_faults(
         &w.sandbox,
-        &Faults::parse("5xx=0.08,429=0.01,reset=0.1,lost=0.1,expired=0.1,latency=2ms").unwrap(),
+        &Faults::parse(
+            "5xx=0.08,429=0.01,reset=0.1,lost=0.1,expired=0.1,latency=2ms,list-lag=300ms",
+        )
+        .unwrap(),
     )
     .await;
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
@@ -275,6 +278,85 @@ async fn hundreds_of_files_through_every_fault_on(crm: Crm) {
     let after = w.names_on(&contact).await;
     for i in 0..200 {
         let name = format!("scan-{i:03}.pdf");
+        let added =
+            after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0);
+        assert_eq!(added, 1, "{name} attached {added} times");
+    }
+}
+
+/// Three transfers at most (the default), and a job whose bytes are sent gives its slot to the
+/// next while it waits for its attachment to be listed: with a listing that lags, the batch
+/// does not stall three at a time behind it, and still every file is attached once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_transfers_at_most_and_a_job_waiting_to_be_listed_frees_its_slot() {
+    let w = world().await;
+    let contact = w.contact("Noah").await;
+    let before = w.names_on(&contact).await;
+    let files: Vec<PathBuf> = (0..15)
+        .map(|i| pdf(&w.files, &format!("lot-{i:02}.pdf"), &format!("lot {i}")))
+        .collect();
+    let report = w.app.queue_files(&contact, files, false).await.unwrap();
+    let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
+    set_faults(
+        &w.sandbox,
+        &Faults::parse("latency=40ms,list-lag=700ms").unwrap(),
+    )
+    .await;
+    let in_flight = format!("{}/_admin/uploads-in-flight", w.sandbox.base_url());
+    reqwest::Client::new()
+        .delete(&in_flight)
+        .send()
+        .await
+        .unwrap();
+
+    // The most jobs seen verifying at once, from the engine's own events.
+    let most_verifying = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut events = w.app.uploads().subscribe();
+    let watcher = tokio::spawn({
+        let most = most_verifying.clone();
+        async move {
+            let mut states = HashMap::new();
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        for job in event.jobs {
+                            states.insert(job.id, job.state);
+                        }
+                        let verifying = states
+                            .values()
+                            .filter(|s| **s == JobState::Verifying)
+                            .count();
+                        most.fetch_max(verifying, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+    });
+    let ended = run_until_done(&w.app, &ids).await;
+    watcher.abort();
+    assert!(ended.iter().all(|j| j.state == JobState::Done), "{ended:?}");
+
+    let seen: serde_json::Value = reqwest::get(&in_flight)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let peak = seen["peak"].as_u64().unwrap();
+    assert!(
+        (2..=3).contains(&peak),
+        "at most three uploads at once, and more than one: {peak}"
+    );
+    let most = most_verifying.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        most > 3,
+        "jobs waiting to be listed held the transfer slots (at most {most} verifying at once)"
+    );
+    let after = w.names_on(&contact).await;
+    for i in 0..15 {
+        let name = format!("lot-{i:02}.pdf");
         let added =
             after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0);
         assert_eq!(added, 1, "{name} attached {added} times");

@@ -54,6 +54,10 @@ pub struct AppState {
     recorded: std::sync::Mutex<Option<Vec<Value>>>,
     /// Where attachment webhooks go, if anywhere.
     webhook_url: std::sync::RwLock<Option<String>>,
+    /// Uploads to an upload host being answered now, and the most at once since the last
+    /// reset (`/_admin/uploads-in-flight`): how tests see a client's concurrency bound.
+    uploads_in_flight: std::sync::atomic::AtomicUsize,
+    uploads_peak: std::sync::atomic::AtomicUsize,
 }
 
 impl AppState {
@@ -70,6 +74,8 @@ impl AppState {
             media: Default::default(),
             recorded: Default::default(),
             webhook_url: std::sync::RwLock::new(hook),
+            uploads_in_flight: Default::default(),
+            uploads_peak: Default::default(),
         }
     }
 
@@ -130,6 +136,10 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/_admin/webhooks", put(register_webhook))
         .route(
+            "/_admin/uploads-in-flight",
+            get(uploads_in_flight).delete(reset_uploads_peak),
+        )
+        .route(
             "/_admin/webhooks/public-key",
             get(|| async { crate::webhooks::PUBLIC_KEY }),
         );
@@ -140,10 +150,54 @@ pub fn router(state: Shared) -> Router {
             state.clone(),
             record_request,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_uploads_in_flight,
+        ))
         .merge(admin)
         .fallback(|| async { ApiError::not_found("NOT_FOUND", "No such endpoint") })
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Counts PUTs to the upload hosts while they are answered (injected latency included).
+async fn count_uploads_in_flight(
+    State(state): State<Shared>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    if !(req.method() == axum::http::Method::PUT && req.uri().path().starts_with("/_upload/")) {
+        return next.run(req).await;
+    }
+    struct Leaving<'a>(&'a std::sync::atomic::AtomicUsize);
+    impl Drop for Leaving<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+    }
+    let now = state.uploads_in_flight.fetch_add(1, SeqCst) + 1;
+    state.uploads_peak.fetch_max(now, SeqCst);
+    // Counted down however the request ends, a dropped connection included.
+    let _leaving = Leaving(&state.uploads_in_flight);
+    next.run(req).await
+}
+
+async fn uploads_in_flight(State(state): State<Shared>) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    Json(json!({
+        "now": state.uploads_in_flight.load(SeqCst),
+        "peak": state.uploads_peak.load(SeqCst),
+    }))
+    .into_response()
+}
+
+async fn reset_uploads_peak(State(state): State<Shared>) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    state
+        .uploads_peak
+        .store(state.uploads_in_flight.load(SeqCst), SeqCst);
+    Json(json!({})).into_response()
 }
 
 async fn get_faults(State(state): State<Shared>) -> Response {
@@ -1058,11 +1112,18 @@ async fn list_attachments(
         ));
     }
     let origin = origin(&headers);
+    // A lagging listing leaves out what was stored less than `list_lag_ms` ago.
+    let lag = std::time::Duration::from_millis(state.faults().list_lag_ms);
+    let listed_by = std::time::SystemTime::now() - lag;
     let data = state.site.lock();
     let all: Vec<&StoredAttachment> = data
         .attachments
         .iter()
         .filter(|a| a.contact_id == contact_id)
+        .filter(|a| {
+            lag.is_zero()
+                || humantime::parse_rfc3339(&a.created_date).is_ok_and(|at| at <= listed_by)
+        })
         .collect();
     let page: Vec<Value> = all
         .iter()

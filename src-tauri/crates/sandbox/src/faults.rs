@@ -7,7 +7,9 @@
 //! `reset=0.1` (share of upload PUTs cut off mid-body; nothing stored), `lost=0.05` (share of
 //! upload PUTs stored and then answered 503, as when the connection dies after the commit),
 //! `url-ttl=2s` (upload URLs expire), `expired=0.2` (share of upload URLs found
-//! expired when used), `rate=200` (requests per minute per site, 429 beyond).
+//! expired when used), `rate=200` (requests per minute per site, 429 beyond), `list-lag=500ms`
+//! (a new attachment is left out of its contact's list for that long after it was stored, as
+//! an eventually consistent listing does).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -26,6 +28,7 @@ pub struct Faults {
     pub upload_url_ttl_ms: Option<u64>,
     pub expired_url_rate: f64,
     pub rate_limit_per_minute: Option<u32>,
+    pub list_lag_ms: u64,
 }
 
 impl Faults {
@@ -53,11 +56,12 @@ impl Faults {
                 "lost" => faults.lost_response_rate = share()?,
                 "expired" => faults.expired_url_rate = share()?,
                 "url-ttl" => faults.upload_url_ttl_ms = Some(millis(value)?),
+                "list-lag" => faults.list_lag_ms = millis(value)?,
                 "rate" => {
                     faults.rate_limit_per_minute =
                         Some(value.parse().map_err(|_| format!("rate: {value:?} is not a whole number"))?)
                 }
-                other => return Err(format!("unknown fault {other:?} (latency, 5xx, 429, reset, lost, expired, url-ttl, rate)")),
+                other => return Err(format!("unknown fault {other:?} (latency, 5xx, 429, reset, lost, expired, url-ttl, rate, list-lag)")),
             }
         }
         Ok(faults)
@@ -116,7 +120,7 @@ mod tests {
     #[test]
     fn parses_every_fault_and_refuses_nonsense() {
         let f = Faults::parse(
-            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200",
+            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200,list-lag=1s",
         )
         .unwrap();
         assert_eq!(
@@ -130,6 +134,7 @@ mod tests {
                 upload_url_ttl_ms: Some(2000),
                 expired_url_rate: 0.4,
                 rate_limit_per_minute: Some(200),
+                list_lag_ms: 1000,
             }
         );
         assert!(Faults::parse("5xx=2").is_err());

@@ -1,8 +1,9 @@
 //! The upload engine the window, the CLI and the inbox share. It runs the durable queue
 //! ([`UploadQueue`]) against the current account's [`CrmBackend`]:
 //!
-//! - bounded concurrency (default 3), never two jobs with the same name for the same contact at
-//!   once (their attachments could not be told apart);
+//! - bounded concurrency (default 3 transfers at once; a job whose bytes are sent gives its
+//!   slot to the next while it waits to see its attachment listed), never two jobs with the
+//!   same name for the same contact at once (their attachments could not be told apart);
 //! - before the first byte of a job leaves, the contact's same-named attachments are recorded
 //!   (the baseline) and the job is marked `sending`; any later attempt, or a restart after a
 //!   crash, first looks for an attachment beyond that baseline, so a job is never sent twice;
@@ -25,7 +26,7 @@ use attache_core::upload::{
     UploadQueue, UploadSource, UploadView,
 };
 use attache_core::{Attachment, BackendError, CrmBackend, ErrorCode, ErrorPayload, SendError};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// Attempts per job before it is marked failed (the user can retry it); with the backoff below
@@ -41,6 +42,9 @@ const BASELINE_FRESHNESS: Duration = Duration::from_secs(30);
 const EVENT_INTERVAL: Duration = Duration::from_millis(200);
 /// A queue run by another process is looked at this often.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Jobs that may wait for their attachment to be listed on top of the transfers: a CRM slow to
+/// list new attachments then holds back the queue only when this many are waiting.
+const VERIFYING_AT_MOST: usize = 32;
 
 pub struct UploadEngine {
     inner: Arc<Inner>,
@@ -52,6 +56,8 @@ struct Inner {
     backend: Arc<dyn CrmBackend>,
     account: String,
     concurrency: usize,
+    /// One permit per transfer allowed at once (`concurrency` of them).
+    transfers: Arc<Semaphore>,
     lock_path: PathBuf,
     /// Held while this process runs the queue.
     runner: Mutex<Option<std::fs::File>>,
@@ -59,7 +65,9 @@ struct Inner {
     wake: Notify,
     events: broadcast::Sender<UploadEvent>,
     /// Per contact: the last full listing and when its fetch started (see [`Inner::listing`]).
-    listings: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Listing>>>>>,
+    listings: SharedReads,
+    /// Per contact: the last look at its newest attachments (see [`Inner::recent`]).
+    recents: SharedReads,
     /// Bumped whenever a job of this process ends, so waiters need not wait for the next event.
     finished: tokio::sync::watch::Sender<u64>,
 }
@@ -85,12 +93,14 @@ impl UploadEngine {
                 backend,
                 account: account.to_owned(),
                 concurrency: concurrency.max(1),
+                transfers: Arc::new(Semaphore::new(concurrency.max(1))),
                 lock_path,
                 runner: Mutex::new(None),
                 active: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 events,
-                listings: Mutex::new(HashMap::new()),
+                listings: SharedReads::default(),
+                recents: SharedReads::default(),
                 finished: tokio::sync::watch::channel(0).0,
             }),
             tasks: Mutex::new(Vec::new()),
@@ -239,7 +249,7 @@ impl Inner {
         }
     }
 
-    /// Starts as many pending jobs as there are free slots.
+    /// Starts as many pending jobs as there are free transfer slots.
     fn schedule(self: &Arc<Self>) -> Result<(), attache_core::StoreError> {
         // Enough to fill every slot even when some waiting jobs share a name with running ones.
         let pending = self
@@ -249,20 +259,23 @@ impl Inner {
         let mut busy: HashSet<(String, String)> =
             active.values().map(|a| a.same_name_key.clone()).collect();
         for job in pending {
-            if active.len() >= self.concurrency {
+            if active.len() >= self.concurrency + VERIFYING_AT_MOST {
                 break;
             }
             let key = (job.contact_id.clone(), job.file_name.to_lowercase());
             if active.contains_key(&job.id) || busy.contains(&key) {
                 continue;
             }
+            let Ok(slot) = self.transfers.clone().try_acquire_owned() else {
+                break;
+            };
             busy.insert(key.clone());
             let progress = Arc::new(Progress::default());
             let id = job.id;
             let me = self.clone();
             let task_progress = progress.clone();
             let task = tokio::spawn(async move {
-                let outcome = me.run_job(job, task_progress).await;
+                let outcome = me.run_job(job, task_progress, slot).await;
                 me.finish(id, outcome);
             });
             active.insert(
@@ -304,11 +317,13 @@ impl Inner {
         &self,
         mut job: UploadJob,
         progress: Arc<Progress>,
+        slot: OwnedSemaphorePermit,
     ) -> Result<String, ErrorPayload> {
+        let mut slot = Some(slot);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.attempt(&mut job, &progress).await {
+            match self.attempt(&mut job, &progress, &mut slot).await {
                 Ok(id) => return Ok(id),
                 Err(e) if progress.file_changed() && attempt < MAX_ATTEMPTS * 2 => {
                     tracing::info!(job = job.id, "{}; sending it as it is now", e.message);
@@ -330,14 +345,23 @@ impl Inner {
     }
 
     /// One try: look for an earlier attempt's attachment, check the file, send (to the same
-    /// single-use target as any earlier attempt), verify.
+    /// single-use target as any earlier attempt), verify. A transfer slot is held until the
+    /// bytes are sent (taken again by a try after one that had given it up).
     async fn attempt(
         &self,
         job: &mut UploadJob,
         progress: &Arc<Progress>,
+        slot: &mut Option<OwnedSemaphorePermit>,
     ) -> Result<String, BackendError> {
+        if slot.is_none() {
+            let permit = self.transfers.clone().acquire_owned().await;
+            *slot = Some(permit.expect("the transfer semaphore is never closed"));
+        }
         if let Some(baseline) = job.baseline.clone() {
-            if let Some(id) = self.find_landed(job, &baseline, Look::Everything).await? {
+            if let Some(id) = self
+                .find_landed(job, &baseline, Look::Everything, Instant::now())
+                .await?
+            {
                 tracing::info!(job = job.id, attachment = %id, "an earlier attempt had landed; not sending again");
                 return Ok(id);
             }
@@ -410,9 +434,10 @@ impl Inner {
                 return Err(e);
             }
         }
-        self.queue
-            .set_state(job.id, JobState::Verifying)
-            .map_err(store_error)?;
+        self.queue.mark_verifying(job.id).map_err(store_error)?;
+        // The bytes are sent: the next job may transfer while this one looks for its attachment.
+        slot.take();
+        self.wake.notify_one();
         match self.await_landed(job, VERIFY_DEADLINE).await? {
             Some(id) => Ok(id),
             None => Err(BackendError::new(
@@ -437,27 +462,32 @@ impl Inner {
         let baseline = job.baseline.clone().unwrap_or_default();
         let deadline = Instant::now() + within;
         let mut pause = Duration::from_millis(100);
+        // Any look that starts from now on may serve (the bytes were accepted before it).
+        let mut since = Instant::now();
         loop {
             let last = Instant::now() + pause > deadline;
             let look = if last { Look::Everything } else { Look::Newest };
-            if let Some(id) = self.find_landed(job, &baseline, look).await? {
+            if let Some(id) = self.find_landed(job, &baseline, look, since).await? {
                 return Ok(Some(id));
             }
             if last {
                 return Ok(None);
             }
+            // That look missed it: only a later one can tell more.
+            since = Instant::now();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(3));
         }
     }
 
     /// The attachment this job created, if one exists: same name, not in the baseline, and not
-    /// owned by another job.
+    /// owned by another job; looked for in reads that started no earlier than `since`.
     async fn find_landed(
         &self,
         job: &UploadJob,
         baseline: &[String],
         look: Look,
+        since: Instant,
     ) -> Result<Option<String>, BackendError> {
         let claimed = self
             .queue
@@ -473,41 +503,33 @@ impl Inner {
                 })
                 .map(|a| a.id.clone())
         };
-        let newest = self.backend.recent_attachments(&job.contact_id).await?;
+        let newest = self
+            .recents
+            .read(&job.contact_id, since, || {
+                self.backend.recent_attachments(&job.contact_id)
+            })
+            .await?;
         if let Some(id) = pick(&newest) {
             return Ok(Some(id));
         }
         if look == Look::Newest {
             return Ok(None);
         }
-        Ok(pick(&self.listing(&job.contact_id, Instant::now()).await?))
+        Ok(pick(&self.listing(&job.contact_id, since).await?))
     }
 
-    /// The contact's whole list, as read by a fetch that started no earlier than `not_before`.
-    /// Jobs asking at about the same time share one fetch (a contact with thousands of
-    /// attachments costs one call per hundred).
+    /// The contact's whole list, as read by a fetch that started no earlier than `not_before`
+    /// (a contact with thousands of attachments costs one call per hundred).
     async fn listing(
         &self,
         contact_id: &str,
         not_before: Instant,
     ) -> Result<Arc<Vec<Attachment>>, BackendError> {
-        let slot = self
-            .listings
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(contact_id.to_owned())
-            .or_default()
-            .clone();
-        let mut slot = slot.lock().await;
-        if let Some((started, items)) = slot.as_ref() {
-            if *started >= not_before {
-                return Ok(items.clone());
-            }
-        }
-        let started = Instant::now();
-        let items = Arc::new(self.backend.list_attachments(contact_id).await?);
-        *slot = Some((started, items.clone()));
-        Ok(items)
+        self.listings
+            .read(contact_id, not_before, || {
+                self.backend.list_attachments(contact_id)
+            })
+            .await
     }
 
     /// Re-reads the file when its size or time changed since it was queued: the job then
@@ -659,8 +681,46 @@ impl Inner {
     }
 }
 
-/// A contact's whole attachment list and when the fetch that read it started.
+/// Attachments read from a contact's list and when the fetch that read them started.
 type Listing = (Instant, Arc<Vec<Attachment>>);
+
+/// Per contact, the latest read of one kind. Jobs asking at about the same time share one
+/// fetch: a job may use any read that started after the moment it names (e.g. once its bytes
+/// were accepted), so a dozen jobs verifying on one contact cost one call, not a dozen
+/// (Wix allows 200 calls a minute per site).
+#[derive(Default)]
+struct SharedReads(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Listing>>>>>);
+
+impl SharedReads {
+    async fn read<F, Fut>(
+        &self,
+        contact_id: &str,
+        not_before: Instant,
+        fetch: F,
+    ) -> Result<Arc<Vec<Attachment>>, BackendError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Attachment>, BackendError>>,
+    {
+        let slot = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(contact_id.to_owned())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some((started, items)) = slot.as_ref() {
+            if *started >= not_before {
+                return Ok(items.clone());
+            }
+        }
+        let started = Instant::now();
+        let items = Arc::new(fetch().await?);
+        *slot = Some((started, items.clone()));
+        Ok(items)
+    }
+}
 
 /// How hard [`Inner::find_landed`] looks.
 #[derive(Clone, Copy, PartialEq, Eq)]

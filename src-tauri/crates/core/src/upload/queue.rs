@@ -442,12 +442,29 @@ impl UploadQueue {
         Ok(())
     }
 
-    pub fn set_state(&self, id: i64, state: JobState) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE upload_jobs SET state = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, state.as_str(), now_ms()],
-        )?;
-        Ok(())
+    /// The bytes were accepted; the job now looks for its attachment. Not flushed to disk
+    /// before going on (like [`UploadQueue::mark_done`]): if power fails first the job comes
+    /// back as `sending`, whose first step is the same look (its baseline is on disk).
+    pub fn mark_verifying(&self, id: i64) -> Result<(), StoreError> {
+        Self::without_flush(&self.conn(), |conn| {
+            conn.execute(
+                "UPDATE upload_jobs SET state = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, JobState::Verifying.as_str(), now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Runs `write` with `synchronous=NORMAL` (committed, durable against a crash of the
+    /// process, not against power loss), then goes back to `FULL`.
+    fn without_flush<T>(
+        conn: &Connection,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let written = write(conn);
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        written
     }
 
     /// The file changed before or while sending: the job now carries the new content.
@@ -460,15 +477,13 @@ impl UploadQueue {
     }
 
     pub fn mark_done(&self, id: i64, attachment_id: &str) -> Result<(), StoreError> {
-        let conn = self.conn();
-        // The one write that need not reach the disk before we go on: if power fails first,
-        // the job comes back as sending/verifying, and its recorded baseline finds the
-        // attachment it made, so it is marked done again, never sent twice. Skipping this
-        // fsync takes one of the three disk flushes off every upload.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let done = Self::write_done(&conn, id, attachment_id);
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        done
+        // Need not reach the disk before we go on: if power fails first, the job comes back
+        // as sending/verifying, and its recorded baseline finds the attachment it made, so it
+        // is marked done again, never sent twice. Only "sending" (the baseline, before the
+        // first byte leaves) is flushed per upload.
+        Self::without_flush(&self.conn(), |conn| {
+            Self::write_done(conn, id, attachment_id)
+        })
     }
 
     fn write_done(conn: &Connection, id: i64, attachment_id: &str) -> Result<(), StoreError> {
