@@ -8,7 +8,8 @@
 //!    same two requests per file with curl (generate the upload URL, PUT the bytes). Target:
 //!    wall time ≤ 1/3 of the loop's.
 //!
-//! `ATTACHE_BENCH_QUICK=1` shrinks both (64 MiB, 100 files) for a smoke run.
+//! `ATTACHE_BENCH_QUICK=1` shrinks both (64 MiB, 100 files) for a smoke run;
+//! `ATTACHE_BENCH_ONLY_MANY=1` runs the second alone (for profiling it).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -45,6 +46,7 @@ fn main() {
         let (big_contact, many_contact, curl_contact) = (&contacts[0], &contacts[1], &contacts[2]);
 
         // 1. One big file.
+        if std::env::var("ATTACHE_BENCH_ONLY_MANY").is_err() {
         let big = work.path().join("big.pdf");
         write_pdf(&big, big_bytes);
         // Best of three each, interleaved, so a slow moment of the disk hits both sides alike.
@@ -68,6 +70,7 @@ fn main() {
             curl_big.as_secs_f64() / ours_big.as_secs_f64(),
         );
         std::fs::remove_file(&big).unwrap();
+        }
 
         // 2. Many small files.
         let dir = work.path().join("small");
@@ -80,13 +83,17 @@ fn main() {
             })
             .collect();
         let curl_many = time_curl_loop(&base, &curl_contact.id, &files);
+        let cpu_before = (cpu_seconds("self"), cpu_seconds(&sandbox.id().to_string()));
         let ours_many = time_ours(&app, many_contact, vec![dir.clone()], false).await;
+        let cpu_after = (cpu_seconds("self"), cpu_seconds(&sandbox.id().to_string()));
         println!(
             "upload {small_files} files of 100 KB: attache {:.2} s, sequential curl loop {:.2} s: \
-             ratio {:.2} (target <= 0.33)",
+             ratio {:.2} (target <= 0.33); CPU meanwhile: attache {:.2} s, sandbox {:.2} s",
             ours_many.as_secs_f64(),
             curl_many.as_secs_f64(),
             ours_many.as_secs_f64() / curl_many.as_secs_f64(),
+            cpu_after.0 - cpu_before.0,
+            cpu_after.1 - cpu_before.1,
         );
         drop(app);
         let _ = sandbox.kill();
@@ -237,6 +244,22 @@ fn time_curl_loop(base: &str, contact_id: &str, files: &[PathBuf]) -> Duration {
         assert!(status.success());
     }
     started.elapsed()
+}
+
+/// User + system CPU time of a process (`self` or a pid) so far, in seconds.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after state; USER_HZ is 100 on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// VmHWM of this process, KiB.

@@ -168,13 +168,16 @@ impl UploadEngine {
     /// process runs them; returns them as they ended.
     pub async fn wait_for(&self, ids: &[i64]) -> Result<Vec<UploadJob>, attache_core::StoreError> {
         let mut finished = self.inner.finished.subscribe();
+        // Only the states are read while waiting (one query, not one per job: a batch of a
+        // thousand would otherwise read a million rows by its end); the jobs once at the end.
+        let mut unfinished: HashSet<i64> = ids.iter().copied().collect();
         loop {
-            let jobs: Vec<UploadJob> = ids
-                .iter()
-                .filter_map(|id| self.inner.queue.job(*id).transpose())
-                .collect::<Result<_, _>>()?;
-            if jobs.iter().all(|j| j.state.is_finished()) {
-                return Ok(jobs);
+            unfinished = self.inner.queue.unfinished_among(&unfinished)?;
+            if unfinished.is_empty() {
+                return ids
+                    .iter()
+                    .filter_map(|id| self.inner.queue.job(*id).transpose())
+                    .collect();
             }
             // Jobs this process runs say when they end; another process's are polled.
             tokio::select! {

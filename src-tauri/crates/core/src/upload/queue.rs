@@ -361,6 +361,29 @@ impl UploadQueue {
             .optional()?)
     }
 
+    /// Which of `ids` are still unfinished (queued, sending or verifying); ids no longer in
+    /// the queue count as finished. One range scan on the key, however many ids: waiting
+    /// for a batch of thousands re-asks this each time one of them ends.
+    pub fn unfinished_among(&self, ids: &HashSet<i64>) -> Result<HashSet<i64>, StoreError> {
+        let (Some(low), Some(high)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(HashSet::new());
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM upload_jobs WHERE id BETWEEN ?1 AND ?2 \
+             AND state IN ('queued', 'sending', 'verifying')",
+        )?;
+        let rows = stmt.query_map(params![low, high], |r| r.get::<_, i64>(0))?;
+        let mut unfinished = HashSet::new();
+        for id in rows {
+            let id = id?;
+            if ids.contains(&id) {
+                unfinished.insert(id);
+            }
+        }
+        Ok(unfinished)
+    }
+
     /// Jobs of `account` that still have work to do, oldest first.
     pub fn pending(&self, account: &str) -> Result<Vec<UploadJob>, StoreError> {
         let conn = self.conn();
@@ -659,6 +682,51 @@ mod tests {
             q.job(id).unwrap().unwrap().baseline,
             Some(vec![]),
             "baseline kept across retry"
+        );
+    }
+
+    #[test]
+    fn every_state_after_sending_is_recorded_and_the_unfinished_are_told_apart() {
+        let q = UploadQueue::open_in_memory().unwrap();
+        let ids: Vec<i64> = q
+            .enqueue_all(
+                "acct",
+                "c1",
+                "Ann",
+                &[file("u1"), file("u2"), file("u3"), file("u4")],
+                false,
+            )
+            .unwrap()
+            .iter()
+            .map(|e| e.job().id)
+            .collect();
+        // Another account's job in the middle of the range is not one of ours.
+        let other = q
+            .enqueue("acct2", "c1", "Ann", &file("u5"), false)
+            .unwrap()
+            .job()
+            .id;
+        q.begin_sending(ids[0], &[], "t0").unwrap();
+        q.mark_verifying(ids[0]).unwrap();
+        assert_eq!(q.job(ids[0]).unwrap().unwrap().state, JobState::Verifying);
+        q.mark_done(ids[0], "a0").unwrap();
+        q.mark_failed(ids[1], &ErrorPayload::new(ErrorCode::Unavailable, "down"))
+            .unwrap();
+        q.cancel(ids[2]).unwrap();
+        let asked: HashSet<i64> = ids.iter().copied().collect();
+        assert_eq!(q.unfinished_among(&asked).unwrap(), HashSet::from([ids[3]]));
+        q.mark_done(ids[3], "a3").unwrap();
+        assert!(q.unfinished_among(&asked).unwrap().is_empty());
+        assert_eq!(
+            q.unfinished_among(&HashSet::from([other])).unwrap(),
+            HashSet::from([other])
+        );
+        assert!(q.unfinished_among(&HashSet::new()).unwrap().is_empty());
+        assert!(
+            q.unfinished_among(&HashSet::from([9_999]))
+                .unwrap()
+                .is_empty(),
+            "gone is finished"
         );
     }
 }
