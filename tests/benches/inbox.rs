@@ -133,9 +133,9 @@ fn main() {
         }
         let watching = inbox::watch(app.clone(), settings(&idle_dir)).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (cpu_before, wall_before) = (cpu_seconds(), Instant::now());
+        let (cpu_before, wall_before) = (attache_tests::cpu_seconds("self"), Instant::now());
         tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-        let share = (cpu_seconds() - cpu_before) / wall_before.elapsed().as_secs_f64() * 100.0;
+        let share = (attache_tests::cpu_seconds("self") - cpu_before) / wall_before.elapsed().as_secs_f64() * 100.0;
         println!(
             "inbox idle with {idle_files} filed files (whole process: watcher, upload engine and the sandbox): \
              {share:.2}% of one core over {idle_secs} s (target < 1%)"
@@ -156,19 +156,4 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// This process's user + system CPU time (Linux `/proc/self/stat`, in clock ticks of 1/100 s).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields after the name: state is 0, utime is 11, stime 12.
-    (ticks(11) + ticks(12)) / 100.0
 }

@@ -96,9 +96,9 @@ fn main() {
         let _ = curl_site.wait();
         let (mut sandbox, base) = spawn_sandbox(&work.path().join("site-ours"));
         let (app, contact) = open_app(&work.path().join("home-ours"), &base, &curl_contact.display_name).await;
-        let cpu_before = (cpu_seconds("self"), cpu_seconds(&sandbox.id().to_string()));
+        let cpu_before = (attache_tests::cpu_seconds("self"), attache_tests::cpu_seconds(&sandbox.id().to_string()));
         let ours_many = time_ours(&app, &contact, vec![dir.clone()], false).await;
-        let cpu_after = (cpu_seconds("self"), cpu_seconds(&sandbox.id().to_string()));
+        let cpu_after = (attache_tests::cpu_seconds("self"), attache_tests::cpu_seconds(&sandbox.id().to_string()));
         println!(
             "upload {small_files} files of 100 KB: attache {:.2} s, sequential curl loop {:.2} s: \
              ratio {:.2} (target <= 0.33); CPU meanwhile: attache {:.2} s, sandbox {:.2} s",
@@ -273,22 +273,6 @@ fn time_curl_loop(base: &str, contact_id: &str, files: &[PathBuf]) -> Duration {
         assert!(status.success());
     }
     started.elapsed()
-}
-
-/// User + system CPU time of a process (`self` or a pid) so far, in seconds.
-fn cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at state, field 3.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15, i.e. 11 and 12 after state; USER_HZ is 100 on Linux.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// VmHWM of this process, KiB.

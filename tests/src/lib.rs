@@ -107,3 +107,20 @@ pub fn upload_source(path: &std::path::Path, mime: &str) -> attache_core::upload
         progress: Default::default(),
     }
 }
+
+/// User + system CPU time so far of a process (`"self"` or a pid), in seconds (Linux
+/// `/proc/PID/stat`, clock ticks of 1/100 s).
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces and parentheses: fields are counted after its last ')'.
+    let after_name = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the name: state is 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -275,11 +275,18 @@ async fn hundreds_of_files_through_every_fault_on(crm: Crm) {
         "the faults were exercised ({retried} jobs needed more than one attempt)"
     );
 
-    let after = w.names_on(&contact).await;
-    for i in 0..200 {
-        let name = format!("scan-{i:03}.pdf");
-        let added =
-            after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0);
+    let names: Vec<String> = (0..200).map(|i| format!("scan-{i:03}.pdf")).collect();
+    assert_each_added_once(&before, &w.names_on(&contact).await, &names);
+}
+
+/// Each of `names` is on the contact exactly once more than `before`.
+fn assert_each_added_once(
+    before: &HashMap<String, usize>,
+    after: &HashMap<String, usize>,
+    names: &[String],
+) {
+    for name in names {
+        let added = after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
         assert_eq!(added, 1, "{name} attached {added} times");
     }
 }
@@ -354,13 +361,8 @@ async fn three_transfers_at_most_and_a_job_waiting_to_be_listed_frees_its_slot()
         most > 3,
         "jobs waiting to be listed held the transfer slots (at most {most} verifying at once)"
     );
-    let after = w.names_on(&contact).await;
-    for i in 0..15 {
-        let name = format!("lot-{i:02}.pdf");
-        let added =
-            after.get(&name).copied().unwrap_or(0) - before.get(&name).copied().unwrap_or(0);
-        assert_eq!(added, 1, "{name} attached {added} times");
-    }
+    let names: Vec<String> = (0..15).map(|i| format!("lot-{i:02}.pdf")).collect();
+    assert_each_added_once(&before, &w.names_on(&contact).await, &names);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
