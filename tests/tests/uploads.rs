@@ -306,7 +306,7 @@ async fn three_transfers_at_most_and_a_job_waiting_to_be_listed_frees_its_slot()
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     set_faults(
         &w.sandbox,
-        &Faults::parse("latency=40ms,list-lag=700ms").unwrap(),
+        &Faults::parse("latency=100ms,list-lag=1500ms").unwrap(),
     )
     .await;
     let in_flight = format!("{}/_admin/uploads-in-flight", w.sandbox.base_url());

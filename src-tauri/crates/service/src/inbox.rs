@@ -8,7 +8,7 @@
 //! [`RESCAN_EVERY`] means a missed event strands nothing. [`attache_core::inbox::Settling`]
 //! decides when a file is complete.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -615,7 +615,14 @@ impl Runner {
         let store = self.app.inbox_store();
         let queue = self.app.upload_queue();
         let mut ended = Vec::new();
+        // Only the jobs that ended are read whole: this runs each time any job ends, and a
+        // burst of a thousand files would otherwise read every waiting job each time.
+        let waiting: HashSet<i64> = self.waiting_on.keys().copied().collect();
+        let unfinished = queue.unfinished_among(&waiting)?;
         for (&job_id, items) in &self.waiting_on {
+            if unfinished.contains(&job_id) {
+                continue;
+            }
             let Some(job) = queue.job(job_id)? else {
                 ended.push(job_id);
                 for &id in items {

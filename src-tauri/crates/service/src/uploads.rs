@@ -174,10 +174,20 @@ impl UploadEngine {
         loop {
             unfinished = self.inner.queue.unfinished_among(&unfinished)?;
             if unfinished.is_empty() {
-                return ids
+                let jobs: Vec<UploadJob> = ids
                     .iter()
                     .filter_map(|id| self.inner.queue.job(*id).transpose())
+                    .collect::<Result<_, _>>()?;
+                // One finished and then retried (from the tray, or the inbox's own retries)
+                // is waited for again.
+                unfinished = jobs
+                    .iter()
+                    .filter(|j| !j.state.is_finished())
+                    .map(|j| j.id)
                     .collect();
+                if unfinished.is_empty() {
+                    return Ok(jobs);
+                }
             }
             // Jobs this process runs say when they end; another process's are polled.
             tokio::select! {
@@ -252,13 +262,32 @@ impl Inner {
         }
     }
 
+    fn try_transfer_slot(self: &Arc<Self>) -> Option<TransferSlot> {
+        let permit = self.transfers.clone().try_acquire_owned().ok()?;
+        Some(TransferSlot {
+            _permit: permit,
+            engine: Arc::downgrade(self),
+        })
+    }
+
+    async fn transfer_slot(self: &Arc<Self>) -> TransferSlot {
+        let permit = self.transfers.clone().acquire_owned().await;
+        TransferSlot {
+            _permit: permit.expect("the transfer semaphore is never closed"),
+            engine: Arc::downgrade(self),
+        }
+    }
+
     /// Starts as many pending jobs as there are free transfer slots.
     fn schedule(self: &Arc<Self>) -> Result<(), attache_core::StoreError> {
+        // Read under the `active` lock: a job that ends writes its outcome under that lock too,
+        // so a job seen pending here and not active has really not started (or ended). Reading
+        // first would let a job that ended meanwhile start again (a cancel undone).
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         // Enough to fill every slot even when some waiting jobs share a name with running ones.
         let pending = self
             .queue
-            .pending_first(&self.account, 2 * self.concurrency + 64)?;
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+            .pending_first(&self.account, 2 * self.concurrency + VERIFYING_AT_MOST + 64)?;
         let mut busy: HashSet<(String, String)> =
             active.values().map(|a| a.same_name_key.clone()).collect();
         for job in pending {
@@ -269,7 +298,7 @@ impl Inner {
             if active.contains_key(&job.id) || busy.contains(&key) {
                 continue;
             }
-            let Ok(slot) = self.transfers.clone().try_acquire_owned() else {
+            let Some(slot) = self.try_transfer_slot() else {
                 break;
             };
             busy.insert(key.clone());
@@ -317,10 +346,10 @@ impl Inner {
     }
 
     async fn run_job(
-        &self,
+        self: &Arc<Self>,
         mut job: UploadJob,
         progress: Arc<Progress>,
-        slot: OwnedSemaphorePermit,
+        slot: TransferSlot,
     ) -> Result<String, ErrorPayload> {
         let mut slot = Some(slot);
         let mut attempt = 0u32;
@@ -333,6 +362,8 @@ impl Inner {
                 }
                 Err(e) if e.code.is_transient() && attempt < MAX_ATTEMPTS => {
                     let wait = e.retry_after.unwrap_or_else(|| backoff(attempt));
+                    // Others may transfer while this one waits out its backoff.
+                    slot.take();
                     tracing::info!(
                         job = job.id,
                         attempt,
@@ -351,14 +382,13 @@ impl Inner {
     /// single-use target as any earlier attempt), verify. A transfer slot is held until the
     /// bytes are sent (taken again by a try after one that had given it up).
     async fn attempt(
-        &self,
+        self: &Arc<Self>,
         job: &mut UploadJob,
         progress: &Arc<Progress>,
-        slot: &mut Option<OwnedSemaphorePermit>,
+        slot: &mut Option<TransferSlot>,
     ) -> Result<String, BackendError> {
         if slot.is_none() {
-            let permit = self.transfers.clone().acquire_owned().await;
-            *slot = Some(permit.expect("the transfer semaphore is never closed"));
+            *slot = Some(self.transfer_slot().await);
         }
         if let Some(baseline) = job.baseline.clone() {
             if let Some(id) = self
@@ -410,9 +440,17 @@ impl Inner {
             }
         };
         // Written before the first byte leaves: from here on a restart looks before it sends.
-        self.queue
+        let wanted = self
+            .queue
             .begin_sending(job.id, &baseline, &target)
             .map_err(store_error)?;
+        if !wanted {
+            // Cancelled while it was being prepared (its task is being stopped).
+            return Err(BackendError::new(
+                ErrorCode::InvalidInput,
+                format!("{} was cancelled", job.file_name),
+            ));
+        }
         job.baseline = Some(baseline);
         job.target = Some(target.clone());
         match self.backend.send_upload(&target, &source).await {
@@ -440,7 +478,6 @@ impl Inner {
         self.queue.mark_verifying(job.id).map_err(store_error)?;
         // The bytes are sent: the next job may transfer while this one looks for its attachment.
         slot.take();
-        self.wake.notify_one();
         match self.await_landed(job, VERIFY_DEADLINE).await? {
             Some(id) => Ok(id),
             None => Err(BackendError::new(
@@ -680,6 +717,21 @@ impl Inner {
                 waiting,
                 finished_batch,
             });
+        }
+    }
+}
+
+/// The right to transfer (one of `concurrency`). Giving it up, however that happens (the bytes
+/// sent, a backoff, a cancelled task), wakes the scheduler so the next job starts at once.
+struct TransferSlot {
+    _permit: OwnedSemaphorePermit,
+    engine: std::sync::Weak<Inner>,
+}
+
+impl Drop for TransferSlot {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.wake.notify_one();
         }
     }
 }

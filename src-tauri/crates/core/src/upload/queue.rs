@@ -440,20 +440,21 @@ impl UploadQueue {
     }
 
     /// Records the baseline and that bytes may now reach the CRM. Written before the first byte
-    /// is sent, so after a crash the job knows to look before sending again.
+    /// is sent, so after a crash the job knows to look before sending again. False (nothing
+    /// written, nothing to send) when the job is no longer unfinished: cancelled meanwhile.
     pub fn begin_sending(
         &self,
         id: i64,
         baseline: &[String],
         target: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let baseline = serde_json::to_string(baseline)?;
-        self.conn().execute(
+        let changed = self.conn().execute(
             "UPDATE upload_jobs SET state = 'sending', baseline = ?2, target = ?3, attempts = attempts + 1, updated_at = ?4 \
-             WHERE id = ?1",
+             WHERE id = ?1 AND state IN ('queued', 'sending', 'verifying')",
             params![id, baseline, target, now_ms()],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// The target takes no more bytes: the next attempt prepares a new one.
@@ -706,13 +707,18 @@ mod tests {
             .unwrap()
             .job()
             .id;
-        q.begin_sending(ids[0], &[], "t0").unwrap();
+        assert!(q.begin_sending(ids[0], &[], "t0").unwrap());
         q.mark_verifying(ids[0]).unwrap();
         assert_eq!(q.job(ids[0]).unwrap().unwrap().state, JobState::Verifying);
         q.mark_done(ids[0], "a0").unwrap();
         q.mark_failed(ids[1], &ErrorPayload::new(ErrorCode::Unavailable, "down"))
             .unwrap();
         q.cancel(ids[2]).unwrap();
+        assert!(
+            !q.begin_sending(ids[2], &[], "t2").unwrap(),
+            "a cancelled job is not sent"
+        );
+        assert_eq!(q.job(ids[2]).unwrap().unwrap().state, JobState::Cancelled);
         let asked: HashSet<i64> = ids.iter().copied().collect();
         assert_eq!(q.unfinished_among(&asked).unwrap(), HashSet::from([ids[3]]));
         q.mark_done(ids[3], "a3").unwrap();
