@@ -297,14 +297,7 @@ pub async fn cancel_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
 /// Cancels every job that has not finished; returns how many.
 #[tauri::command]
 pub async fn cancel_all_uploads(core: State<'_, Core>) -> Reply<usize> {
-    let app = core.get().await?;
-    let mut cancelled = 0;
-    for job in app.recent_uploads(usize::MAX >> 1)? {
-        if !job.state_is_finished() && app.uploads().cancel(job.id).map_err(ErrorPayload::from)? {
-            cancelled += 1;
-        }
-    }
-    Ok(cancelled)
+    Ok(core.get().await?.cancel_all_uploads()?)
 }
 
 #[tauri::command]

@@ -365,6 +365,103 @@ async fn three_transfers_at_most_and_a_job_waiting_to_be_listed_frees_its_slot()
     assert_each_added_once(&before, &w.names_on(&contact).await, &names);
 }
 
+/// Cancelling: one job in flight, one still queued, then all the rest. Cancelled jobs stay
+/// cancelled (never started again by the scheduler), a queued one sends nothing, one in flight
+/// stops where it is (attached at most once), and the jobs that ended before are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
+    let w = world().await;
+    let contact = w.contact("Noah").await;
+    let before = w.names_on(&contact).await;
+    let names: Vec<String> = (0..12).map(|i| format!("deed-{i:02}.pdf")).collect();
+    let files: Vec<PathBuf> = names
+        .iter()
+        .map(|n| pdf(&w.files, n, &format!("deed {n}")))
+        .collect();
+    // Slow enough that jobs are seen queued and in flight.
+    set_faults(&w.sandbox, &Faults::parse("latency=300ms").unwrap()).await;
+    let report = w.app.queue_files(&contact, files, false).await.unwrap();
+    let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
+    w.app.uploads().start();
+
+    let state_of = |id: i64| {
+        w.app
+            .recent_uploads(100)
+            .unwrap()
+            .into_iter()
+            .find(|v| v.id == id)
+            .map(|v| v.state)
+    };
+    let in_flight = loop {
+        if let Some(v) = w
+            .app
+            .recent_uploads(100)
+            .unwrap()
+            .into_iter()
+            .find(|v| v.state == JobState::Sending)
+        {
+            break v.id;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let last_queued = *ids.last().unwrap();
+    assert_eq!(state_of(last_queued), Some(JobState::Queued));
+    assert!(w.app.uploads().cancel(in_flight).unwrap());
+    assert!(w.app.uploads().cancel(last_queued).unwrap());
+    assert!(
+        !w.app.uploads().cancel(last_queued).unwrap(),
+        "cancelling twice changes nothing"
+    );
+
+    // Let a few others end, then cancel everything left.
+    let mut finished = w.app.uploads().finished_signal();
+    while ids
+        .iter()
+        .filter(|id| state_of(**id) == Some(JobState::Done))
+        .count()
+        < 3
+    {
+        let _ = tokio::time::timeout(Duration::from_secs(1), finished.changed()).await;
+    }
+    let cancelled_all = w.app.cancel_all_uploads().unwrap();
+    assert!(cancelled_all > 0, "some jobs were still waiting");
+    let ended = run_until_done(&w.app, &ids).await;
+    // A few scheduler rounds later (it looks at least once a second), still cancelled.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let after = w.names_on(&contact).await;
+    let mut done = 0;
+    for job in &ended {
+        let name = &job.file_name;
+        let now = state_of(job.id).unwrap();
+        assert_eq!(now, job.state, "{name} moved after it ended");
+        let added = after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+        match job.state {
+            JobState::Done => {
+                done += 1;
+                assert_eq!(added, 1, "{name} done, attached {added} times");
+            }
+            JobState::Cancelled if job.id == last_queued => {
+                assert_eq!(
+                    added, 0,
+                    "{name} was cancelled before sending, yet attached"
+                )
+            }
+            // Stopped wherever it was: its bytes may have reached the site, once at most.
+            JobState::Cancelled => assert!(added <= 1, "{name} attached {added} times"),
+            other => panic!("{name} ended {other:?}"),
+        }
+    }
+    assert!(done >= 3, "{done} done");
+    assert_eq!(state_of(last_queued), Some(JobState::Cancelled));
+    assert!(
+        ended
+            .iter()
+            .any(|j| j.state == JobState::Cancelled && j.id != last_queued),
+        "cancel all stopped jobs that had not ended"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_that_landed_before_a_crash_are_found_not_sent_again() {
     bytes_that_landed_before_a_crash_on(Crm::Wix).await;

@@ -234,14 +234,16 @@ describe('App', () => {
     expect(call?.args).toEqual({ contactId: 'c1', attachmentId: 'a2', fileName: 'Purchase Agreement.pdf' });
   });
 
-  it('queues files dropped on a contact row, shows them in the tray, and retries a failure', async () => {
+  it('queues files dropped on a contact row, shows them in the tray, retries a failure and cancels', async () => {
     const job = (id: number, state: UploadView['state'], extra: Partial<UploadView> = {}): UploadView => ({
       id, contactId: 'c2', contactName: 'Marcus Okafor', fileName: `doc${id}.pdf`, path: `/in/doc${id}.pdf`,
       mimeType: 'application/pdf', size: 2_000_000, state, sent: 0, bytesPerSecond: null, secondsLeft: null,
       attachmentId: null, error: null, attempts: 0, ...extra,
     });
     const queued: QueueReport = { queued: [job(1, 'queued'), job(2, 'queued')], alreadyQueued: [], alreadyAttached: [], rejected: [] };
-    const calls = backend({ queue_files: () => queued, retry_upload: () => true });
+    const calls = backend({
+      queue_files: () => queued, retry_upload: () => true, cancel_upload: () => true, cancel_all_uploads: () => 1,
+    });
     render(App);
     await waitFor(() => expect(screen.getAllByTestId('contact-row')).toHaveLength(3));
     const marcus = screen.getAllByTestId('contact-row')[1];
@@ -264,6 +266,11 @@ describe('App', () => {
     expect(screen.getByTestId('upload-reason').textContent).toBe('Wix could not be reached');
     await fireEvent.click(screen.getByTestId('upload-retry'));
     await waitFor(() => expect(calls.find((c) => c.cmd === 'retry_upload')?.args).toMatchObject({ id: 2 }));
+    // One file, or everything still on its way.
+    await fireEvent.click(screen.getByRole('button', { name: 'Cancel doc1.pdf' }));
+    await waitFor(() => expect(calls.find((c) => c.cmd === 'cancel_upload')?.args).toMatchObject({ id: 1 }));
+    await fireEvent.click(screen.getByTestId('upload-cancel-all'));
+    await waitFor(() => expect(calls.some((c) => c.cmd === 'cancel_all_uploads')).toBe(true));
 
     await emit('uploads', { jobs: [job(1, 'done'), job(2, 'done')], active: 0, waiting: 0,
       finishedBatch: { attached: 2, failed: 0, cancelled: 0 } });

@@ -734,6 +734,18 @@ impl Attache {
             .collect())
     }
 
+    /// The tray's "Cancel all": every job of this account not yet finished is cancelled (one
+    /// in flight stops where it is); returns how many.
+    pub fn cancel_all_uploads(&self) -> Result<usize, ServiceError> {
+        let mut cancelled = 0;
+        for job in self.queue.pending(self.key())? {
+            if self.uploads.cancel(job.id)? {
+                cancelled += 1;
+            }
+        }
+        Ok(cancelled)
+    }
+
     pub fn clear_finished_uploads(&self) -> Result<usize, ServiceError> {
         Ok(self.queue.clear_finished(self.key())?)
     }

@@ -123,10 +123,6 @@ pub struct UploadView {
 }
 
 impl UploadView {
-    pub fn state_is_finished(&self) -> bool {
-        self.state.is_finished()
-    }
-
     pub fn of(job: &UploadJob) -> Self {
         UploadView {
             id: job.id,
