@@ -3,7 +3,8 @@
 //!
 //! 1. One 1 GiB file: Attaché (check + content hash + verified streaming PUT + verify in the
 //!    contact's list) against `curl -T` to an upload URL generated the same way, best of three
-//!    runs each, interleaved. Target: throughput ≥ 0.9× curl's; peak RSS growth ≤ 64 MiB.
+//!    runs each, interleaved, the disks flushed before each. Target: throughput ≥ 0.9× curl's;
+//!    peak RSS growth ≤ 64 MiB.
 //! 2. 1,000 files of 100 KB to one contact: Attaché against a sequential shell loop doing the
 //!    same two requests per file with curl (generate the upload URL, PUT the bytes). Target:
 //!    wall time ≤ 1/3 of the loop's. Each side uploads to a freshly seeded Demo site of its own
@@ -56,7 +57,11 @@ fn main() {
         let rss_before = peak_rss_kib();
         let (mut curl_big, mut ours_big) = (Duration::MAX, Duration::MAX);
         for _ in 0..runs {
+            // Each run starts with the previous one's gigabyte written back, so neither side
+            // pays for the other's dirty pages.
+            flush_disks();
             curl_big = curl_big.min(time_curl_put(&base, &curl_contact.id, &big, 1));
+            flush_disks();
             // `force`: the same bytes again are a new attachment, not "already attached".
             ours_big = ours_big.min(time_ours(&app, big_contact, vec![big.clone()], true).await);
         }
@@ -273,6 +278,11 @@ fn time_curl_loop(base: &str, contact_id: &str, files: &[PathBuf]) -> Duration {
         assert!(status.success());
     }
     started.elapsed()
+}
+
+/// `sync(1)`: every dirty page on its way to the disk before a timed run.
+fn flush_disks() {
+    let _ = Command::new("sync").status();
 }
 
 /// VmHWM of this process, KiB.
