@@ -66,7 +66,7 @@ struct Inner {
     events: broadcast::Sender<UploadEvent>,
     /// Per contact: the last full listing and when its fetch started (see [`Inner::listing`]).
     listings: SharedReads,
-    /// Per contact: the last look at its newest attachments (see [`Inner::recent`]).
+    /// Per contact: the last look at its newest attachments (see [`Inner::find_landed`]).
     recents: SharedReads,
     /// Bumped whenever a job of this process ends, so waiters need not wait for the next event.
     finished: tokio::sync::watch::Sender<u64>,
