@@ -114,6 +114,9 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A job with work left to do (the other states are final until the user retries).
+const UNFINISHED: &str = "state IN ('queued', 'sending', 'verifying')";
+
 const COLUMNS: &str = "id, account, contact_id, contact_name, path, file_name, mime_type, size, modified_ns, \
      content_hash, state, baseline, attachment_id, attempts, error_code, error_message, forced, created_at, updated_at, target, as_document";
 
@@ -369,10 +372,9 @@ impl UploadQueue {
             return Ok(HashSet::new());
         };
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id FROM upload_jobs WHERE id BETWEEN ?1 AND ?2 \
-             AND state IN ('queued', 'sending', 'verifying')",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT id FROM upload_jobs WHERE id BETWEEN ?1 AND ?2 AND {UNFINISHED}"
+        ))?;
         let rows = stmt.query_map(params![low, high], |r| r.get::<_, i64>(0))?;
         let mut unfinished = HashSet::new();
         for id in rows {
@@ -386,34 +388,28 @@ impl UploadQueue {
 
     /// Jobs of `account` that still have work to do, oldest first.
     pub fn pending(&self, account: &str) -> Result<Vec<UploadJob>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND state IN ('queued', 'sending', 'verifying') ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([account], job_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.jobs_where(
+            &format!("account = ?1 AND {UNFINISHED} ORDER BY id"),
+            [account],
+        )
     }
 
     /// The first `limit` unfinished jobs of `account`, oldest first: what the scheduler needs
     /// to fill its free slots, without reading every waiting job each time one finishes (a
     /// thousand queued files would make that quadratic).
     pub fn pending_first(&self, account: &str, limit: usize) -> Result<Vec<UploadJob>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND state IN ('queued', 'sending', 'verifying') ORDER BY id LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![account, limit as i64], job_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.jobs_where(
+            &format!("account = ?1 AND {UNFINISHED} ORDER BY id LIMIT ?2"),
+            params![account, limit as i64],
+        )
     }
 
     /// The most recent jobs of `account`, newest first (what the upload tray lists).
     pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<UploadJob>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 ORDER BY id DESC LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![account, limit as i64], job_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.jobs_where(
+            "account = ?1 ORDER BY id DESC LIMIT ?2",
+            params![account, limit as i64],
+        )
     }
 
     /// Jobs of `account` written at or after `since_ms` (what changed since the last event).
@@ -422,11 +418,22 @@ impl UploadQueue {
         account: &str,
         since_ms: i64,
     ) -> Result<Vec<UploadJob>, StoreError> {
+        self.jobs_where(
+            "account = ?1 AND updated_at >= ?2 ORDER BY id",
+            params![account, since_ms],
+        )
+    }
+
+    /// Whole jobs matching `filter` (what follows `WHERE`, ordering included).
+    fn jobs_where(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<UploadJob>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM upload_jobs WHERE account = ?1 AND updated_at >= ?2 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![account, since_ms], job_from_row)?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM upload_jobs WHERE {filter}"))?;
+        let rows = stmt.query_map(params, job_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -450,8 +457,8 @@ impl UploadQueue {
     ) -> Result<bool, StoreError> {
         let baseline = serde_json::to_string(baseline)?;
         let changed = self.conn().execute(
-            "UPDATE upload_jobs SET state = 'sending', baseline = ?2, target = ?3, attempts = attempts + 1, updated_at = ?4 \
-             WHERE id = ?1 AND state IN ('queued', 'sending', 'verifying')",
+            &format!("UPDATE upload_jobs SET state = 'sending', baseline = ?2, target = ?3, attempts = attempts + 1, updated_at = ?4 \
+             WHERE id = ?1 AND {UNFINISHED}"),
             params![id, baseline, target, now_ms()],
         )?;
         Ok(changed == 1)
