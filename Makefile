@@ -23,6 +23,9 @@ ui: deps
 ## The app and the CLI, debug profile (what the end-to-end tests drive).
 build: ui
 	$(CARGO) build -p attache-desktop -p attache-cli
+	@if ! git diff --quiet -- src-tauri/capabilities; then \
+		echo "error: src-tauri/capabilities is generated from src-tauri/src/command_list.rs; commit the regenerated file:"; \
+		git diff --stat -- src-tauri/capabilities; exit 1; fi
 
 ## TypeScript types are generated from Rust by ts-rs; fail if the committed copies drifted.
 types: deps

@@ -14,7 +14,7 @@ use tauri::{AppHandle, Emitter, State};
 use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::core::{home, Core};
+use crate::core::{home, Core, Session};
 
 type Reply<T> = Result<T, ErrorPayload>;
 
@@ -26,7 +26,8 @@ pub async fn app_status(core: State<'_, Core>) -> Reply<AppStatus> {
     let app = core.get().await?;
     Ok(AppStatus {
         account: app.account().clone(),
-        contacts_cached: app.contacts_cached()?,
+        capabilities: app.capabilities(),
+        contacts_cached: app.contacts().cached()?,
     })
 }
 
@@ -38,7 +39,7 @@ pub async fn search_contacts(
     limit: usize,
 ) -> Reply<ContactPage> {
     let app = core.get().await?;
-    Ok(app.search_contacts(&query, offset, limit.min(MAX_PAGE)))
+    Ok(app.contacts().search(&query, offset, limit.min(MAX_PAGE)))
 }
 
 /// Refreshes the contact cache from the CRM. Also emits `contacts-refreshed` so every view
@@ -46,7 +47,7 @@ pub async fn search_contacts(
 #[tauri::command]
 pub async fn refresh_contacts(core: State<'_, Core>, handle: AppHandle) -> Reply<usize> {
     let app = core.get().await?;
-    let count = app.refresh_contacts().await?;
+    let count = app.contacts().refresh().await?;
     let _ = handle.emit("contacts-refreshed", count);
     Ok(count)
 }
@@ -60,9 +61,9 @@ pub async fn list_attachments(
 ) -> Reply<Vec<Attachment>> {
     let app = core.get().await?;
     if refresh {
-        Ok(app.refresh_attachments(&contact_id).await?)
+        Ok(app.contacts().refresh_attachments(&contact_id).await?)
     } else {
-        Ok(app.cached_attachments(&contact_id)?)
+        Ok(app.contacts().cached_attachments(&contact_id)?)
     }
 }
 
@@ -75,7 +76,7 @@ pub async fn open_attachment(
     attachment_id: String,
 ) -> Reply<String> {
     let app = core.get().await?;
-    let path = app.download(&contact_id, &attachment_id).await?;
+    let path = app.contacts().download(&contact_id, &attachment_id).await?;
     let shown = path.to_string_lossy().into_owned();
     handle
         .opener()
@@ -113,7 +114,9 @@ pub async fn save_attachment_as(
     let target = target.into_path().map_err(|e| {
         ErrorPayload::new(ErrorCode::InvalidInput, format!("cannot save there: {e}"))
     })?;
-    app.save_as(&contact_id, &attachment_id, &target).await?;
+    app.contacts()
+        .save_as(&contact_id, &attachment_id, &target)
+        .await?;
     Ok(Some(target.to_string_lossy().into_owned()))
 }
 
@@ -224,8 +227,9 @@ pub async fn queue_files(
     force: bool,
 ) -> Reply<QueueReport> {
     let app = core.get().await?;
-    let contact = app.resolve_contact(&contact_id).await?;
+    let contact = app.contacts().resolve(&contact_id).await?;
     Ok(app
+        .uploads()
         .queue_files(&contact, paths.into_iter().map(Into::into).collect(), force)
         .await?)
 }
@@ -238,8 +242,9 @@ pub async fn convert_and_queue(
     paths: Vec<String>,
 ) -> Reply<QueueReport> {
     let app = core.get().await?;
-    let contact = app.resolve_contact(&contact_id).await?;
+    let contact = app.contacts().resolve(&contact_id).await?;
     Ok(app
+        .uploads()
         .convert_and_queue(&contact, paths.into_iter().map(Into::into).collect())
         .await?)
 }
@@ -254,7 +259,7 @@ pub async fn pick_files(
     as_document: Option<bool>,
 ) -> Reply<Option<QueueReport>> {
     let app = core.get().await?;
-    let contact = app.resolve_contact(&contact_id).await?;
+    let contact = app.contacts().resolve(&contact_id).await?;
     let as_document = as_document.unwrap_or(false);
     let title = if as_document {
         format!("Attach as Documents to {}", contact.display_name)
@@ -274,7 +279,8 @@ pub async fn pick_files(
         .filter_map(|p| p.into_path().ok())
         .collect();
     Ok(Some(
-        app.queue_files_as(&contact, paths, false, as_document)
+        app.uploads()
+            .queue_files_as(&contact, paths, false, as_document)
             .await?,
     ))
 }
@@ -282,7 +288,7 @@ pub async fn pick_files(
 /// The upload tray's rows: the most recent jobs, newest first.
 #[tauri::command]
 pub async fn list_uploads(core: State<'_, Core>) -> Reply<Vec<UploadView>> {
-    Ok(core.get().await?.recent_uploads(UPLOAD_TRAY_ROWS)?)
+    Ok(core.get().await?.uploads().recent(UPLOAD_TRAY_ROWS)?)
 }
 
 #[tauri::command]
@@ -297,7 +303,7 @@ pub async fn cancel_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
 /// Cancels every job that has not finished; returns how many.
 #[tauri::command]
 pub async fn cancel_all_uploads(core: State<'_, Core>) -> Reply<usize> {
-    Ok(core.get().await?.cancel_all_uploads()?)
+    Ok(core.get().await?.uploads().cancel_all()?)
 }
 
 #[tauri::command]
@@ -311,7 +317,7 @@ pub async fn retry_upload(core: State<'_, Core>, id: i64) -> Reply<bool> {
 
 #[tauri::command]
 pub async fn clear_finished_uploads(core: State<'_, Core>) -> Reply<usize> {
-    Ok(core.get().await?.clear_finished_uploads()?)
+    Ok(core.get().await?.uploads().clear_finished()?)
 }
 
 /// How many jobs the tray lists.
@@ -320,20 +326,26 @@ const UPLOAD_TRAY_ROWS: usize = 200;
 /// Rows the Inbox panel shows.
 const INBOX_ROWS: usize = 500;
 
-async fn inbox_overview(core: &Core, app: &attache_service::Attache) -> Reply<InboxOverview> {
-    let (watching, problem) = core.inbox_status().await;
+async fn inbox_overview(session: &Session) -> Reply<InboxOverview> {
+    let (watching, problem) = session.background.inbox_status().await;
     Ok(InboxOverview {
-        settings: app.inbox_settings()?,
-        items: app.inbox_items(INBOX_ROWS)?,
+        settings: session.inbox().settings()?,
+        items: session.inbox().items(INBOX_ROWS)?,
         watching,
         problem,
     })
 }
 
+/// Saves this account's inbox settings and watches the folders they now name.
+async fn save_and_watch(session: &Session, settings: &InboxSettings) -> Reply<()> {
+    session.inbox().save_settings(settings)?;
+    session.background.restart_inbox(settings.clone()).await;
+    Ok(())
+}
+
 #[tauri::command]
 pub async fn inbox_state(core: State<'_, Core>) -> Reply<InboxOverview> {
-    let app = core.get().await?;
-    inbox_overview(&core, &app).await
+    inbox_overview(&*core.get().await?).await
 }
 
 /// Saves the inbox settings (folders, what happens after filing, rules) and restarts watching.
@@ -342,16 +354,15 @@ pub async fn save_inbox_settings(
     core: State<'_, Core>,
     settings: InboxSettings,
 ) -> Reply<InboxOverview> {
-    let app = core.get().await?;
-    app.save_inbox_settings(&settings)?;
-    core.restart_inbox(&app).await;
-    inbox_overview(&core, &app).await
+    let session = core.get().await?;
+    save_and_watch(&session, &settings).await?;
+    inbox_overview(&session).await
 }
 
 /// The native folder picker; adds the chosen folder to the inbox and starts watching it.
 #[tauri::command]
 pub async fn add_inbox_folder(core: State<'_, Core>, handle: AppHandle) -> Reply<InboxOverview> {
-    let app = core.get().await?;
+    let session = core.get().await?;
     let picked = handle
         .dialog()
         .file()
@@ -359,14 +370,13 @@ pub async fn add_inbox_folder(core: State<'_, Core>, handle: AppHandle) -> Reply
         .blocking_pick_folder()
         .and_then(|p| p.into_path().ok());
     if let Some(path) = picked {
-        let mut settings = app.inbox_settings()?;
+        let mut settings = session.inbox().settings()?;
         if !settings.folders.iter().any(|f| f.path == path) {
             settings.folders.push(InboxFolder { path, poll: None });
         }
-        app.save_inbox_settings(&settings)?;
-        core.restart_inbox(&app).await;
+        save_and_watch(&session, &settings).await?;
     }
-    inbox_overview(&core, &app).await
+    inbox_overview(&session).await
 }
 
 /// Files a file waiting for review onto a contact; `rule` (a glob) also files future ones.
@@ -377,7 +387,7 @@ pub async fn file_inbox_item(
     contact_id: String,
     rule: Option<String>,
 ) -> Reply<InboxItem> {
-    let app = core.get().await?;
+    let session = core.get().await?;
     let remember = rule
         .filter(|r| !r.trim().is_empty())
         .map(|pattern| InboxRule {
@@ -386,15 +396,21 @@ pub async fn file_inbox_item(
             contact_id: contact_id.clone(),
         });
     let saves_rule = remember.is_some();
-    let item = app.file_inbox_item(id, &contact_id, remember).await?;
+    let item = session
+        .inbox()
+        .file_item(id, &contact_id, remember)
+        .await?;
     if saves_rule {
         // The running watcher reads rules when it starts.
-        core.restart_inbox(&app).await;
+        session
+            .background
+            .restart_inbox(session.inbox().settings()?)
+            .await;
     }
     Ok(item)
 }
 
 #[tauri::command]
 pub async fn retry_inbox_item(core: State<'_, Core>, id: i64) -> Reply<()> {
-    Ok(core.get().await?.retry_inbox_item(id)?)
+    Ok(core.get().await?.inbox().retry_item(id)?)
 }

@@ -1,11 +1,21 @@
 //! The Tauri shell: window, commands, the `thumb:` protocol. Every command is a few lines that
 //! call [`attache_service::Attache`]; all behaviour lives in the core crates.
 
+// Before the modules, so `with_commands!` is in scope below.
+#[macro_use]
+mod command_list;
 mod commands;
 mod core;
 mod thumbs;
 
 use tauri::Manager;
+
+/// Registers every command of the one list (`command_list.rs`).
+macro_rules! handler {
+    ($($command:ident),* $(,)?) => {
+        tauri::generate_handler![$(commands::$command),*]
+    };
+}
 
 pub fn run() {
     tracing_subscriber::fmt()
@@ -21,33 +31,7 @@ pub fn run() {
         .plugin(tauri_plugin_opener::init())
         .manage(core::Core::default())
         .register_asynchronous_uri_scheme_protocol("thumb", thumbs::handle)
-        .invoke_handler(tauri::generate_handler![
-            commands::app_status,
-            commands::search_contacts,
-            commands::refresh_contacts,
-            commands::list_attachments,
-            commands::open_attachment,
-            commands::save_attachment_as,
-            commands::list_accounts,
-            commands::connect_wix,
-            commands::connect_espo,
-            commands::connect_wix_app,
-            commands::use_account,
-            commands::sign_out,
-            commands::queue_files,
-            commands::convert_and_queue,
-            commands::pick_files,
-            commands::list_uploads,
-            commands::cancel_upload,
-            commands::cancel_all_uploads,
-            commands::retry_upload,
-            commands::clear_finished_uploads,
-            commands::inbox_state,
-            commands::save_inbox_settings,
-            commands::add_inbox_folder,
-            commands::file_inbox_item,
-            commands::retry_inbox_item,
-        ])
+        .invoke_handler(with_commands!(handler))
         .setup(|app| {
             // Start the core (and the Demo site) while the webview loads; commands await it.
             let handle = app.handle().clone();

@@ -21,7 +21,7 @@ pub fn handle<R: Runtime>(
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("size=")))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(attache_core::thumbnail::GRID_SIZE);
+        .unwrap_or(attache_service::thumbnails::GRID_SIZE);
     tauri::async_runtime::spawn(async move {
         responder.respond(answer(&app, &path, size).await);
     });
@@ -39,7 +39,7 @@ async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str, size: u32) ->
         let Ok(id) = job.parse::<i64>() else {
             return status(StatusCode::BAD_REQUEST, "expected /job/<upload id>");
         };
-        return reply(core.job_thumbnail(id, size).await, job).await;
+        return reply(core.thumbnails().of_upload(id, size).await, job).await;
     }
     let mut parts = decoded.split('/');
     let (Some(contact), Some(attachment), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -48,7 +48,7 @@ async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str, size: u32) ->
             "expected /<contact id>/<attachment id>",
         );
     };
-    reply(core.thumbnail(contact, attachment, size).await, attachment).await
+    reply(core.thumbnails().of_attachment(contact, attachment, size).await, attachment).await
 }
 
 async fn reply(

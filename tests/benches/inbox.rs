@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use attache_core::inbox::{AfterFiling, InboxFolder, InboxSettings, InboxState};
 use attache_core::AppHome;
 use attache_sandbox::{Sandbox, SandboxConfig};
-use attache_service::{inbox, Attache};
+use attache_service::Attache;
 
 fn main() {
     let quick = std::env::var("ATTACHE_BENCH_QUICK").is_ok();
@@ -40,9 +40,9 @@ fn main() {
             .await
             .unwrap();
         let app = Arc::new(Attache::open_demo_at(AppHome::at(work.path().join("home")).unwrap(), &sandbox.base_url()).await.unwrap());
-        app.refresh_contacts().await.unwrap();
+        app.contacts().refresh().await.unwrap();
         app.uploads().start();
-        let contacts = app.search_contacts("", 0, 20).contacts;
+        let contacts = app.contacts().search("", 0, 20).contacts;
 
         // 1. Latency.
         let inbox_dir = work.path().join("Inbox");
@@ -52,7 +52,7 @@ fn main() {
             after: AfterFiling::Move,
             rules: vec![],
         };
-        let watching = inbox::watch(app.clone(), settings(&inbox_dir)).await.unwrap();
+        let watching = app.inbox().watch(settings(&inbox_dir)).await.unwrap();
         let target = &contacts[0];
         let mut latencies = Vec::new();
         for i in 0..latency_files {
@@ -60,7 +60,7 @@ fn main() {
             std::fs::write(inbox_dir.join(&name), pdf(&name)).unwrap();
             let complete_ms = now_ms();
             let job_id = loop {
-                let items = app.inbox_items(10).unwrap();
+                let items = app.inbox().items(10).unwrap();
                 if let Some(id) = items.iter().find(|it| it.file_name == name).and_then(|it| it.job_id) {
                     break id;
                 }
@@ -86,14 +86,14 @@ fn main() {
         let burst_dir = work.path().join("Burst");
         let folder = burst_dir.join(&contacts[1].display_name);
         std::fs::create_dir_all(&folder).unwrap();
-        let watching = inbox::watch(app.clone(), settings(&burst_dir)).await.unwrap();
+        let watching = app.inbox().watch(settings(&burst_dir)).await.unwrap();
         let started = Instant::now();
         for i in 0..burst_files {
             let name = format!("burst-{i:04}.pdf");
             std::fs::write(folder.join(&name), pdf(&format!("inbox {name}"))).unwrap();
         }
         loop {
-            let filed = app.inbox_items(burst_files + 10).unwrap().iter().filter(|i| i.state == InboxState::Filed && i.inbox == burst_dir.canonicalize().unwrap()).count();
+            let filed = app.inbox().items(burst_files + 10).unwrap().iter().filter(|i| i.state == InboxState::Filed && i.inbox == burst_dir.canonicalize().unwrap()).count();
             if filed >= burst_files {
                 break;
             }
@@ -112,7 +112,7 @@ fn main() {
             })
             .collect();
         let started = Instant::now();
-        let report = app.queue_files(&contacts[2], paths, false).await.unwrap();
+        let report = app.uploads().queue_files(&contacts[2], paths, false).await.unwrap();
         let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
         app.uploads().wait_for(&ids).await.unwrap();
         let direct_wall = started.elapsed();
@@ -131,7 +131,7 @@ fn main() {
         for i in 0..idle_files {
             std::fs::write(filed.join(format!("old-{i:05}.pdf")), b"%PDF-1.4\n").unwrap();
         }
-        let watching = inbox::watch(app.clone(), settings(&idle_dir)).await.unwrap();
+        let watching = app.inbox().watch(settings(&idle_dir)).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (cpu_before, wall_before) = (attache_tests::cpu_seconds("self"), Instant::now());
         tokio::time::sleep(Duration::from_secs(idle_secs)).await;

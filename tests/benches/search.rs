@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use attache_core::{Contact, ContactIndex, Store};
+use attache_core::Contact;
+use attache_service::contacts::{ContactIndex, Store};
 
 const CONTACTS: usize = 50_000;
 const RUNS: usize = 200;

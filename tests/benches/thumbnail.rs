@@ -153,9 +153,9 @@ async fn grid(work: &Path, count: usize) {
     )
     .await
     .unwrap();
-    seeding.refresh_contacts().await.unwrap();
+    seeding.contacts().refresh().await.unwrap();
     seeding.uploads().start();
-    let contact = seeding.search_contacts("Olivia", 0, 1).contacts.remove(0);
+    let contact = seeding.contacts().search("Olivia", 0, 1).contacts.remove(0);
     let photos = work.join("photos");
     std::fs::create_dir_all(&photos).unwrap();
     let paths: Vec<PathBuf> = (0..count)
@@ -165,7 +165,7 @@ async fn grid(work: &Path, count: usize) {
             path
         })
         .collect();
-    let report = seeding.queue_files(&contact, paths, false).await.unwrap();
+    let report = seeding.uploads().queue_files(&contact, paths, false).await.unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     let ended = seeding.uploads().wait_for(&ids).await.unwrap();
@@ -190,15 +190,15 @@ async fn grid(work: &Path, count: usize) {
         .await
         .unwrap(),
     );
-    app.refresh_contacts().await.unwrap();
+    app.contacts().refresh().await.unwrap();
     let started = Instant::now();
-    let listed = app.refresh_attachments(&contact.id).await.unwrap();
+    let listed = app.contacts().refresh_attachments(&contact.id).await.unwrap();
     let wanted: Vec<_> = listed.into_iter().filter(|a| a.can_thumbnail()).collect();
     let tasks: Vec<_> = wanted
         .iter()
         .map(|a| {
             let (app, contact, id) = (app.clone(), a.contact_id.clone(), a.id.clone());
-            tokio::spawn(async move { app.thumbnail(&contact, &id, 256).await.map(|_| ()) })
+            tokio::spawn(async move { app.thumbnails().of_attachment(&contact, &id, 256).await.map(|_| ()) })
         })
         .collect();
     let mut ready = 0;

@@ -43,9 +43,9 @@ fn main() {
         let work = tempfile::tempdir_in(std::env::var("ATTACHE_BENCH_DIR").unwrap_or_else(|_| "/tmp".into())).unwrap();
         let (mut sandbox, base) = spawn_sandbox(&work.path().join("site"));
         let app = Attache::open_demo_at(AppHome::at(work.path().join("home")).unwrap(), &base).await.unwrap();
-        app.refresh_contacts().await.unwrap();
+        app.contacts().refresh().await.unwrap();
         app.uploads().start();
-        let contacts: Vec<Contact> = app.search_contacts("", 0, 20).contacts;
+        let contacts: Vec<Contact> = app.contacts().search("", 0, 20).contacts;
         let (big_contact, curl_contact) = (&contacts[0], &contacts[2]);
 
         // 1. One big file.
@@ -124,10 +124,10 @@ async fn open_app(home: &Path, base: &str, name: &str) -> (Attache, Contact) {
     let app = Attache::open_demo_at(AppHome::at(home.to_path_buf()).unwrap(), base)
         .await
         .unwrap();
-    app.refresh_contacts().await.unwrap();
+    app.contacts().refresh().await.unwrap();
     app.uploads().start();
     let contact = app
-        .search_contacts(name, 0, 1)
+        .contacts().search(name, 0, 1)
         .contacts
         .into_iter()
         .next()
@@ -189,7 +189,7 @@ fn write_pdf(path: &Path, size: u64) {
 /// From "queue these" to every job verified in the contact's list.
 async fn time_ours(app: &Attache, contact: &Contact, paths: Vec<PathBuf>, force: bool) -> Duration {
     let started = Instant::now();
-    let report = app.queue_files(contact, paths, force).await.unwrap();
+    let report = app.uploads().queue_files(contact, paths, force).await.unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     let ended = app.uploads().wait_for(&ids).await.unwrap();

@@ -103,7 +103,7 @@ pub fn upload_source(path: &std::path::Path, mime: &str) -> attache_core::upload
         mime_type: mime.into(),
         size,
         modified_ns,
-        content_hash: attache_core::upload::hash_file(path).unwrap(),
+        content_hash: attache_service::uploads::hash_file(path).unwrap(),
         progress: Default::default(),
     }
 }

@@ -15,7 +15,7 @@ use attache_core::inbox::{
 };
 use attache_core::{AppHome, Contact, CrmBackend, Sensitive};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
-use attache_service::{inbox, Attache};
+use attache_service::Attache;
 use attache_wix::{WixAuth, WixClient};
 
 /// The CRM protocol the app talks to the Demo site through: the main scenario runs on both.
@@ -72,7 +72,7 @@ async fn open_app(home: &Path, sandbox: &Sandbox, crm: Crm) -> Arc<Attache> {
         Crm::Espo => Attache::open_demo_espo_at(app_home, &sandbox.base_url()).await,
     }
     .unwrap();
-    app.refresh_contacts().await.unwrap();
+    app.contacts().refresh().await.unwrap();
     app.uploads().start();
     Arc::new(app)
 }
@@ -96,7 +96,7 @@ fn pdf_bytes(seed: &str) -> Vec<u8> {
 impl World {
     fn contact(&self, name: &str) -> Contact {
         self.app
-            .search_contacts(name, 0, 1)
+            .contacts().search(name, 0, 1)
             .contacts
             .into_iter()
             .next()
@@ -132,7 +132,7 @@ impl World {
     ) -> Vec<InboxItem> {
         let deadline = Instant::now() + within;
         loop {
-            let items = self.app.inbox_items(5000).unwrap();
+            let items = self.app.inbox().items(5000).unwrap();
             if done(&items) {
                 return items;
             }
@@ -175,7 +175,7 @@ async fn files_arriving_every_way_are_filed_on(crm: Crm) {
         w.names_on(&marcus).await,
         w.names_on(&mateo).await,
     );
-    let watching = inbox::watch(w.app.clone(), settings(&w.inbox, None))
+    let watching = w.app.inbox().watch(settings(&w.inbox, None))
         .await
         .unwrap();
 
@@ -344,7 +344,7 @@ async fn a_slow_writer_is_not_taken_before_it_closes_the_file() {
     let w = world().await;
     let ana = w.contact("Ana Silva");
     let before = w.names_on(&ana).await;
-    let watching = inbox::watch(w.app.clone(), settings(&w.inbox, None))
+    let watching = w.app.inbox().watch(settings(&w.inbox, None))
         .await
         .unwrap();
     let path = w.inbox.join("Ana Silva inspection.pdf");
@@ -363,7 +363,7 @@ async fn a_slow_writer_is_not_taken_before_it_closes_the_file() {
     // Pauses of 1.5 s are longer than any quiet spell a scan would trust: only the close counts.
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(
-        w.app.inbox_items(10).unwrap().is_empty(),
+        w.app.inbox().items(10).unwrap().is_empty(),
         "taken while still being written"
     );
     writer.join().unwrap();
@@ -396,7 +396,7 @@ async fn a_slow_writer_is_not_taken_before_it_closes_the_file() {
 async fn unclear_files_wait_for_review_and_a_choice_can_become_a_rule() {
     let w = world().await;
     let olivia = w.contact("Olivia Bennett");
-    let watching = inbox::watch(w.app.clone(), settings(&w.inbox, None))
+    let watching = w.app.inbox().watch(settings(&w.inbox, None))
         .await
         .unwrap();
     std::fs::write(
@@ -432,7 +432,7 @@ async fn unclear_files_wait_for_review_and_a_choice_can_become_a_rule() {
         contact_id: String::new(),
     };
     w.app
-        .file_inbox_item(appraisal.id, &olivia.id, Some(rule))
+        .inbox().file_item(appraisal.id, &olivia.id, Some(rule))
         .await
         .unwrap();
     w.until("the chosen file filed", Duration::from_secs(20), |items| {
@@ -440,15 +440,15 @@ async fn unclear_files_wait_for_review_and_a_choice_can_become_a_rule() {
     })
     .await;
     assert_eq!(
-        w.app.inbox_settings().unwrap().rules[0].contact_id,
+        w.app.inbox().settings().unwrap().rules[0].contact_id,
         olivia.id
     );
     watching.stop().await;
 
     // Rules are read when watching starts.
     let mut with_rules = settings(&w.inbox, None);
-    with_rules.rules = w.app.inbox_settings().unwrap().rules;
-    let watching = inbox::watch(w.app.clone(), with_rules).await.unwrap();
+    with_rules.rules = w.app.inbox().settings().unwrap().rules;
+    let watching = w.app.inbox().watch(with_rules).await.unwrap();
     std::fs::write(
         w.inbox.join("second appraisal.pdf"),
         pdf_bytes("appraisal 2"),
@@ -490,7 +490,7 @@ async fn the_same_content_twice_is_attached_once_and_polling_works_without_event
     let w = world().await;
     let james = w.contact("James O'Connor");
     let before = w.names_on(&james).await;
-    let watching = inbox::watch(w.app.clone(), settings(&w.inbox, Some(true)))
+    let watching = w.app.inbox().watch(settings(&w.inbox, Some(true)))
         .await
         .unwrap();
     let folder = w.inbox.join("James O'Connor");
@@ -538,7 +538,7 @@ async fn a_burst_of_a_thousand_files_survives_a_restart_in_the_middle() {
     let before = w.names_on(&daniel).await;
     let folder = w.inbox.join("Daniel Kim");
     std::fs::create_dir_all(&folder).unwrap();
-    let watching = inbox::watch(w.app.clone(), settings(&w.inbox, None))
+    let watching = w.app.inbox().watch(settings(&w.inbox, None))
         .await
         .unwrap();
     let names: Vec<String> = (0..1000).map(|i| format!("page-{i:04}.pdf")).collect();
@@ -559,7 +559,7 @@ async fn a_burst_of_a_thousand_files_survives_a_restart_in_the_middle() {
     drop(w.app);
     tokio::time::sleep(Duration::from_millis(200)).await;
     w.app = open_app(&w.home, &w.sandbox, w.crm).await;
-    let watching = inbox::watch(w.app.clone(), settings(&w.inbox, None))
+    let watching = w.app.inbox().watch(settings(&w.inbox, None))
         .await
         .unwrap();
     let items = w

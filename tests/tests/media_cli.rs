@@ -138,7 +138,7 @@ fn media_subcommands_list_upload_trash_restore_and_link() {
     );
     assert!(!espo.status.success());
     assert!(
-        last_stderr(&home).contains("not a Wix site"),
+        last_stderr(&home).contains("speaks EspoCRM, which has no Media Manager"),
         "{}",
         last_stderr(&home)
     );

@@ -15,24 +15,24 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
     let home = tempfile::tempdir().unwrap();
     let app = open(home.path()).await;
     assert_eq!(app.account().kind, AccountKind::Demo);
-    assert!(!app.contacts_cached().unwrap());
-    assert!(app.search_contacts("", 0, 100).contacts.is_empty());
+    assert!(!app.contacts().cached().unwrap());
+    assert!(app.contacts().search("", 0, 100).contacts.is_empty());
 
-    let n = app.refresh_contacts().await.unwrap();
+    let n = app.contacts().refresh().await.unwrap();
     assert!(n >= 12);
-    assert!(app.contacts_cached().unwrap());
-    assert_eq!(app.search_contacts("", 0, 100).contacts.len(), n);
-    let by_prefix = app.search_contacts("sil", 0, 100).contacts;
+    assert!(app.contacts().cached().unwrap());
+    assert_eq!(app.contacts().search("", 0, 100).contacts.len(), n);
+    let by_prefix = app.contacts().search("sil", 0, 100).contacts;
     assert_eq!(by_prefix.len(), 1);
     assert_eq!(by_prefix[0].display_name, "Ana Silva");
-    let by_phone = app.search_contacts("4155550132", 0, 100).contacts;
+    let by_phone = app.contacts().search("4155550132", 0, 100).contacts;
     assert_eq!(by_phone.len(), 1);
-    let accent_free = app.search_contacts("chloe", 0, 100).contacts;
+    let accent_free = app.contacts().search("chloe", 0, 100).contacts;
     assert_eq!(accent_free[0].display_name, "Chloé Dubois");
 
     // The demo site persists in the home folder: a second open sees the same contacts.
     let ids: Vec<String> = app
-        .search_contacts("", 0, 100)
+        .contacts().search("", 0, 100)
         .contacts
         .into_iter()
         .map(|c| c.id)
@@ -40,12 +40,12 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
     drop(app);
     let app = open(home.path()).await;
     assert!(
-        app.contacts_cached().unwrap(),
+        app.contacts().cached().unwrap(),
         "the cache survives a restart"
     );
-    app.refresh_contacts().await.unwrap();
+    app.contacts().refresh().await.unwrap();
     let again: Vec<String> = app
-        .search_contacts("", 0, 100)
+        .contacts().search("", 0, 100)
         .contacts
         .into_iter()
         .map(|c| c.id)
@@ -57,23 +57,23 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
 async fn attachments_sizes_previews_and_downloads() {
     let home = tempfile::tempdir().unwrap();
     let app = open(home.path()).await;
-    let ana = app.resolve_contact("ANA.SILVA@example.com").await.unwrap();
+    let ana = app.contacts().resolve("ANA.SILVA@example.com").await.unwrap();
     assert_eq!(ana.display_name, "Ana Silva");
-    assert!(app.cached_attachments(&ana.id).unwrap().is_empty());
+    assert!(app.contacts().cached_attachments(&ana.id).unwrap().is_empty());
 
-    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    let files = app.contacts().refresh_attachments(&ana.id).await.unwrap();
     assert_eq!(files.len(), 5);
     assert!(
         files.iter().all(|a| a.size_bytes.is_some_and(|s| s > 0)),
         "sizes learnt by HEAD: {files:?}"
     );
-    assert_eq!(app.cached_attachments(&ana.id).unwrap(), files);
+    assert_eq!(app.contacts().cached_attachments(&ana.id).unwrap(), files);
 
     let photo = files
         .iter()
         .find(|a| a.file_name == "Front elevation.jpg")
         .unwrap();
-    let preview = app.preview(&ana.id, &photo.id).await.unwrap();
+    let preview = app.contacts().preview(&ana.id, &photo.id).await.unwrap();
     assert!(preview.starts_with(home.path()));
     let img = image::ImageReader::open(&preview)
         .unwrap()
@@ -83,13 +83,13 @@ async fn attachments_sizes_previews_and_downloads() {
         .unwrap();
     assert!(img.width() > 100);
     // Served from the cache the second time: same path, even if the server were gone.
-    assert_eq!(app.preview(&ana.id, &photo.id).await.unwrap(), preview);
+    assert_eq!(app.contacts().preview(&ana.id, &photo.id).await.unwrap(), preview);
 
     let pdf = files.iter().find(|a| a.extension == "pdf").unwrap();
-    let err = app.preview(&ana.id, &pdf.id).await.unwrap_err();
+    let err = app.contacts().preview(&ana.id, &pdf.id).await.unwrap_err();
     assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
 
-    let local = app.download(&ana.id, &pdf.id).await.unwrap();
+    let local = app.contacts().download(&ana.id, &pdf.id).await.unwrap();
     assert_eq!(local.file_name().unwrap().to_str().unwrap(), pdf.file_name);
     assert_eq!(
         std::fs::metadata(&local).unwrap().len(),
@@ -98,7 +98,7 @@ async fn attachments_sizes_previews_and_downloads() {
     assert!(std::fs::read(&local).unwrap().starts_with(b"%PDF"));
 
     let target = home.path().join("saved copy.pdf");
-    app.save_as(&ana.id, &pdf.id, &target).await.unwrap();
+    app.contacts().save_as(&ana.id, &pdf.id, &target).await.unwrap();
     assert_eq!(
         std::fs::read(&target).unwrap(),
         std::fs::read(&local).unwrap()
@@ -117,11 +117,11 @@ async fn unknown_contacts_are_a_clear_not_found() {
     let home = tempfile::tempdir().unwrap();
     let app = open(home.path()).await;
     for who in ["nobody@example.com", "00000000-0000-4000-8000-000000000000"] {
-        let err = ErrorPayload::from(app.resolve_contact(who).await.unwrap_err());
+        let err = ErrorPayload::from(app.contacts().resolve(who).await.unwrap_err());
         assert_eq!(err.code, ErrorCode::NotFound, "{who}");
         assert!(err.message.contains(who));
     }
-    let err = ErrorPayload::from(app.download("x", "y").await.unwrap_err());
+    let err = ErrorPayload::from(app.contacts().download("x", "y").await.unwrap_err());
     assert_eq!(err.code, ErrorCode::NotFound);
 }
 
@@ -142,9 +142,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_the_cache() {
     let home = tempfile::tempdir().unwrap();
     let app = open(home.path()).await;
-    app.refresh_contacts().await.unwrap();
-    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
-    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    app.contacts().refresh().await.unwrap();
+    let ana = app.contacts().search("Ana Silva", 0, 1).contacts.remove(0);
+    let files = app.contacts().refresh_attachments(&ana.id).await.unwrap();
     let photo = files.iter().find(|a| a.has_preview()).expect("a photo");
     let pdf = files
         .iter()
@@ -155,12 +155,12 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
         .find(|a| !a.can_thumbnail())
         .expect("a document with no thumbnail");
 
-    let (path, mime) = app.thumbnail(&ana.id, &photo.id, 256).await.unwrap();
+    let (path, mime) = app.thumbnails().of_attachment(&ana.id, &photo.id, 256).await.unwrap();
     assert_eq!(mime, "image/jpeg");
     let img = image::open(&path).unwrap();
     assert_eq!(img.width().max(img.height()), 256);
 
-    let (page_path, mime) = app.thumbnail(&ana.id, &pdf.id, 256).await.unwrap();
+    let (page_path, mime) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 256).await.unwrap();
     assert_eq!(mime, "image/png");
     let page = image::open(&page_path).unwrap().to_rgb8();
     assert_eq!(page.height(), 256, "a portrait page fills the long side");
@@ -174,16 +174,16 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
     );
 
     // The larger preview is its own size; a second ask is the cached file, not a new render.
-    let (big, _) = app.thumbnail(&ana.id, &pdf.id, 1024).await.unwrap();
+    let (big, _) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 1024).await.unwrap();
     assert_eq!(image::open(&big).unwrap().height(), 1024);
     let modified = std::fs::metadata(&page_path).unwrap().len();
-    let (again, _) = app.thumbnail(&ana.id, &pdf.id, 256).await.unwrap();
+    let (again, _) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 256).await.unwrap();
     assert_eq!(
         (again.clone(), std::fs::metadata(&again).unwrap().len()),
         (page_path, modified)
     );
 
-    let err = app.thumbnail(&ana.id, &other.id, 256).await.unwrap_err();
+    let err = app.thumbnails().of_attachment(&ana.id, &other.id, 256).await.unwrap_err();
     assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
 
     // A file queued for upload shows its thumbnail at once, from the local file.
@@ -193,11 +193,11 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
     })
     .save(&local)
     .unwrap();
-    let report = app.queue_files(&ana, vec![local], false).await.unwrap();
-    let (queued_thumb, mime) = app.job_thumbnail(report.queued[0].id, 256).await.unwrap();
+    let report = app.uploads().queue_files(&ana, vec![local], false).await.unwrap();
+    let (queued_thumb, mime) = app.thumbnails().of_upload(report.queued[0].id, 256).await.unwrap();
     assert_eq!(mime, "image/jpeg");
     assert_eq!(image::open(&queued_thumb).unwrap().width(), 256);
-    let err = app.job_thumbnail(999_999, 256).await.unwrap_err();
+    let err = app.thumbnails().of_upload(999_999, 256).await.unwrap_err();
     assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
 }
 
@@ -205,9 +205,9 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
 async fn simultaneous_asks_for_one_thumbnail_render_it_once() {
     let home = tempfile::tempdir().unwrap();
     let app = std::sync::Arc::new(open(home.path()).await);
-    app.refresh_contacts().await.unwrap();
-    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
-    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    app.contacts().refresh().await.unwrap();
+    let ana = app.contacts().search("Ana Silva", 0, 1).contacts.remove(0);
+    let files = app.contacts().refresh_attachments(&ana.id).await.unwrap();
     let photo = files.iter().find(|a| a.has_preview()).unwrap().id.clone();
     let pdf = files
         .iter()
@@ -225,19 +225,19 @@ async fn simultaneous_asks_for_one_thumbnail_render_it_once() {
             pdf.clone()
         };
         let size = if i % 4 < 2 { 256 } else { 1024 };
-        tokio::spawn(async move { app.thumbnail(&contact, &id, size).await.unwrap() })
+        tokio::spawn(async move { app.thumbnails().of_attachment(&contact, &id, size).await.unwrap() })
     });
     let answers: Vec<_> = futures::future::join_all(asks)
         .await
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(app.thumbnails_rendered(), 4, "two pictures × two sizes");
+    assert_eq!(app.thumbnails().rendered(), 4, "two pictures × two sizes");
     let distinct: std::collections::HashSet<_> = answers.iter().map(|(p, _)| p).collect();
     assert_eq!(distinct.len(), 4);
-    app.thumbnail(&ana.id, &photo, 256).await.unwrap();
+    app.thumbnails().of_attachment(&ana.id, &photo, 256).await.unwrap();
     assert_eq!(
-        app.thumbnails_rendered(),
+        app.thumbnails().rendered(),
         4,
         "later asks come from the cache"
     );
@@ -250,18 +250,18 @@ async fn a_render_over_its_time_limit_is_given_up_with_a_reason() {
     let app = open(home.path())
         .await
         .with_thumb_time_limit(std::time::Duration::from_micros(1));
-    app.refresh_contacts().await.unwrap();
-    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
+    app.contacts().refresh().await.unwrap();
+    let ana = app.contacts().search("Ana Silva", 0, 1).contacts.remove(0);
     let big = home.path().join("facade.jpg");
     image::RgbImage::from_fn(4000, 3000, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
     })
     .save(&big)
     .unwrap();
-    let report = app.queue_files(&ana, vec![big], false).await.unwrap();
+    let report = app.uploads().queue_files(&ana, vec![big], false).await.unwrap();
     let started = std::time::Instant::now();
     let err = app
-        .job_thumbnail(report.queued[0].id, 256)
+        .thumbnails().of_upload(report.queued[0].id, 256)
         .await
         .unwrap_err();
     assert!(started.elapsed() < std::time::Duration::from_millis(500));
@@ -290,11 +290,11 @@ async fn the_demo_site_opens_as_espocrm_with_the_same_clients_files_and_thumbnai
     let app = open(home.path()).await;
     assert_eq!(app.account().kind, AccountKind::DemoEspo);
     assert!(app.account().is_demo());
-    let n = app.refresh_contacts().await.unwrap();
+    let n = app.contacts().refresh().await.unwrap();
     assert!(n >= 12);
-    let ana = app.search_contacts("Ana Silva", 0, 1).contacts.remove(0);
+    let ana = app.contacts().search("Ana Silva", 0, 1).contacts.remove(0);
     assert_eq!(ana.email.as_deref().map(|e| e.contains('@')), Some(true));
-    let files = app.refresh_attachments(&ana.id).await.unwrap();
+    let files = app.contacts().refresh_attachments(&ana.id).await.unwrap();
     let photo = files.iter().find(|a| a.has_preview()).expect("a photo");
     let pdf = files
         .iter()
@@ -302,13 +302,13 @@ async fn the_demo_site_opens_as_espocrm_with_the_same_clients_files_and_thumbnai
         .expect("a PDF");
     assert!(photo.size_bytes.is_some(), "EspoCRM lists sizes");
 
-    let (path, _) = app.thumbnail(&ana.id, &photo.id, 256).await.unwrap();
+    let (path, _) = app.thumbnails().of_attachment(&ana.id, &photo.id, 256).await.unwrap();
     let img = image::open(&path).unwrap();
     assert_eq!(img.width().max(img.height()), 256);
-    let (page, mime) = app.thumbnail(&ana.id, &pdf.id, 256).await.unwrap();
+    let (page, mime) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 256).await.unwrap();
     assert_eq!(mime, "image/png");
     assert_eq!(image::open(&page).unwrap().height(), 256);
-    let saved = app.download(&ana.id, &pdf.id).await.unwrap();
+    let saved = app.contacts().download(&ana.id, &pdf.id).await.unwrap();
     assert!(std::fs::read(saved).unwrap().starts_with(b"%PDF-"));
 
     // The Wix view of the Demo site is a separate cache with the same clients.
@@ -317,8 +317,8 @@ async fn the_demo_site_opens_as_espocrm_with_the_same_clients_files_and_thumbnai
     let wix = open(home.path()).await;
     assert_eq!(wix.account().kind, AccountKind::Demo);
     assert!(
-        wix.search_contacts("", 0, 100).contacts.is_empty(),
+        wix.contacts().search("", 0, 100).contacts.is_empty(),
         "caches are per account"
     );
-    assert_eq!(wix.refresh_contacts().await.unwrap(), n);
+    assert_eq!(wix.contacts().refresh().await.unwrap(), n);
 }

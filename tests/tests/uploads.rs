@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use attache_core::upload::{
-    ConvertTarget, JobState, RejectionKind, UploadEvent, UploadQueue, UploadSource,
-};
+use attache_core::upload::{ConvertTarget, JobState, RejectionKind, UploadEvent, UploadSource};
 use attache_core::{AppHome, Contact, CrmBackend, Sensitive};
 use attache_sandbox::faults::Faults;
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
@@ -61,9 +59,9 @@ async fn world_on(crm: Crm) -> World {
 
 impl World {
     async fn contact(&self, name: &str) -> Contact {
-        self.app.refresh_contacts().await.unwrap();
+        self.app.contacts().refresh().await.unwrap();
         self.app
-            .search_contacts(name, 0, 1)
+            .contacts().search(name, 0, 1)
             .contacts
             .into_iter()
             .next()
@@ -152,7 +150,7 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled_on(crm: Crm) {
 
     let report = w
         .app
-        .queue_files(&ana, vec![folder.clone()], false)
+        .uploads().queue_files(&ana, vec![folder.clone()], false)
         .await
         .unwrap();
     // Wix refuses plain text as a contact attachment; EspoCRM's stream takes any type.
@@ -171,7 +169,7 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled_on(crm: Crm) {
     }
 
     // Dropped twice before the first upload finished: still one job each.
-    let again = w.app.queue_files(&ana, good.clone(), false).await.unwrap();
+    let again = w.app.uploads().queue_files(&ana, good.clone(), false).await.unwrap();
     assert_eq!(
         again.already_queued.len() + again.already_attached.len(),
         5,
@@ -201,13 +199,13 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled_on(crm: Crm) {
     // Afterwards the same content is "already attached", unless forced.
     let later = w
         .app
-        .queue_files(&ana, vec![good[0].clone()], false)
+        .uploads().queue_files(&ana, vec![good[0].clone()], false)
         .await
         .unwrap();
     assert_eq!(later.already_attached.len(), 1);
     let forced = w
         .app
-        .queue_files(&ana, vec![good[0].clone()], true)
+        .uploads().queue_files(&ana, vec![good[0].clone()], true)
         .await
         .unwrap();
     assert_eq!(forced.queued.len(), 1);
@@ -255,7 +253,7 @@ async fn hundreds_of_files_through_every_fault_on(crm: Crm) {
     let files: Vec<PathBuf> = (0..200)
         .map(|i| pdf(&w.files, &format!("scan-{i:03}.pdf"), &format!("scan {i}")))
         .collect();
-    let report = w.app.queue_files(&contact, files, false).await.unwrap();
+    let report = w.app.uploads().queue_files(&contact, files, false).await.unwrap();
     assert_eq!(report.queued.len(), 200);
     set_faults(
         &w.sandbox,
@@ -302,7 +300,7 @@ async fn three_transfers_at_most_and_a_job_waiting_to_be_listed_frees_its_slot()
     let files: Vec<PathBuf> = (0..15)
         .map(|i| pdf(&w.files, &format!("lot-{i:02}.pdf"), &format!("lot {i}")))
         .collect();
-    let report = w.app.queue_files(&contact, files, false).await.unwrap();
+    let report = w.app.uploads().queue_files(&contact, files, false).await.unwrap();
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     set_faults(
         &w.sandbox,
@@ -380,13 +378,13 @@ async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
         .collect();
     // Slow enough that jobs are seen queued and in flight.
     set_faults(&w.sandbox, &Faults::parse("latency=300ms").unwrap()).await;
-    let report = w.app.queue_files(&contact, files, false).await.unwrap();
+    let report = w.app.uploads().queue_files(&contact, files, false).await.unwrap();
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     w.app.uploads().start();
 
     let state_of = |id: i64| {
         w.app
-            .recent_uploads(100)
+            .uploads().recent(100)
             .unwrap()
             .into_iter()
             .find(|v| v.id == id)
@@ -395,7 +393,7 @@ async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
     let in_flight = loop {
         if let Some(v) = w
             .app
-            .recent_uploads(100)
+            .uploads().recent(100)
             .unwrap()
             .into_iter()
             .find(|v| v.state == JobState::Sending)
@@ -423,7 +421,7 @@ async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
     {
         let _ = tokio::time::timeout(Duration::from_secs(1), finished.changed()).await;
     }
-    let cancelled_all = w.app.cancel_all_uploads().unwrap();
+    let cancelled_all = w.app.uploads().cancel_all().unwrap();
     assert!(cancelled_all > 0, "some jobs were still waiting");
     let ended = run_until_done(&w.app, &ids).await;
     // A few scheduler rounds later (it looks at least once a second), still cancelled.
@@ -478,14 +476,14 @@ async fn bytes_that_landed_before_a_crash_on(crm: Crm) {
     let path = pdf(&w.files, "Offer.pdf", "offer");
     let report = w
         .app
-        .queue_files(&ana, vec![path.clone()], false)
+        .uploads().queue_files(&ana, vec![path.clone()], false)
         .await
         .unwrap();
     let id = report.queued[0].id;
 
     // What a crashed run leaves: the job marked sending with its baseline and upload target,
     // the bytes accepted by Wix, and the process gone before it could write "done".
-    let queue = UploadQueue::open(&w.app.home().queue_db()).unwrap();
+    let queue = attache_service::uploads::UploadQueue::open(&w.app.home().queue_db()).unwrap();
     let job = queue.job(id).unwrap().unwrap();
     let crm_client: Box<dyn CrmBackend> = match crm {
         Crm::Wix => Box::new(
@@ -542,7 +540,7 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
     let vanished = pdf(&w.files, "Gone.pdf", "gone");
     let report = w
         .app
-        .queue_files(&ana, vec![edited.clone(), vanished.clone()], false)
+        .uploads().queue_files(&ana, vec![edited.clone(), vanished.clone()], false)
         .await
         .unwrap();
     std::thread::sleep(Duration::from_millis(20));
@@ -559,7 +557,7 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
     assert_eq!(by_name["Draft.pdf"].state, JobState::Done);
     assert_eq!(
         by_name["Draft.pdf"].content_hash,
-        attache_core::upload::hash_file(&edited).unwrap()
+        attache_service::uploads::hash_file(&edited).unwrap()
     );
     let gone = by_name["Gone.pdf"];
     assert_eq!(gone.state, JobState::Failed);
@@ -574,9 +572,9 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
     );
 
     let contact_id = ana.id.clone();
-    let listed = w.app.refresh_attachments(&contact_id).await.unwrap();
+    let listed = w.app.contacts().refresh_attachments(&contact_id).await.unwrap();
     let draft = listed.iter().find(|a| a.file_name == "Draft.pdf").unwrap();
-    let local = w.app.download(&contact_id, &draft.id).await.unwrap();
+    let local = w.app.contacts().download(&contact_id, &draft.id).await.unwrap();
     assert_eq!(
         std::fs::read(local).unwrap(),
         std::fs::read(&edited).unwrap(),
@@ -597,7 +595,7 @@ async fn a_refused_image_is_converted_only_when_asked_then_attached() {
     // Refused, with the conversion offered and nothing done yet.
     let report = w
         .app
-        .queue_files(&ana, vec![bmp.clone()], false)
+        .uploads().queue_files(&ana, vec![bmp.clone()], false)
         .await
         .unwrap();
     assert!(report.queued.is_empty());
@@ -619,7 +617,7 @@ async fn a_refused_image_is_converted_only_when_asked_then_attached() {
     // The one click: converted to PNG (every pixel kept) and attached under the same name.
     let report = w
         .app
-        .convert_and_queue(&ana, vec![bmp.clone()])
+        .uploads().convert_and_queue(&ana, vec![bmp.clone()])
         .await
         .unwrap();
     assert_eq!(report.queued.len(), 1, "{report:?}");
@@ -647,7 +645,7 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
 
     let report = w
         .app
-        .queue_files_as(&ana, vec![contract, survey, photo], false, true)
+        .uploads().queue_files_as(&ana, vec![contract, survey, photo], false, true)
         .await
         .unwrap();
     assert_eq!(report.queued.len(), 2, "{report:?}");
@@ -684,7 +682,7 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
             .any(|a| a.name.as_deref() == Some("Survey plan.pdf")),
         "not posted to the stream as well"
     );
-    let listed = w.app.refresh_attachments(&ana.id).await.unwrap();
+    let listed = w.app.contacts().refresh_attachments(&ana.id).await.unwrap();
     assert_eq!(
         listed
             .iter()
@@ -698,7 +696,7 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
     let ana = wix.contact("Ana Silva").await;
     let report = wix
         .app
-        .queue_files_as(&ana, vec![pdf(&wix.files, "Deed.pdf", "deed")], false, true)
+        .uploads().queue_files_as(&ana, vec![pdf(&wix.files, "Deed.pdf", "deed")], false, true)
         .await
         .unwrap();
     assert!(report.queued.is_empty());

@@ -360,7 +360,7 @@ fn source(path: &std::path::Path, name: &str, mime: &str) -> attache_core::uploa
         mime_type: mime.into(),
         size: std::fs::metadata(path).unwrap().len(),
         modified_ns: attache_core::upload::stat(path).unwrap().1,
-        content_hash: attache_core::upload::hash_file(path).unwrap(),
+        content_hash: attache_service::uploads::hash_file(path).unwrap(),
         progress: Default::default(),
     }
 }

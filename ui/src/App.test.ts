@@ -50,6 +50,7 @@ function backend(overrides: Record<string, Handler> = {}) {
   const handlers: Record<string, Handler> = {
     app_status: () => ({
       account: { name: 'demo', kind: 'demo', label: 'Demo site', baseUrl: 'http://127.0.0.1:1', siteId: 's' },
+      capabilities: { documents: false, mediaManager: true, webhooks: true, serverThumbnails: true },
       contactsCached: true,
     }),
     search_contacts: (_c, args) => {
@@ -370,9 +371,10 @@ describe('App', () => {
     await waitFor(() => expect(within(panel).getByTestId('inbox-filed').textContent).toContain('Ana Silva'));
   });
 
-  it('offers "Attach as Document" on EspoCRM only, and asks for documents', async () => {
+  it('offers "Attach as Document" when the account keeps documents, and asks for documents', async () => {
     const espoStatus = () => ({
       account: { name: 'demo-espo', kind: 'demoEspo', label: 'Demo site (EspoCRM)', baseUrl: 'http://127.0.0.1:1', siteId: null },
+      capabilities: { documents: true, mediaManager: false, webhooks: false, serverThumbnails: true },
       contactsCached: true,
     });
     const calls = backend({
@@ -387,7 +389,7 @@ describe('App', () => {
     expect(calls.find((c) => c.cmd === 'pick_files')?.args).toEqual({ contactId: 'c1', asDocument: true });
   });
 
-  it('has no "Attach as Document" on a Wix site', async () => {
+  it('has no "Attach as Document" when the account keeps no documents (Wix)', async () => {
     backend();
     render(App);
     await fireEvent.click((await screen.findAllByTestId('contact-row'))[0]);

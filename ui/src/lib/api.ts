@@ -117,8 +117,3 @@ export function canThumbnail(a: Attachment): boolean {
 export function isDemo(account: AccountInfo): boolean {
   return account.kind === 'demo' || account.kind === 'demoEspo';
 }
-
-/** Whether the account speaks EspoCRM (which also files documents as Document records). */
-export function isEspo(account: AccountInfo): boolean {
-  return account.kind === 'demoEspo' || account.kind === 'espoApiKey' || account.kind === 'espoHmac';
-}

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 use attache_core::upload::{JobState, UploadView};
 use attache_core::{AppHome, Attachment, Contact, ErrorPayload, Sensitive};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
-use attache_service::{accounts, Attache};
+use std::sync::Arc;
+
+use attache_service::{accounts, Attache, WebhookReceiver, Work};
 use attache_vault::Vault;
 use clap::{Parser, Subcommand};
 
@@ -303,8 +305,8 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             json,
         } => {
             let app = open().await?;
-            app.refresh_contacts().await?;
-            let page = app.search_contacts(search.as_deref().unwrap_or(""), 0, limit);
+            app.contacts().refresh().await?;
+            let page = app.contacts().search(search.as_deref().unwrap_or(""), 0, limit);
             if json {
                 print_json(&page.contacts)
             } else {
@@ -402,7 +404,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                 "{} demo-espo  (the Demo site through its EspoCRM API)",
                 mark(accounts::DEMO_ESPO)
             );
-            for a in &config.accounts {
+            for a in config.accounts.iter().map(|a| a.info()) {
                 println!(
                     "{} {}  {:?}  {}  site {}",
                     mark(&a.name),
@@ -444,7 +446,8 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             let app = open().await?;
             if resume {
                 let pending: Vec<i64> = app
-                    .recent_uploads(usize::MAX >> 1)?
+                    .uploads()
+                    .recent(usize::MAX >> 1)?
                     .iter()
                     .filter(|v| {
                         !matches!(
@@ -457,7 +460,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                 let ended = run_queue(&app, &pending, json).await?;
                 return report_outcome(&ended, 0, json);
             }
-            let jobs = app.recent_uploads(200)?;
+            let jobs = app.uploads().recent(200)?;
             if json {
                 return print_json(&jobs);
             }
@@ -479,8 +482,8 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
         }
         Command::Attachments { contact, json } => {
             let app = open().await?;
-            let contact = app.resolve_contact(&contact).await?;
-            let attachments = app.refresh_attachments(&contact.id).await?;
+            let contact = app.contacts().resolve(&contact).await?;
+            let attachments = app.contacts().refresh_attachments(&contact.id).await?;
             if json {
                 print_json(&attachments)
             } else {
@@ -499,8 +502,9 @@ async fn upload(
     json: bool,
 ) -> Result<(), ErrorPayload> {
     let app = open().await?;
-    let contact = app.resolve_contact(&contact).await?;
+    let contact = app.contacts().resolve(&contact).await?;
     let report = app
+        .uploads()
         .queue_files_as(&contact, files, force, as_document)
         .await?;
     for r in &report.rejected {
@@ -532,7 +536,7 @@ async fn upload(
 /// Runs (or, when the app already runs the queue, watches) the jobs until each has ended,
 /// printing each file's end unless `quiet`.
 fn thumbnails(files: Vec<PathBuf>, size: u32, out: PathBuf) -> Result<(), ErrorPayload> {
-    use attache_core::thumbnail;
+    use attache_service::thumbnails as thumbnail;
     let io = |e: std::io::Error| ErrorPayload::new(attache_core::ErrorCode::Io, e.to_string());
     std::fs::create_dir_all(&out).map_err(io)?;
     let mut failed = 0;
@@ -583,8 +587,8 @@ async fn watch(
     json: bool,
 ) -> Result<(), ErrorPayload> {
     use attache_core::inbox::{AfterFiling, InboxFolder, InboxState};
-    let app = std::sync::Arc::new(open().await?);
-    let mut settings = app.inbox_settings()?;
+    let app = open().await?;
+    let mut settings = app.inbox().settings()?;
     if !dirs.is_empty() {
         settings.folders = dirs
             .into_iter()
@@ -610,7 +614,6 @@ async fn watch(
             "no inbox folder: name one (attache watch DIR) or add one in the app's Settings",
         ));
     }
-    app.uploads().start();
     let describe = |item: &attache_core::inbox::InboxItem| match item.state {
         InboxState::Filed => format!(
             "filed {} to {} ({})",
@@ -649,7 +652,10 @@ async fn watch(
         ),
     };
     if once {
-        let summary = attache_service::inbox::file_once(app.clone(), settings).await?;
+        let background = app.start(Work::default()).await;
+        let summary = app.inbox().file_once(settings).await;
+        background.stop().await;
+        let summary = summary?;
         if json {
             print_json(&summary)?;
         } else {
@@ -681,8 +687,16 @@ async fn watch(
         .iter()
         .map(|f| f.path.display().to_string())
         .collect();
-    let watching = attache_service::inbox::watch(app.clone(), settings).await?;
-    let mut events = watching.subscribe();
+    let background = app
+        .start(Work {
+            inbox: Some(settings),
+            webhooks: None,
+        })
+        .await;
+    if let (false, Some(problem)) = background.inbox_status().await {
+        return Err(ErrorPayload::new(attache_core::ErrorCode::InvalidInput, problem));
+    }
+    let mut events = background.subscribe_inbox();
     eprintln!("watching {} (Ctrl-C to stop)", folders.join(", "));
     let printer = async {
         loop {
@@ -706,18 +720,17 @@ async fn watch(
         _ = printer => {}
         _ = shutdown_signal() => {}
     }
-    watching.stop().await;
+    background.stop().await;
     Ok(())
 }
 
 async fn run_queue(
-    app: &Attache,
+    app: &Arc<Attache>,
     ids: &[i64],
     quiet: bool,
 ) -> Result<Vec<UploadView>, ErrorPayload> {
-    let engine = app.uploads();
-    engine.start();
-    let mut events = engine.subscribe();
+    let background = app.start(Work::default()).await;
+    let mut events = background.subscribe_uploads();
     let printer = async {
         loop {
             match events.recv().await {
@@ -745,7 +758,7 @@ async fn run_queue(
         }
     };
     let ended = tokio::select! {
-        ended = engine.wait_for(ids) => ended?,
+        ended = app.uploads().wait_for(ids) => ended?,
         _ = printer => Vec::new(),
     };
     Ok(ended.iter().map(UploadView::of).collect())
@@ -791,9 +804,9 @@ fn home() -> Result<AppHome, ErrorPayload> {
 /// The account `--account` names, else the current one.
 static ACCOUNT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
-async fn open() -> Result<Attache, ErrorPayload> {
+async fn open() -> Result<Arc<Attache>, ErrorPayload> {
     let name = ACCOUNT.get().and_then(|a| a.as_deref());
-    Ok(Attache::open_account(home()?, name).await?)
+    Ok(Arc::new(Attache::open_account(home()?, name).await?))
 }
 
 async fn sandbox(config: SandboxConfig, addr: SocketAddr) -> Result<(), ErrorPayload> {
@@ -824,22 +837,37 @@ async fn webhooks_listen(
     })?;
     let verifier = attache_wix::webhooks::WebhookVerifier::new(&key)
         .map_err(|e| ErrorPayload::new(attache_core::ErrorCode::InvalidInput, e.to_string()))?;
-    let app = std::sync::Arc::new(open().await?);
+    let app = open().await?;
     // Webhooks are Wix's: say so plainly on an EspoCRM account.
-    app.media()?;
-    let (bound, task) = attache_service::webhooks::listen(app, addr, verifier, |outcome| {
-        if let Ok(line) = serde_json::to_string(outcome) {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
-        }
-    })
-    .await?;
+    app.webhooks()?;
+    let background = app
+        .start(Work {
+            inbox: None,
+            webhooks: Some(WebhookReceiver {
+                addr,
+                verifier,
+                report: Box::new(|outcome| {
+                    if let Ok(line) = serde_json::to_string(outcome) {
+                        println!("{line}");
+                        let _ = std::io::stdout().flush();
+                    }
+                }),
+            }),
+        })
+        .await;
+    let Some(bound) = background.webhook_addr() else {
+        return Err(ErrorPayload::new(
+            attache_core::ErrorCode::Unavailable,
+            format!("the webhook receiver could not listen on {addr}"),
+        ));
+    };
     println!("listening on http://{bound}");
     std::io::stdout().flush().ok();
     tokio::select! {
-        _ = task => {}
+        _ = background.webhooks_stopped() => {}
         _ = shutdown_signal() => {}
     }
+    background.stop().await;
     Ok(())
 }
 

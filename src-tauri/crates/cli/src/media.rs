@@ -78,7 +78,7 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             folder,
             json,
         } => {
-            let files = app.media_files(&listing(search, trash, folder)).await?;
+            let files = app.media()?.files(&listing(search, trash, folder)).await?;
             if json {
                 return print_json(&files);
             }
@@ -90,7 +90,7 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             folder,
             json,
         } => {
-            let outcomes = app.media_upload(&files, folder.as_deref()).await?;
+            let outcomes = app.media()?.upload(&files, folder.as_deref()).await?;
             let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
             if json {
                 print_json(&outcomes)?;
@@ -122,6 +122,7 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             json,
         } => {
             app.media()?
+                .client()
                 .delete_files(&ids, permanent)
                 .await
                 .map_err(backend)?;
@@ -137,7 +138,7 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             Ok(())
         }
         MediaCommand::Restore { ids, json } => {
-            app.media()?.restore_files(&ids).await.map_err(backend)?;
+            app.media()?.client().restore_files(&ids).await.map_err(backend)?;
             if json {
                 return print_json(&serde_json::json!({ "restored": ids }));
             }
@@ -150,7 +151,7 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             minutes,
             json,
         } => {
-            let client = app.media()?;
+            let client = app.media()?.client();
             let links: Vec<(String, String)> = if zip {
                 vec![(
                     "zip".into(),

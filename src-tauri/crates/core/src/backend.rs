@@ -6,7 +6,7 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use crate::upload::{UploadRules, UploadSource};
-use crate::{Attachment, BackendError, Contact, ErrorCode};
+use crate::{Attachment, BackendError, Capabilities, Contact, ErrorCode};
 
 /// Why a send did not complete.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -25,6 +25,9 @@ pub enum SendError {
 
 #[async_trait]
 pub trait CrmBackend: UploadRules + Send + Sync + 'static {
+    /// What this CRM can do beyond contacts and attachments; the window offers exactly this.
+    fn capabilities(&self) -> Capabilities;
+
     /// Every contact of the account, all pages fetched.
     async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError>;
 

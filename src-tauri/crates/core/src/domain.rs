@@ -181,13 +181,31 @@ pub struct AccountList {
     pub accounts: Vec<AccountInfo>,
 }
 
-/// What the window needs at start: which account it is on, and whether there is a cache to
-/// paint from while the first refresh runs.
+/// What an account can do, reported by its CRM client: the window and the shells offer a
+/// feature when this says so, never by checking which product the account is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Capabilities {
+    /// Files can be filed as document records of their own, linked to the contact (EspoCRM's
+    /// Documents), besides attachments.
+    pub documents: bool,
+    /// The site has a Media Manager (Wix's Media Files API).
+    pub media_manager: bool,
+    /// The CRM can push attachment changes to a webhook receiver (Wix apps' webhooks).
+    pub webhooks: bool,
+    /// The CRM renders previews of images itself; other thumbnails are rendered locally.
+    pub server_thumbnails: bool,
+}
+
+/// What the window needs at start: which account it is on, what that account can do, and
+/// whether there is a cache to paint from while the first refresh runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct AppStatus {
     pub account: AccountInfo,
+    pub capabilities: Capabilities,
     pub contacts_cached: bool,
 }
 

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     KeyringLocked,
     /// No application on this computer opens this kind of file (opening, not downloading, failed).
     NoApplication,
+    /// The account's CRM cannot do this (an EspoCRM account has no Media Manager).
+    Unsupported,
     /// A bug: the message says what.
     Internal,
 }

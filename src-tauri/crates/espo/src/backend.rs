@@ -15,7 +15,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use attache_core::upload::{UploadRules, UploadSource};
 use attache_core::{
-    Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode, SendError,
+    Attachment, AttachmentKind, BackendError, Capabilities, Contact, CrmBackend, ErrorCode,
+    SendError,
 };
 
 use crate::wire::{self, iso_timestamp};
@@ -100,6 +101,15 @@ impl Target {
 
 #[async_trait]
 impl CrmBackend for EspoClient {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            documents: true,
+            media_manager: false,
+            webhooks: false,
+            server_thumbnails: self.serves_image_previews(),
+        }
+    }
+
     async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError> {
         Ok(self
             .all_contacts()

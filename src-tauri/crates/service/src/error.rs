@@ -1,4 +1,7 @@
-use attache_core::{BackendError, ErrorCode, ErrorPayload, StoreError};
+use attache_core::{BackendError, ErrorCode, ErrorPayload};
+
+use crate::thumbnails::ThumbnailError;
+use crate::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -10,12 +13,22 @@ pub enum ServiceError {
     Io(#[from] std::io::Error),
     #[error("the Demo site could not start: {0}")]
     Sandbox(#[from] attache_sandbox::SiteError),
+    #[error(transparent)]
+    Thumbnail(#[from] ThumbnailError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Ambiguous(String),
+    /// The user's input was refused (a bad rule, a file already being filed, a folder that
+    /// is not one).
     #[error("{0}")]
     Invalid(String),
+    /// The account's CRM cannot do this (see [`attache_core::Capabilities`]).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A background task (a file check, a conversion) ended without an answer: a bug.
+    #[error("{0} stopped unexpectedly")]
+    TaskFailed(&'static str),
     #[error("settings: {0}")]
     Config(String),
     #[error(transparent)]
@@ -29,8 +42,16 @@ impl ServiceError {
             ServiceError::Store(_) => ErrorCode::Storage,
             ServiceError::Io(_) => ErrorCode::Io,
             ServiceError::Sandbox(_) => ErrorCode::Unavailable,
+            ServiceError::Thumbnail(e) => match e {
+                ThumbnailError::NoPicture(_) => ErrorCode::NotFound,
+                ThumbnailError::TimedOut(_) => ErrorCode::Unavailable,
+                ThumbnailError::Unrenderable { .. } => ErrorCode::InvalidInput,
+                ThumbnailError::RenderPanicked(_) => ErrorCode::Internal,
+            },
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Ambiguous(_) | ServiceError::Invalid(_) => ErrorCode::InvalidInput,
+            ServiceError::Unsupported(_) => ErrorCode::Unsupported,
+            ServiceError::TaskFailed(_) => ErrorCode::Internal,
             ServiceError::Config(_) => ErrorCode::Io,
             ServiceError::Vault(e) => e.code(),
         }

@@ -5,7 +5,8 @@ use std::path::Path;
 use async_trait::async_trait;
 use attache_core::upload::{UploadRules, UploadSource};
 use attache_core::{
-    Attachment, AttachmentKind, BackendError, Contact, CrmBackend, ErrorCode, SendError,
+    Attachment, AttachmentKind, BackendError, Capabilities, Contact, CrmBackend, ErrorCode,
+    SendError,
 };
 
 use crate::wire::{self, Paging};
@@ -13,6 +14,16 @@ use crate::WixClient;
 
 #[async_trait]
 impl CrmBackend for WixClient {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            documents: false,
+            media_manager: true,
+            webhooks: true,
+            // Wix serves image renditions at any size (`wix:image` URLs).
+            server_thumbnails: true,
+        }
+    }
+
     async fn list_contacts(&self) -> Result<Vec<Contact>, BackendError> {
         Ok(self
             .all_contacts()

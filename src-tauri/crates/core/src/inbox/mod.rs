@@ -1,21 +1,17 @@
-//! The parts of the watched inbox folders that need neither a watcher nor a network: which
-//! contact a file belongs to (and why), when a file is complete, and the durable record of what
-//! happened to each file. The service crate's inbox runner drives them.
+//! The watched inbox folders as the window and the CLI see them: settings, rules, what happened
+//! to each file and why. The inbox room in the service crate (store, matcher, settling, runner)
+//! produces these.
 
 mod items;
-mod matching;
-mod settle;
+mod rules;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use items::{FoundFile, InboxItem, InboxState, InboxStore};
-pub use matching::{
-    BadRule, FileMatch, InboxRule, MatchReason, Matcher, RuleKind, Suggestion, FILED_FOLDER,
-};
-pub use settle::{Settled, Settling, QUIET_CLOSED, QUIET_OPEN, QUIET_UNKNOWN};
+pub use items::{InboxItem, InboxState};
+pub use rules::{InboxRule, MatchReason, RuleKind, Suggestion, FILED_FOLDER};
 
 /// What happens to a file once its upload is verified. Nothing is moved or deleted before.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]

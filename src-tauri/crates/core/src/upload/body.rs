@@ -10,9 +10,10 @@
 //! Hand-written because no crate streams a file with a held-back, checked tail.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
@@ -119,7 +120,7 @@ impl BodyState {
             };
             if want == 0 {
                 // The range is complete: the file must still be the one the job recorded.
-                if super::stat(&self.path).ok()
+                if stat(&self.path).ok()
                     != Some((self.expected_size, self.expected_modified_ns))
                 {
                     return Some(Err(self.changed()));
@@ -144,7 +145,7 @@ impl BodyState {
                 return Some(Err(self.changed()));
             }
             if n == 0 {
-                let now = super::stat(&self.path).ok();
+                let now = stat(&self.path).ok();
                 if self.read != self.expected_size
                     || now != Some((self.expected_size, self.expected_modified_ns))
                 {
@@ -204,6 +205,18 @@ fn body_stream(
     })
 }
 
+/// Size and modification time, the cheap identity checked before and after reading.
+pub fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
+    let meta = std::fs::metadata(path)?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    Ok((meta.len(), modified))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,7 +224,7 @@ mod tests {
 
     fn source(path: PathBuf, bytes: &[u8]) -> UploadSource {
         UploadSource {
-            modified_ns: crate::upload::stat(&path).unwrap().1,
+            modified_ns: stat(&path).unwrap().1,
             path,
             file_name: "f.bin".into(),
             mime_type: "application/pdf".into(),

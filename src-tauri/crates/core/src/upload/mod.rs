@@ -1,24 +1,17 @@
-//! The parts of the upload engine that need no network: checking a file before it is queued,
-//! the durable queue, and the verified request body. The engine that drives them against a
-//! [`crate::CrmBackend`] lives in the service crate.
+//! Uploads as every CRM client and both front ends see them: what a CRM allows, the verified
+//! request body the clients send, and the jobs and reports the window shows. The uploads room
+//! in the service crate (checks, durable queue, engine) produces these.
 
 mod body;
-mod convert;
-mod inspect;
-mod queue;
+mod rules;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use body::{verified_body, verified_range, FileChanged, Progress, UploadSource};
-pub use convert::{convert_image, ConvertError};
-pub use inspect::{
-    describe_mime, display_name, expand, hash_file, human_size, inspect, is_ignored_name, stat,
-    ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
-};
-pub use queue::{now_ms, Enqueued, ResumableKey, UploadQueue};
+pub use body::{stat, verified_body, verified_range, FileChanged, Progress, UploadSource};
+pub use rules::{ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules};
 
 use crate::ErrorPayload;
 
@@ -48,7 +41,7 @@ impl JobState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
         match s {
             "queued" => JobState::Queued,
             "sending" => JobState::Sending,

@@ -5,7 +5,7 @@
 //!
 //! Events come from notify through notify-debouncer-full (rename stitching); folders on network
 //! file systems, where events do not arrive, are polled. A full scan at start and every
-//! [`RESCAN_EVERY`] means a missed event strands nothing. [`attache_core::inbox::Settling`]
+//! [`RESCAN_EVERY`] means a missed event strands nothing. [`Settling`]
 //! decides when a file is complete.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -14,18 +14,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use attache_core::inbox::{
-    AfterFiling, FileMatch, FoundFile, InboxEvent, InboxItem, InboxSettings, InboxState, Matcher,
-    Settled, Settling, FILED_FOLDER,
+    AfterFiling, InboxEvent, InboxItem, InboxSettings, InboxState, FILED_FOLDER,
 };
-use attache_core::upload::{self, now_ms, JobState, RejectionKind};
+use attache_core::upload::{JobState, RejectionKind};
 use attache_core::{ErrorCode, ErrorPayload};
-use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RenameMode};
 use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, RecommendedCache};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::{Attache, ServiceError};
+use super::events::{classify, Action, OnDisk};
+use super::matching::{FileMatch, Matcher};
+use super::settle::{Settled, Settling};
+use super::store::FoundFile;
+use super::Inbox;
+use crate::uploads::{self as upload, now_ms};
+use crate::ServiceError;
 
 /// Even with events flowing, every folder is read in full this often.
 const RESCAN_EVERY: Duration = Duration::from_secs(60);
@@ -72,12 +76,12 @@ impl Drop for InboxWatch {
     }
 }
 
-/// Starts watching `settings.folders` for `app`'s account. The upload engine must be started
+/// Starts watching `settings.folders` for the inbox's account. The upload engine must be started
 /// (by the caller) for files to go anywhere.
-pub async fn watch(app: Arc<Attache>, settings: InboxSettings) -> Result<InboxWatch, ServiceError> {
+pub async fn watch(inbox: Arc<Inbox>, settings: InboxSettings) -> Result<InboxWatch, ServiceError> {
     let (stop, stopped) = watch::channel(false);
     let (events, _) = broadcast::channel(64);
-    let runner = Runner::new(app, settings, events.clone())?;
+    let runner = Runner::new(inbox, settings, events.clone())?;
     let task = tokio::spawn(runner.run(stopped, false));
     Ok(InboxWatch { stop, task, events })
 }
@@ -85,19 +89,19 @@ pub async fn watch(app: Arc<Attache>, settings: InboxSettings) -> Result<InboxWa
 /// Files what is in the folders now and returns once every file is filed, waiting for review
 /// or failed (`attache watch --once`).
 pub async fn file_once(
-    app: Arc<Attache>,
+    inbox: Arc<Inbox>,
     settings: InboxSettings,
 ) -> Result<InboxSummary, ServiceError> {
-    app.ensure_contacts().await?;
+    inbox.contacts.ensure_cached().await?;
     let (events, _) = broadcast::channel(64);
     let (_stop, stopped) = watch::channel(false);
-    let mut runner = Runner::new(app.clone(), settings, events)?;
+    let mut runner = Runner::new(inbox.clone(), settings, events)?;
     runner.scan_all();
     let started = now_ms() - 1;
     let runner = runner.run(stopped, true);
     runner.await;
     let mut summary = InboxSummary::default();
-    for item in app.inbox_store().changed_since(app.key(), started)? {
+    for item in inbox.store.changed_since(&inbox.account, started)? {
         match item.state {
             InboxState::Filed => summary.filed.push(item),
             InboxState::NeedsFiling => summary.needs_filing.push(item),
@@ -199,7 +203,7 @@ enum AnyDebouncer {
 }
 
 struct Runner {
-    app: Arc<Attache>,
+    inbox: Arc<Inbox>,
     settings: InboxSettings,
     folders: Vec<PathBuf>,
     matcher: Matcher,
@@ -223,7 +227,7 @@ struct Runner {
 
 impl Runner {
     fn new(
-        app: Arc<Attache>,
+        inbox: Arc<Inbox>,
         settings: InboxSettings,
         events: broadcast::Sender<InboxEvent>,
     ) -> Result<Self, ServiceError> {
@@ -243,11 +247,11 @@ impl Runner {
             }
             folders.push(path);
         }
-        let lock = take_inbox_lock(&app.home().inbox_lock())?;
-        let (matcher, matcher_source) = app.inbox_matcher(&settings.rules)?;
+        let lock = take_inbox_lock(&inbox.home.inbox_lock())?;
+        let (matcher, matcher_source) = inbox.matcher(&settings.rules)?;
         let (raw_sender, raw) = mpsc::unbounded_channel();
         let mut runner = Self {
-            app,
+            inbox,
             settings,
             folders,
             matcher,
@@ -330,9 +334,9 @@ impl Runner {
     /// Rows left uploading by an earlier run: follow their jobs again.
     fn resume_uploading(&mut self) -> Result<(), ServiceError> {
         for item in self
-            .app
-            .inbox_store()
-            .in_state(self.app.key(), InboxState::Uploading)?
+            .inbox
+            .store
+            .in_state(&self.inbox.account, InboxState::Uploading)?
         {
             if let Some(job) = item.job_id {
                 self.waiting_on.entry(job).or_default().insert(item.id);
@@ -346,9 +350,9 @@ impl Runner {
             self.scan(&folder, Instant::now());
         }
         // Files waiting for review that the user moved, renamed or deleted meanwhile.
-        let store = self.app.inbox_store();
+        let store = &self.inbox.store;
         for state in [InboxState::NeedsFiling, InboxState::Failed] {
-            for item in store.in_state(self.app.key(), state).unwrap_or_default() {
+            for item in store.in_state(&self.inbox.account, state).unwrap_or_default() {
                 if item.job_id.is_none() && !item.path.exists() {
                     let _ = store.forget(item.id);
                 }
@@ -385,71 +389,23 @@ impl Runner {
             }
         };
         for event in events {
-            if event.need_rescan() {
-                self.scan_all();
-                continue;
-            }
-            match event.kind {
-                EventKind::Create(kind) => {
-                    for path in &event.paths {
-                        if inbox_of(&self.folders, path).is_none() {
-                            continue;
-                        }
-                        if kind == CreateKind::Folder || path.is_dir() {
-                            self.scan(path, now);
-                        } else {
-                            self.settling.written(path, now);
-                        }
-                    }
+            let actions = classify(
+                &event,
+                |p| inbox_of(&self.folders, p).is_some(),
+                |p| match std::fs::metadata(p) {
+                    Ok(m) if m.is_dir() => OnDisk::Folder,
+                    Ok(m) if m.is_file() => OnDisk::File,
+                    _ => OnDisk::Other,
+                },
+            );
+            for action in actions {
+                match action {
+                    Action::RescanAll => self.scan_all(),
+                    Action::Scan(dir) => self.scan(&dir, now),
+                    Action::Written(path) => self.settling.written(&path, now),
+                    Action::Closed(path) => self.settling.closed(&path, now),
+                    Action::Removed(path) => self.settling.removed(&path),
                 }
-                EventKind::Modify(ModifyKind::Name(mode)) => {
-                    // Stitched renames carry [from, to]; lone halves one path.
-                    let (from, to) = match (mode, event.paths.as_slice()) {
-                        (RenameMode::Both, [from, to]) => (Some(from), Some(to)),
-                        (RenameMode::From, [from]) => (Some(from), None),
-                        (_, [path]) if path.exists() => (None, Some(path)),
-                        (_, [path]) => (Some(path), None),
-                        _ => (None, None),
-                    };
-                    if let Some(from) = from {
-                        self.settling.removed(from);
-                    }
-                    if let Some(to) = to.filter(|p| inbox_of(&self.folders, p).is_some()) {
-                        if to.is_dir() {
-                            self.scan(to, now);
-                        } else {
-                            // Renamed into place: written in full elsewhere.
-                            self.settling.closed(to, now);
-                        }
-                    }
-                }
-                EventKind::Modify(ModifyKind::Metadata(_)) => {}
-                EventKind::Modify(_) => {
-                    for path in event
-                        .paths
-                        .iter()
-                        .filter(|p| inbox_of(&self.folders, p).is_some())
-                    {
-                        if path.is_file() {
-                            self.settling.written(path, now);
-                        }
-                    }
-                }
-                EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                    for path in event
-                        .paths
-                        .iter()
-                        .filter(|p| inbox_of(&self.folders, p).is_some())
-                    {
-                        self.settling.closed(path, now);
-                    }
-                }
-                EventKind::Remove(_) => {
-                    for path in &event.paths {
-                        self.settling.removed(path);
-                    }
-                }
-                _ => {}
             }
         }
     }
@@ -458,8 +414,8 @@ impl Runner {
         // Matching needs the contacts: with none cached yet (first start, CRM unreachable),
         // files wait rather than all landing in review.
         let mut pause = CONTACTS_RETRY_FIRST;
-        while !self.app.contacts_cached().unwrap_or(false) {
-            match self.app.refresh_contacts().await {
+        while !self.inbox.contacts.cached().unwrap_or(false) {
+            match self.inbox.contacts.refresh().await {
                 Ok(_) => break,
                 Err(e) => {
                     let problem =
@@ -486,11 +442,11 @@ impl Runner {
         }
         let mut rescan =
             tokio::time::interval_at(tokio::time::Instant::now() + RESCAN_EVERY, RESCAN_EVERY);
-        let mut finished = self.app.uploads().finished_signal();
+        let mut finished = self.inbox.uploads.finished_signal();
         loop {
             // Quick looks only while files settle; jobs ending wake it through `finished`.
             let pause = if !self.settling.is_empty() {
-                attache_core::inbox::QUIET_CLOSED
+                super::settle::QUIET_CLOSED
             } else if !self.waiting_on.is_empty() {
                 Duration::from_millis(250)
             } else {
@@ -511,7 +467,7 @@ impl Runner {
             }
             let settled = self
                 .settling
-                .take_settled(Instant::now(), |p| upload::stat(p).ok());
+                .take_settled(Instant::now(), |p| attache_core::upload::stat(p).ok());
             for file in settled {
                 if let Err(e) = self.take_on(file).await {
                     tracing::error!(error = %e, "inbox");
@@ -541,9 +497,9 @@ impl Runner {
             size: file.size,
             modified_ns: file.modified_ns,
         };
-        let app = self.app.clone();
-        let store = app.inbox_store();
-        let account = app.key().to_owned();
+        let room = self.inbox.clone();
+        let store = &room.store;
+        let account = room.account.clone();
         if store.known(&account, &found)?.is_some() {
             return Ok(()); // handled before (kept after filing, waiting for review, ...)
         }
@@ -563,7 +519,8 @@ impl Runner {
                 reason,
             } => {
                 match self
-                    .app
+                    .inbox
+                    .uploads
                     .enqueue_path(&contact_id, &contact_name, &file.path)
                     .await?
                 {
@@ -598,8 +555,8 @@ impl Runner {
     }
 
     fn refresh_matcher(&mut self) -> Result<(), ServiceError> {
-        if self.app.index_generation() != self.matcher_source {
-            let (matcher, source) = self.app.inbox_matcher(&self.settings.rules)?;
+        if self.inbox.contacts.generation() != self.matcher_source {
+            let (matcher, source) = self.inbox.matcher(&self.settings.rules)?;
             self.matcher = matcher;
             self.matcher_source = source;
         }
@@ -612,8 +569,8 @@ impl Runner {
             self.reloaded_at = Instant::now();
             self.resume_uploading()?;
         }
-        let store = self.app.inbox_store();
-        let queue = self.app.upload_queue();
+        let store = &self.inbox.store;
+        let queue = self.inbox.uploads.queue();
         let mut ended = Vec::new();
         // Only the jobs that ended are read whole: this runs each time any job ends, and a
         // burst of a thousand files would otherwise read every waiting job each time.
@@ -682,15 +639,15 @@ impl Runner {
     /// Failed files whose time has come: their upload is retried (or, when they never got one,
     /// they are looked at afresh).
     fn retry_due(&mut self) -> Result<(), ServiceError> {
-        let store = self.app.inbox_store();
-        for item in store.due_retries(self.app.key(), now_ms())? {
+        let store = &self.inbox.store;
+        for item in store.due_retries(&self.inbox.account, now_ms())? {
             self.retry_item(&item)?;
         }
         Ok(())
     }
 
     fn retry_item(&mut self, item: &InboxItem) -> Result<(), ServiceError> {
-        let store = self.app.inbox_store();
+        let store = &self.inbox.store;
         // Deleted or moved away by the user meanwhile: nothing left to file.
         if !item.path.exists() {
             store.forget(item.id)?;
@@ -698,12 +655,12 @@ impl Runner {
         }
         match item.job_id {
             Some(job_id) => {
-                let job = self.app.upload_queue().job(job_id)?;
+                let job = self.inbox.uploads.queue().job(job_id)?;
                 if job
                     .as_ref()
                     .is_some_and(|j| j.state == JobState::Failed || j.state == JobState::Cancelled)
                 {
-                    self.app.uploads().retry(job_id)?;
+                    self.inbox.uploads.retry(job_id)?;
                 }
                 store.mark_uploading(item.id)?;
                 self.waiting_on.entry(job_id).or_default().insert(item.id);
@@ -727,9 +684,9 @@ impl Runner {
             return;
         }
         let Ok(items) = self
-            .app
-            .inbox_store()
-            .changed_since(self.app.key(), since - 1)
+            .inbox
+            .store
+            .changed_since(&self.inbox.account, since - 1)
         else {
             return;
         };

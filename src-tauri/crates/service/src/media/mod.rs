@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use attache_core::upload::{inspect, Rejection, ResumableKey, UploadRules, UploadSource};
+use attache_core::upload::{Rejection, UploadRules, UploadSource};
 use attache_wix::media::{
     FileDescriptor, FileFilter, FileListing, GenerateFileUploadUrlRequest, TusSession,
     RESUMABLE_THRESHOLD,
@@ -16,7 +16,8 @@ use attache_wix::WixClient;
 use futures::TryStreamExt;
 use serde::Serialize;
 
-use crate::{Attache, ServiceError};
+use crate::uploads::{inspect, ResumableKey, UploadQueue};
+use crate::ServiceError;
 
 /// What the Media Manager takes: anything but programs, up to the sandbox's tus limit (Wix's
 /// own byte limits are UNCONFIRMED, spec §6).
@@ -52,24 +53,35 @@ pub struct MediaUploadOutcome {
     pub error: Option<String>,
 }
 
-impl Attache {
-    /// The Media Manager client of this account; EspoCRM accounts have none.
-    pub fn media(&self) -> Result<&WixClient, ServiceError> {
-        self.media.as_ref().ok_or_else(|| {
-            ServiceError::Invalid(format!(
-                "{} is not a Wix site: the Media Manager belongs to Wix accounts",
-                self.account.label
-            ))
-        })
+/// The Media Manager room of a Wix account: listing, and uploads that resume across runs
+/// (their tus sessions are kept in the durable upload queue).
+pub struct Media {
+    account: String,
+    client: WixClient,
+    queue: Arc<UploadQueue>,
+}
+
+impl Media {
+    pub fn new(account: &str, client: WixClient, queue: Arc<UploadQueue>) -> Self {
+        Self {
+            account: account.to_owned(),
+            client,
+            queue,
+        }
+    }
+
+    /// The Media Manager client, for what has no facade yet (trash, restore, links).
+    pub fn client(&self) -> &WixClient {
+        &self.client
     }
 
     /// Every file of a listing (media root, trash or a search), all pages.
-    pub async fn media_files(
+    pub async fn files(
         &self,
         listing: &FileListing,
     ) -> Result<Vec<FileDescriptor>, ServiceError> {
-        let client = self.media()?;
-        Ok(client
+        Ok(self
+            .client
             .files_stream(listing, attache_wix::media::MEDIA_PAGE)
             .try_collect()
             .await
@@ -78,12 +90,12 @@ impl Attache {
 
     /// Uploads files to the Media Manager one after another (each is checked first; a bad
     /// one is reported and the rest go on).
-    pub async fn media_upload(
+    pub async fn upload(
         &self,
         paths: &[PathBuf],
         folder: Option<&str>,
     ) -> Result<Vec<MediaUploadOutcome>, ServiceError> {
-        let client = self.media()?;
+        let client = &self.client;
         let mut out = Vec::new();
         for path in paths {
             let outcome = match self.media_upload_one(client, path, folder).await {
@@ -138,7 +150,7 @@ impl Attache {
         }
         // The same content from the same place, still unfinished: continue that upload.
         let key = ResumableKey {
-            account: self.account.name.clone(),
+            account: self.account.clone(),
             content_hash: source.content_hash.clone(),
             path: source.path.display().to_string(),
             folder: folder.unwrap_or_default().to_owned(),

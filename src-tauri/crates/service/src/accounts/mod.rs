@@ -5,7 +5,8 @@
 
 use std::net::IpAddr;
 
-use attache_core::{AccountInfo, AccountKind, AppHome, BackendError, ErrorCode, Sensitive, Store};
+use attache_core::inbox::InboxSettings;
+use attache_core::{AccountInfo, AccountKind, AppHome, BackendError, ErrorCode, Sensitive};
 use attache_espo::{EspoAuth, EspoClient, EspoError};
 use attache_vault::Vault;
 use attache_wix::wire::Paging;
@@ -33,37 +34,38 @@ pub fn backend_for(
     ),
     ServiceError,
 > {
-    let wix = |auth| WixClient::new(&saved.base_url, auth).map_err(BackendError::from);
-    Ok(match saved.kind {
-        AccountKind::EspoApiKey | AccountKind::EspoHmac => (
-            std::sync::Arc::new(
-                EspoClient::new(&saved.base_url, espo_auth(saved.kind, secret)?)
-                    .map_err(BackendError::from)?,
-            ),
-            None,
-        ),
-        AccountKind::WixApp => {
+    let wix = |auth| WixClient::new(saved.base_url(), auth).map_err(BackendError::from);
+    let espo = |auth| {
+        EspoClient::new(saved.base_url(), auth)
+            .map(|client| (std::sync::Arc::new(client) as _, None))
+            .map_err(BackendError::from)
+    };
+    Ok(match saved {
+        SavedAccount::EspoApiKey { .. } => espo(EspoAuth::ApiKey { key: secret })?,
+        SavedAccount::EspoHmac { .. } => espo(hmac_auth(secret)?)?,
+        SavedAccount::WixApp {
+            app_id,
+            instance_id,
+            ..
+        } => {
             let client = wix(WixAuth::App {
-                app_id: saved.app_id.clone().unwrap_or_default(),
+                app_id: app_id.clone(),
                 app_secret: secret,
-                instance_id: saved.instance_id.clone().unwrap_or_default(),
+                instance_id: instance_id.clone(),
             })?;
             (std::sync::Arc::new(client.clone()), Some(client))
         }
-        AccountKind::WixApiKey | AccountKind::Demo | AccountKind::DemoEspo => {
+        SavedAccount::WixApiKey { site_id, .. } => {
             let client = wix(WixAuth::ApiKey {
                 key: secret,
-                site_id: saved.site_id.clone().unwrap_or_default(),
+                site_id: site_id.clone(),
             })?;
             (std::sync::Arc::new(client.clone()), Some(client))
         }
     })
 }
 
-fn espo_auth(kind: AccountKind, secret: Sensitive<String>) -> Result<EspoAuth, ServiceError> {
-    if kind != AccountKind::EspoHmac {
-        return Ok(EspoAuth::ApiKey { key: secret });
-    }
+fn hmac_auth(secret: Sensitive<String>) -> Result<EspoAuth, ServiceError> {
     let (key, hmac) = secret.expose().split_once(':').ok_or_else(|| {
         ServiceError::Config(
             "the keyring entry of this HMAC login is damaged; sign out and connect again".into(),
@@ -75,28 +77,69 @@ fn espo_auth(kind: AccountKind, secret: Sensitive<String>) -> Result<EspoAuth, S
     })
 }
 
+/// A saved login: which CRM, where, and the identifiers that are not secret, each kind with
+/// exactly its fields (the secret is in the keyring under `name`). Stored in `config.json` with
+/// `kind` as the tag: the shape earlier builds wrote, whose empty fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SavedAccount {
-    pub name: String,
-    pub kind: AccountKind,
-    pub base_url: String,
-    pub site_id: Option<String>,
-    /// A Wix app login's app ID and installation (instance) ID; its secret is in the keyring.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum SavedAccount {
+    /// A Wix site reached with an API key and its site id.
+    WixApiKey {
+        name: String,
+        base_url: String,
+        site_id: String,
+    },
+    /// A Wix site reached as an installed Wix app: the app's ID and its installation's ID.
+    WixApp {
+        name: String,
+        base_url: String,
+        app_id: String,
+        instance_id: String,
+    },
+    /// An EspoCRM server reached with an API user's key.
+    EspoApiKey { name: String, base_url: String },
+    /// An EspoCRM server reached with an API user's key and HMAC secret.
+    EspoHmac { name: String, base_url: String },
 }
 
 impl SavedAccount {
+    pub fn name(&self) -> &str {
+        match self {
+            SavedAccount::WixApiKey { name, .. }
+            | SavedAccount::WixApp { name, .. }
+            | SavedAccount::EspoApiKey { name, .. }
+            | SavedAccount::EspoHmac { name, .. } => name,
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        match self {
+            SavedAccount::WixApiKey { base_url, .. }
+            | SavedAccount::WixApp { base_url, .. }
+            | SavedAccount::EspoApiKey { base_url, .. }
+            | SavedAccount::EspoHmac { base_url, .. } => base_url,
+        }
+    }
+
+    pub fn kind(&self) -> AccountKind {
+        match self {
+            SavedAccount::WixApiKey { .. } => AccountKind::WixApiKey,
+            SavedAccount::WixApp { .. } => AccountKind::WixApp,
+            SavedAccount::EspoApiKey { .. } => AccountKind::EspoApiKey,
+            SavedAccount::EspoHmac { .. } => AccountKind::EspoHmac,
+        }
+    }
+
     pub fn info(&self) -> AccountInfo {
         AccountInfo {
-            name: self.name.clone(),
-            kind: self.kind,
-            label: self.name.clone(),
-            base_url: self.base_url.clone(),
-            site_id: self.site_id.clone(),
+            name: self.name().to_owned(),
+            kind: self.kind(),
+            label: self.name().to_owned(),
+            base_url: self.base_url().to_owned(),
+            site_id: match self {
+                SavedAccount::WixApiKey { site_id, .. } => Some(site_id.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -108,9 +151,15 @@ pub struct Config {
     pub current: Option<String>,
     #[serde(default)]
     pub accounts: Vec<SavedAccount>,
-    /// The watched inbox folders, their rules and what happens to filed files.
-    #[serde(default)]
-    pub inbox: attache_core::inbox::InboxSettings,
+    /// Each account's watched inbox folders, rules and what happens to filed files, by account
+    /// name: a rule names a contact of one account and means nothing (or the wrong client) on
+    /// another.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub inboxes: std::collections::BTreeMap<String, InboxSettings>,
+    /// Earlier builds kept one set of inbox settings for every account: read once, given to the
+    /// account that was current (see [`Config::load`]), never written again.
+    #[serde(default, skip_serializing)]
+    inbox: InboxSettings,
     /// A Wix webhook receiver the app serves while open (live refresh); without one it polls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<WebhookSettings>,
@@ -129,12 +178,20 @@ pub struct WebhookSettings {
 impl Config {
     pub fn load(home: &AppHome) -> Result<Self, ServiceError> {
         match std::fs::read(home.config_file()) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                ServiceError::Config(format!(
-                    "{} is not valid: {e}",
-                    home.config_file().display()
-                ))
-            }),
+            Ok(bytes) => {
+                let mut config: Self = serde_json::from_slice(&bytes).map_err(|e| {
+                    ServiceError::Config(format!(
+                        "{} is not valid: {e}",
+                        home.config_file().display()
+                    ))
+                })?;
+                let legacy = std::mem::take(&mut config.inbox);
+                if legacy != InboxSettings::default() && config.inboxes.is_empty() {
+                    let owner = config.current.clone().unwrap_or_else(|| DEMO.to_owned());
+                    config.inboxes.insert(owner, legacy);
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e.into()),
         }
@@ -152,8 +209,13 @@ impl Config {
         Ok(())
     }
 
+    /// The inbox settings of one account (none saved: nothing watched).
+    pub fn inbox_of(&self, account: &str) -> InboxSettings {
+        self.inboxes.get(account).cloned().unwrap_or_default()
+    }
+
     pub fn find(&self, name: &str) -> Option<&SavedAccount> {
-        self.accounts.iter().find(|a| a.name == name)
+        self.accounts.iter().find(|a| a.name() == name)
     }
 
     pub fn current_account(&self) -> Option<&SavedAccount> {
@@ -266,13 +328,11 @@ pub async fn login_wix_app(
         other => other,
     })?;
 
-    let account = SavedAccount {
+    let account = SavedAccount::WixApp {
         name: login.name.clone(),
-        kind: AccountKind::WixApp,
         base_url: url.as_str().trim_end_matches('/').to_string(),
-        site_id: None,
-        app_id: Some(login.app_id.trim().to_owned()),
-        instance_id: Some(login.instance_id.trim().to_owned()),
+        app_id: login.app_id.trim().to_owned(),
+        instance_id: login.instance_id.trim().to_owned(),
     };
     save_new_account(home, vault, config, account, &login.app_secret).await
 }
@@ -360,13 +420,10 @@ pub async fn login_wix(
     .map_err(BackendError::from)?;
     verify_wix(&client).await?;
 
-    let account = SavedAccount {
+    let account = SavedAccount::WixApiKey {
         name: login.name.clone(),
-        kind: AccountKind::WixApiKey,
         base_url: url.as_str().trim_end_matches('/').to_string(),
-        site_id: Some(login.site_id.clone()),
-        app_id: None,
-        instance_id: None,
+        site_id: login.site_id.clone(),
     };
     save_new_account(home, vault, config, account, &login.api_key).await
 }
@@ -449,9 +506,9 @@ pub async fn login_espo(
             "an EspoCRM API key has no ':'".into(),
         ));
     }
-    let (kind, auth, secret) = match &login.hmac_secret {
+    let (hmac, auth, secret) = match &login.hmac_secret {
         None => (
-            AccountKind::EspoApiKey,
+            false,
             EspoAuth::ApiKey {
                 key: Sensitive::new(key.clone()),
             },
@@ -463,7 +520,7 @@ pub async fn login_espo(
                 return Err(ServiceError::Invalid("the HMAC secret is empty".into()));
             }
             (
-                AccountKind::EspoHmac,
+                true,
                 EspoAuth::Hmac {
                     key: Sensitive::new(key.clone()),
                     secret: Sensitive::new(hmac.clone()),
@@ -475,13 +532,14 @@ pub async fn login_espo(
     let client = EspoClient::new(url.as_str(), auth).map_err(BackendError::from)?;
     verify_espo(&client).await?;
 
-    let account = SavedAccount {
-        name: login.name.clone(),
-        kind,
-        base_url: client.site_url().as_str().trim_end_matches('/').to_string(),
-        site_id: None,
-        app_id: None,
-        instance_id: None,
+    let (name, base_url) = (
+        login.name.clone(),
+        client.site_url().as_str().trim_end_matches('/').to_string(),
+    );
+    let account = if hmac {
+        SavedAccount::EspoHmac { name, base_url }
+    } else {
+        SavedAccount::EspoApiKey { name, base_url }
     };
     save_new_account(home, vault, config, account, &secret).await
 }
@@ -496,11 +554,11 @@ async fn save_new_account(
     account: SavedAccount,
     secret: &Sensitive<String>,
 ) -> Result<AccountInfo, ServiceError> {
-    vault.store_secret(&account.name, secret).await?;
+    vault.store_secret(account.name(), secret).await?;
     config.accounts.push(account.clone());
-    config.current = Some(account.name.clone());
+    config.current = Some(account.name().to_owned());
     if let Err(e) = config.save(home) {
-        let _ = vault.delete_secret(&account.name).await;
+        let _ = vault.delete_secret(account.name()).await;
         return Err(e);
     }
     Ok(account.info())
@@ -533,15 +591,16 @@ pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), Ser
         )));
     }
     vault.delete_secret(name).await?;
-    config.accounts.retain(|a| a.name != name);
+    config.accounts.retain(|a| a.name() != name);
+    config.inboxes.remove(name);
     if config.current.as_deref() == Some(name) {
         config.current = None;
     }
     config.save(home)?;
-    let store = Store::open(&home.cache_db())?;
-    store.forget_account(name)?;
-    // Its upload jobs go too: they could only run with the login that is now gone.
-    attache_core::upload::UploadQueue::open(&home.queue_db())?.forget_account(name)?;
+    crate::contacts::Store::open(&home.cache_db())?.forget_account(name)?;
+    // Its upload jobs and inbox rows go too: they could only run with the login now gone.
+    crate::uploads::UploadQueue::open(&home.queue_db())?.forget_account(name)?;
+    crate::inbox::InboxStore::open(&home.inbox_db())?.forget_account(name)?;
     for dir in [home.files_dir(), home.previews_dir()] {
         let dir = dir.join(safe_file_name(name));
         if dir.exists() {
@@ -579,13 +638,10 @@ mod tests {
         assert_eq!(Config::load(&home).unwrap(), Config::default());
         let config = Config {
             current: Some("office".into()),
-            accounts: vec![SavedAccount {
+            accounts: vec![SavedAccount::WixApiKey {
                 name: "office".into(),
-                kind: AccountKind::WixApiKey,
                 base_url: "https://www.wixapis.com".into(),
-                site_id: Some("s".into()),
-                app_id: None,
-                instance_id: None,
+                site_id: "s".into(),
             }],
             ..Config::default()
         };

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::Thumbnail;
+use super::render::Thumbnail;
 
 pub struct ThumbCache {
     dir: PathBuf,

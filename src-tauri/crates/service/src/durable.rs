@@ -1,10 +1,25 @@
-//! Opening the SQLite files whose rows are the user's work in progress (the upload queue, the
-//! inbox): WAL with `synchronous=FULL`, so a row survives power loss and not just a crash, and a
+//! SQLite, shared by the rooms that keep rows: the one storage error, and opening the files
+//! whose rows are the user's work in progress (the upload queue, the inbox): WAL with `synchronous=FULL`, so a row survives power loss and not just a crash, and a
 //! schema that only migrates forward (unlike the cache, these files are never rebuilt).
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::StoreError;
+use attache_core::{ErrorCode, ErrorPayload};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the local cache could not be used: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the local cache holds a record it cannot read: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+impl From<StoreError> for ErrorPayload {
+    fn from(e: StoreError) -> Self {
+        ErrorPayload::new(ErrorCode::Storage, e.to_string())
+    }
+}
+
 
 /// Applies the pragmas and whichever of `migrations` the file has not seen yet (tracked in
 /// `user_version`), in one transaction.

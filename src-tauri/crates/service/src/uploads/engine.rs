@@ -22,12 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use attache_core::upload::{
-    inspect, now_ms, stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob,
-    UploadQueue, UploadSource, UploadView,
+    stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob, UploadSource,
+    UploadView,
 };
 use attache_core::{Attachment, BackendError, CrmBackend, ErrorCode, ErrorPayload, SendError};
 use tokio::sync::{broadcast, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+
+use super::inspect::inspect;
+use super::queue::{now_ms, UploadQueue};
+use crate::StoreError;
 
 /// Attempts per job before it is marked failed (the user can retry it); with the backoff below
 /// that is several minutes of patience for a flaky connection.
@@ -142,7 +146,7 @@ impl UploadEngine {
 
     /// Cancels a job; one in flight is stopped where it is (its bytes, if any reached the CRM,
     /// stay there; "Retry" would find them rather than send again).
-    pub fn cancel(&self, id: i64) -> Result<bool, attache_core::StoreError> {
+    pub fn cancel(&self, id: i64) -> Result<bool, StoreError> {
         let cancelled = self.inner.queue.cancel(id)?;
         if let Some(active) = self
             .inner
@@ -158,7 +162,7 @@ impl UploadEngine {
         Ok(cancelled)
     }
 
-    pub fn retry(&self, id: i64) -> Result<bool, attache_core::StoreError> {
+    pub fn retry(&self, id: i64) -> Result<bool, StoreError> {
         let retried = self.inner.queue.retry(id)?;
         self.poke();
         Ok(retried)
@@ -166,7 +170,7 @@ impl UploadEngine {
 
     /// Waits until every job in `ids` is finished (done, failed or cancelled), whichever
     /// process runs them; returns them as they ended.
-    pub async fn wait_for(&self, ids: &[i64]) -> Result<Vec<UploadJob>, attache_core::StoreError> {
+    pub async fn wait_for(&self, ids: &[i64]) -> Result<Vec<UploadJob>, StoreError> {
         let mut finished = self.inner.finished.subscribe();
         // Only the states are read while waiting (one query, not one per job: a batch of a
         // thousand would otherwise read a million rows by its end); the jobs once at the end.
@@ -279,7 +283,7 @@ impl Inner {
     }
 
     /// Starts as many pending jobs as there are free transfer slots.
-    fn schedule(self: &Arc<Self>) -> Result<(), attache_core::StoreError> {
+    fn schedule(self: &Arc<Self>) -> Result<(), StoreError> {
         // Read under the `active` lock: a job that ends writes its outcome under that lock too,
         // so a job seen pending here and not active has really not started (or ended). Reading
         // first would let a job that ended meanwhile start again (a cancel undone).
@@ -790,7 +794,7 @@ fn same_name(listed: &str, queued: &str) -> bool {
     listed == queued || listed.to_lowercase() == queued.to_lowercase()
 }
 
-fn store_error(e: attache_core::StoreError) -> BackendError {
+fn store_error(e: StoreError) -> BackendError {
     BackendError::new(ErrorCode::Storage, e.to_string())
 }
 

@@ -13,7 +13,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
 
-use crate::{Attache, ServiceError};
+use crate::contacts::Contacts;
+use crate::uploads::Uploads;
+use crate::ServiceError;
 
 /// What became of one delivery (printed as a JSON line by the CLI).
 #[derive(Debug, Clone, Serialize)]
@@ -35,7 +37,19 @@ pub struct WebhookOutcome {
     pub error: Option<String>,
 }
 
-impl Attache {
+/// The webhooks room of a Wix account: which contact a verified event concerns, and the refresh
+/// it calls for. Cheap to clone; the receiver holds one.
+#[derive(Clone)]
+pub struct Webhooks {
+    contacts: Arc<Contacts>,
+    uploads: Arc<Uploads>,
+}
+
+impl Webhooks {
+    pub fn new(contacts: Arc<Contacts>, uploads: Arc<Uploads>) -> Self {
+        Self { contacts, uploads }
+    }
+
     /// The contact an event concerns: named in it (if Wix ever does), the owner of the cached
     /// attachment, or the contact of our own upload of that file.
     pub fn contact_for_event(&self, event: &WebhookEvent) -> Result<Option<String>, ServiceError> {
@@ -60,13 +74,10 @@ impl Attache {
         if let Some(c) = named {
             return Ok(Some(c.clone()));
         }
-        if let Some(c) = self
-            .store
-            .contact_of_attachment(self.key(), attachment_id)?
-        {
+        if let Some(c) = self.contacts.contact_of_attachment(attachment_id)? {
             return Ok(Some(c));
         }
-        let jobs = self.queue.recent(self.key(), 200)?;
+        let jobs = self.uploads.recent_jobs(200)?;
         let ours = jobs.iter().find(|j| {
             j.attachment_id.as_deref() == Some(attachment_id.as_str())
                 || (file_name.as_deref() == Some(j.file_name.as_str()) && j.attachment_id.is_none())
@@ -75,7 +86,7 @@ impl Attache {
     }
 
     /// Acts on one verified event: refreshes its contact's attachments.
-    pub async fn apply_webhook(&self, event: WebhookEvent) -> WebhookOutcome {
+    pub async fn apply(&self, event: WebhookEvent) -> WebhookOutcome {
         let mut outcome = WebhookOutcome {
             event: Some(event.clone()),
             contact_id: None,
@@ -85,7 +96,7 @@ impl Attache {
             error: None,
         };
         match self.contact_for_event(&event) {
-            Ok(Some(contact)) => match self.refresh_attachments(&contact).await {
+            Ok(Some(contact)) => match self.contacts.refresh_attachments(&contact).await {
                 Ok(list) => {
                     outcome.attachments = Some(list.len());
                     outcome.contact_id = Some(contact);
@@ -103,7 +114,7 @@ impl Attache {
 }
 
 struct Receiver {
-    app: Arc<Attache>,
+    webhooks: Webhooks,
     verifier: WebhookVerifier,
     report: Box<dyn Fn(&WebhookOutcome) + Send + Sync>,
 }
@@ -111,13 +122,13 @@ struct Receiver {
 /// Serves the webhook receiver on `addr` (every path accepts POST) until the task is dropped
 /// or aborted; returns the bound address and the serving task.
 pub async fn listen(
-    app: Arc<Attache>,
+    webhooks: Webhooks,
     addr: SocketAddr,
     verifier: WebhookVerifier,
     report: impl Fn(&WebhookOutcome) + Send + Sync + 'static,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServiceError> {
     let receiver = Arc::new(Receiver {
-        app,
+        webhooks,
         verifier,
         report: Box::new(report),
     });
@@ -141,7 +152,7 @@ async fn deliver(State(r): State<Arc<Receiver>>, body: Bytes) -> impl IntoRespon
             // Answer at once (Wix expects a quick 200) and refresh in the background.
             let r = r.clone();
             tokio::spawn(async move {
-                let outcome = r.app.apply_webhook(event).await;
+                let outcome = r.webhooks.apply(event).await;
                 (r.report)(&outcome);
             });
             StatusCode::OK

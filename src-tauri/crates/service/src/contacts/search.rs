@@ -5,8 +5,8 @@
 //! does that where SQL (FTS or `LIKE`) plus row decoding does not (see `make bench`).
 //! Results are paged so the virtualized list only ever fetches the rows it shows.
 
-use crate::normalize::{digits, fold, looks_like_phone};
-use crate::{Contact, ContactPage};
+use attache_core::normalize::{digits, fold, looks_like_phone};
+use attache_core::{Contact, ContactPage};
 
 /// Below this many characters a query matches prefixes only: a 1- or 2-letter substring
 /// matches nearly everyone, which helps nobody.

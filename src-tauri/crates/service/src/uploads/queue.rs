@@ -13,8 +13,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::{InspectedFile, JobState, UploadJob};
-use crate::{ErrorCode, ErrorPayload, StoreError};
+use attache_core::upload::{InspectedFile, JobState, UploadJob};
+use attache_core::{ErrorCode, ErrorPayload};
+
+use crate::StoreError;
 
 const MIGRATIONS: &[&str] = &[
     r#"

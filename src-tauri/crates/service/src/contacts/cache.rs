@@ -1,7 +1,7 @@
 //! The local cache: contacts, attachment metadata and downloaded files, per account, in SQLite
 //! (WAL). The window paints from here at once and a background refresh replaces the rows.
 //!
-//! Typing-speed search does not run here: [`crate::ContactIndex`] is built from
+//! Typing-speed search does not run here: [`super::ContactIndex`] is built from
 //! [`Store::all_contacts`] and answers from memory.
 
 use std::path::{Path, PathBuf};
@@ -10,22 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::normalize::fold;
-use crate::{Attachment, Contact, ErrorCode, ErrorPayload};
+use attache_core::normalize::fold;
+use attache_core::{Attachment, Contact};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the local cache could not be used: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("the local cache holds a record it cannot read: {0}")]
-    Corrupt(#[from] serde_json::Error),
-}
-
-impl From<StoreError> for ErrorPayload {
-    fn from(e: StoreError) -> Self {
-        ErrorPayload::new(ErrorCode::Storage, e.to_string())
-    }
-}
+use crate::StoreError;
 
 /// Bumped whenever the schema below changes; older caches are rebuilt (it is only a cache).
 const SCHEMA_VERSION: i64 = 2;
@@ -372,7 +360,7 @@ fn decode_all<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::AttachmentKind;
+    use attache_core::AttachmentKind;
 
     fn contact(id: &str, first: &str, last: &str, email: &str, phone: &str) -> Contact {
         Contact {

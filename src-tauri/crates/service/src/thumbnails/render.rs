@@ -16,8 +16,6 @@
 //! Every failure is a [`ThumbError`] with a reason; callers show the type icon instead. A time
 //! limit per render belongs to the caller (a render runs on a blocking thread).
 
-mod cache;
-
 use std::io::Cursor;
 use std::path::Path;
 
@@ -25,8 +23,6 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{PixelType, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageFormat, RgbImage, RgbaImage};
-
-pub use cache::ThumbCache;
 
 /// The grid's size (long side, pixels).
 pub const GRID_SIZE: u32 = 256;

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ConvertTarget;
+use attache_core::upload::ConvertTarget;
+
+use super::inspect::{display_name, hash_file};
 
 /// Decoded images larger than this many pixels are refused (a decompression bomb, or a scan no
 /// one meant to attach at that size).
@@ -31,12 +33,12 @@ pub fn convert_image(
     target: ConvertTarget,
     out_dir: &Path,
 ) -> Result<PathBuf, ConvertError> {
-    let name = super::display_name(source);
+    let name = display_name(source);
     let unreadable = |reason: String| ConvertError::Unreadable {
         name: name.clone(),
         reason,
     };
-    let hash = super::hash_file(source).map_err(|e| unreadable(e.to_string()))?;
+    let hash = hash_file(source).map_err(|e| unreadable(e.to_string()))?;
     let stem = source
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

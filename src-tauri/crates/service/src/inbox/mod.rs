@@ -1,0 +1,174 @@
+//! The inbox room: watched folders whose events become actions (`events`, a pure function),
+//! whose files are matched to a contact (`matching`), taken on once complete (`settle`), queued on the uploads room's engine and put away once verified
+//! (`runner`), with a durable record of each file (`store`). [`Inbox`] is what the window and
+//! the CLI call; its settings and rules belong to one account.
+
+mod events;
+mod matching;
+mod runner;
+mod settle;
+mod store;
+
+use std::sync::Arc;
+
+use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState};
+use attache_core::AppHome;
+
+pub use matching::{validate as validate_rule, BadRule, FileMatch, Matcher};
+pub use runner::{
+    contact_folder_name, network_file_system, InboxSummary, InboxWatch,
+};
+pub use settle::{Settled, Settling, QUIET_CLOSED, QUIET_OPEN, QUIET_UNKNOWN};
+pub use store::{FoundFile, InboxStore};
+
+use crate::accounts::Config;
+use crate::contacts::Contacts;
+use crate::uploads::Uploads;
+use crate::ServiceError;
+
+pub struct Inbox {
+    account: String,
+    home: AppHome,
+    store: InboxStore,
+    contacts: Arc<Contacts>,
+    uploads: Arc<Uploads>,
+}
+
+impl Inbox {
+    pub fn open(
+        home: &AppHome,
+        account: &str,
+        contacts: Arc<Contacts>,
+        uploads: Arc<Uploads>,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            account: account.to_owned(),
+            home: home.clone(),
+            store: InboxStore::open(&home.inbox_db())?,
+            contacts,
+            uploads,
+        })
+    }
+
+    /// The durable record of the files taken on (tests and benchmarks read it).
+    pub fn store(&self) -> &InboxStore {
+        &self.store
+    }
+
+    /// Starts watching `settings.folders` for this account. The upload engine must be started
+    /// for files to go anywhere.
+    pub async fn watch(
+        self: &Arc<Self>,
+        settings: InboxSettings,
+    ) -> Result<InboxWatch, ServiceError> {
+        runner::watch(self.clone(), settings).await
+    }
+
+    /// Files what is in the folders now and returns once every file is filed, waiting for
+    /// review or failed (`attache watch --once`).
+    pub async fn file_once(
+        self: &Arc<Self>,
+        settings: InboxSettings,
+    ) -> Result<InboxSummary, ServiceError> {
+        runner::file_once(self.clone(), settings).await
+    }
+
+    /// A matcher over the cached contacts and `rules`, and which index it was built from.
+    fn matcher(&self, rules: &[InboxRule]) -> Result<(Matcher, usize), ServiceError> {
+        let generation = self.contacts.generation();
+        let contacts = self.contacts.all_cached()?;
+        let matcher =
+            Matcher::new(&contacts, rules).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        Ok((matcher, generation))
+    }
+
+    /// The latest rows, newest change first.
+    pub fn items(&self, limit: usize) -> Result<Vec<InboxItem>, ServiceError> {
+        Ok(self.store.recent(&self.account, limit)?)
+    }
+
+    fn item(&self, id: i64) -> Result<InboxItem, ServiceError> {
+        self.store
+            .item(id)?
+            .filter(|i| i.account == self.account)
+            .ok_or_else(|| ServiceError::NotFound(format!("no inbox file {id}")))
+    }
+
+    /// Files a file that waits for review (or failed) onto the contact the user chose; with
+    /// `remember`, also saves a rule so the next such file files itself.
+    pub async fn file_item(
+        &self,
+        id: i64,
+        contact_id: &str,
+        remember: Option<InboxRule>,
+    ) -> Result<InboxItem, ServiceError> {
+        let item = self.item(id)?;
+        if item.state == InboxState::Filed || item.state == InboxState::Uploading {
+            return Err(ServiceError::Invalid(format!(
+                "{} is already being filed",
+                item.file_name
+            )));
+        }
+        let contact = self.contacts.resolve(contact_id).await?;
+        if let Some(rule) = remember {
+            self.add_rule(InboxRule {
+                contact_id: contact.id.clone(),
+                ..rule
+            })?;
+        }
+        match self
+            .uploads
+            .enqueue_path(&contact.id, &contact.display_name, &item.path)
+            .await?
+        {
+            Ok(job_id) => {
+                self.store
+                    .mark_chosen(id, (&contact.id, &contact.display_name), job_id)?
+            }
+            Err(rejection) => return Err(ServiceError::Invalid(rejection.message)),
+        }
+        self.item(id)
+    }
+
+    /// Tries a failed inbox file again now.
+    pub fn retry_item(&self, id: i64) -> Result<(), ServiceError> {
+        let item = self.item(id)?;
+        if item.state != InboxState::Failed {
+            return Ok(());
+        }
+        match item.job_id {
+            Some(job_id) => {
+                self.uploads.retry(job_id)?;
+                self.store.mark_uploading(id)?;
+            }
+            // Refused before it had a job: forgotten, so the watcher takes it on afresh.
+            None => self.store.forget(id)?,
+        }
+        Ok(())
+    }
+
+    /// This account's saved inbox settings.
+    pub fn settings(&self) -> Result<InboxSettings, ServiceError> {
+        Ok(Config::load(&self.home)?.inbox_of(&self.account))
+    }
+
+    /// Saves this account's inbox settings, refusing a rule that does not compile.
+    pub fn save_settings(&self, settings: &InboxSettings) -> Result<(), ServiceError> {
+        for rule in &settings.rules {
+            validate_rule(rule).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        }
+        let mut config = Config::load(&self.home)?;
+        config
+            .inboxes
+            .insert(self.account.clone(), settings.clone());
+        config.save(&self.home)
+    }
+
+    fn add_rule(&self, rule: InboxRule) -> Result<(), ServiceError> {
+        let mut settings = self.settings()?;
+        if !settings.rules.contains(&rule) {
+            settings.rules.push(rule);
+        }
+        self.save_settings(&settings)
+    }
+}
