@@ -2,24 +2,17 @@
 //! `.ci/keyring.sh`), through the real `attache` binary, one process per step as a user runs it.
 //! Ignored by default; `make keyring-test` (part of `make test`) runs them.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-use attache_tests::workspace_binary;
+use attache_tests::{start_sandbox_process, workspace_binary, SandboxProcess};
 use serde_json::Value;
 
 const KEY: &str = "sandbox-key-7f3c9a2e51d84b06";
 const SITE: &str = "0c9e4d6a-1b2f-4a3c-8d5e-6f7a8b9c0d1e";
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+type Server = SandboxProcess;
 
 fn sandbox(data: &Path) -> Server {
     sandbox_with(data, &["--api-key", KEY, "--site-id", SITE])
@@ -27,23 +20,7 @@ fn sandbox(data: &Path) -> Server {
 
 /// `attache sandbox` in its own process, with `args`; waits for its address.
 fn sandbox_with(data: &Path, args: &[&str]) -> Server {
-    let mut child = Command::new(workspace_binary("attache"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    Server(child, base)
+    start_sandbox_process(data, args)
 }
 
 fn attache(home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
@@ -133,7 +110,7 @@ fn login_use_logout_with_the_real_keyring_and_no_secret_on_disk() {
             "--site-id",
             SITE,
             "--base-url",
-            &server.1,
+            &server.base_url,
         ],
         Some(&format!("{KEY}\n")),
     );
@@ -199,7 +176,7 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
             "--name",
             "brokerage",
             "--url",
-            &server.1,
+            &server.base_url,
         ],
         Some(&format!("{ESPO_KEY}\nnot-the-secret\n")),
     ));
@@ -217,7 +194,7 @@ fn an_espocrm_hmac_login_uploads_and_signs_out_with_no_secret_on_disk() {
             "--name",
             "brokerage",
             "--url",
-            &server.1,
+            &server.base_url,
         ],
         Some(&format!("{ESPO_KEY}\n{ESPO_SECRET}\n")),
     );
@@ -314,7 +291,7 @@ fn a_wix_app_login_mints_its_own_tokens_and_keeps_only_the_secret_in_the_keyring
                 "--instance-id",
                 instance,
                 "--base-url",
-                &server.1,
+                &server.base_url,
             ],
             Some(&format!("{secret}\n")),
         )
@@ -403,7 +380,7 @@ fn a_locked_keyring_is_a_clear_error_and_never_a_fallback_to_a_file() {
                 "--site-id",
                 SITE,
                 "--base-url",
-                &server.1,
+                &server.base_url,
             ],
             Some(&format!("{KEY}\n")),
         )
@@ -453,7 +430,7 @@ fn a_failed_check_saves_nothing_and_says_why() {
             "--site-id",
             SITE,
             "--base-url",
-            &server.1,
+            &server.base_url,
         ],
         Some("not-the-key\n"),
     ));
@@ -472,7 +449,7 @@ fn a_failed_check_saves_nothing_and_says_why() {
             "--site-id",
             "11111111-2222-4333-8444-555555555555",
             "--base-url",
-            &server.1,
+            &server.base_url,
         ],
         Some(&format!("{KEY}\n")),
     ));
@@ -540,7 +517,7 @@ fn no_keyring_is_a_clear_error_never_a_file() {
             "--site-id",
             SITE,
             "--base-url",
-            &server.1,
+            &server.base_url,
         ])
         .env("ATTACHE_HOME", home.path())
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use attache_tests::webdriver::{self, Session};
-use attache_tests::{repo_root, workspace_binary};
+use attache_tests::{repo_root, start_sandbox_process, workspace_binary};
 use serde_json::Value;
 
 /// Kills tauri-driver (and with it WebKitWebDriver and the app) however the test ends.
@@ -449,8 +449,8 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
     const SITE: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
     let root = tempfile::tempdir().unwrap();
     let site_data = tempfile::tempdir().unwrap();
-    let (_server, base_url) =
-        start_sandbox(site_data.path(), &["--api-key", KEY, "--site-id", SITE]);
+    let server = start_sandbox_process(site_data.path(), &["--api-key", KEY, "--site-id", SITE]);
+    let base_url = server.base_url.clone();
 
     let (_driver, session) = launch(root.path());
     with_screenshot(session, "e2e-wix-account.png", |s| {
@@ -533,29 +533,6 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
     });
 }
 
-/// Starts `attache sandbox` on a free port with `args`; the server lives as long as the guard.
-fn start_sandbox(data: &std::path::Path, args: &[&str]) -> (Driver, String) {
-    let mut server = Command::new(workspace_binary("attache"))
-        .args(["sandbox", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    (Driver(server), url)
-}
-
 /// Opens the Accounts dialog, fills one login form (`tab`, then each `(field, text)`), submits
 /// it with `submit` and waits until the dialog lists `accounts` saved accounts. A refusal by the
 /// window's permissions or the core shows in `accounts-error` and fails the test with its text.
@@ -628,13 +605,14 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
     const INSTANCE: &str = "9c8b7a65-4321-4fed-8cba-0123456789ab";
     let root = tempfile::tempdir().unwrap();
     let site_data = tempfile::tempdir().unwrap();
-    let (_server, base_url) = start_sandbox(
+    let server = start_sandbox_process(
         site_data.path(),
         &[
             "--api-key", KEY, "--hmac-secret", HMAC, "--app-id", APP_ID, "--app-secret",
             APP_SECRET, "--instance-id", INSTANCE,
         ],
     );
+    let base_url = server.base_url.clone();
 
     let (_driver, session) = launch(root.path());
     with_screenshot(session, "e2e-app-and-espo-logins.png", |s| {
@@ -720,8 +698,8 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
             .unwrap();
         let text = s.text_content(&error).unwrap();
         assert!(
-            !text.contains("not allowed") && !text.contains("permission"),
-            "refused by the window, not the site: {text}"
+            text.contains("Wix refused the app's credentials"),
+            "refused by the site with its reason, not by the window's permissions: {text}"
         );
         assert_eq!(count(s, "[data-testid=account-item]"), 3);
         assert_eq!(secret_tool_lookup("Wrong secret"), None);

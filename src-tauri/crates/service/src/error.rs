@@ -44,8 +44,10 @@ impl ServiceError {
             ServiceError::Sandbox(_) => ErrorCode::Unavailable,
             ServiceError::Thumbnail(e) => match e {
                 ThumbnailError::NoPicture(_) => ErrorCode::NotFound,
-                ThumbnailError::TimedOut(_) => ErrorCode::Unavailable,
-                ThumbnailError::Unrenderable { .. } => ErrorCode::InvalidInput,
+                // Too slow or unreadable for this picture: asking again renders no better.
+                ThumbnailError::TimedOut(_) | ThumbnailError::Unrenderable { .. } => {
+                    ErrorCode::InvalidInput
+                }
                 ThumbnailError::RenderPanicked(_) => ErrorCode::Internal,
             },
             ServiceError::NotFound(_) => ErrorCode::NotFound,

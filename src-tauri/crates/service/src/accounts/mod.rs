@@ -656,4 +656,70 @@ mod tests {
         assert_eq!(Config::load(&home).unwrap().current, None);
         assert!(use_account(&home, "nope").is_err());
     }
+
+    #[test]
+    fn accounts_saved_by_earlier_builds_load_as_their_kind_and_their_inbox_goes_to_the_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = AppHome::at(dir.path().to_path_buf()).unwrap();
+        // The flat shape of earlier builds: every field on every kind, one inbox for all.
+        std::fs::write(
+            home.config_file(),
+            r#"{"current": "office", "accounts": [
+                {"name": "office", "kind": "wixApiKey", "baseUrl": "https://www.wixapis.com", "siteId": "s1"},
+                {"name": "app", "kind": "wixApp", "baseUrl": "https://www.wixapis.com", "siteId": null, "appId": "a1", "instanceId": "i1"},
+                {"name": "crm", "kind": "espoHmac", "baseUrl": "https://crm.example.com", "siteId": null}],
+              "inbox": {"folders": [{"path": "/scans"}], "after": "keep",
+                        "rules": [{"pattern": "*Harbor*", "kind": "glob", "contactId": "c7"}]}}"#,
+        )
+        .unwrap();
+        let config = Config::load(&home).unwrap();
+        assert_eq!(
+            config.accounts,
+            vec![
+                SavedAccount::WixApiKey {
+                    name: "office".into(),
+                    base_url: "https://www.wixapis.com".into(),
+                    site_id: "s1".into(),
+                },
+                SavedAccount::WixApp {
+                    name: "app".into(),
+                    base_url: "https://www.wixapis.com".into(),
+                    app_id: "a1".into(),
+                    instance_id: "i1".into(),
+                },
+                SavedAccount::EspoHmac {
+                    name: "crm".into(),
+                    base_url: "https://crm.example.com".into(),
+                },
+            ]
+        );
+        assert_eq!(config.accounts[1].kind(), AccountKind::WixApp);
+        assert_eq!(config.accounts[0].info().site_id.as_deref(), Some("s1"));
+        assert_eq!(config.accounts[2].info().site_id, None);
+        // The rule names a contact of the account that was current: it stays with that one.
+        let office = config.inbox_of("office");
+        assert_eq!(office.rules[0].contact_id, "c7");
+        assert_eq!(office.after, attache_core::inbox::AfterFiling::Keep);
+        assert_eq!(config.inbox_of("crm"), InboxSettings::default());
+        assert_eq!(config.inbox_of(DEMO), InboxSettings::default());
+
+        config.save(&home).unwrap();
+        let written = std::fs::read_to_string(home.config_file()).unwrap();
+        assert!(!written.contains("\"inbox\""), "the shared form is not written again");
+        assert!(!written.contains("siteId\": null"), "each kind holds only its fields");
+        assert_eq!(Config::load(&home).unwrap(), config);
+    }
+
+    #[test]
+    fn a_config_with_an_unknown_account_kind_is_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = AppHome::at(dir.path().to_path_buf()).unwrap();
+        std::fs::write(
+            home.config_file(),
+            r#"{"accounts": [{"name": "x", "kind": "salesforce", "baseUrl": "https://x"}]}"#,
+        )
+        .unwrap();
+        let e = Config::load(&home).unwrap_err().to_string();
+        assert!(e.contains("config.json is not valid"), "{e}");
+    }
 }
