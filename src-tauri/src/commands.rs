@@ -396,10 +396,7 @@ pub async fn file_inbox_item(
             contact_id: contact_id.clone(),
         });
     let saves_rule = remember.is_some();
-    let item = session
-        .inbox()
-        .file_item(id, &contact_id, remember)
-        .await?;
+    let item = session.inbox().file_item(id, &contact_id, remember).await?;
     if saves_rule {
         // The running watcher reads rules when it starts.
         session

@@ -63,7 +63,11 @@ impl Core {
         })?;
         let background = app.start(work).await;
         if let Some(handle) = handle {
-            forward(handle.clone(), UPLOADS_EVENT, background.subscribe_uploads());
+            forward(
+                handle.clone(),
+                UPLOADS_EVENT,
+                background.subscribe_uploads(),
+            );
             forward(handle, INBOX_EVENT, background.subscribe_inbox());
         }
         Ok(Arc::new(Session { app, background }))

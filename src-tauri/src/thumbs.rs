@@ -48,7 +48,13 @@ async fn answer<R: Runtime>(app: &tauri::AppHandle<R>, path: &str, size: u32) ->
             "expected /<contact id>/<attachment id>",
         );
     };
-    reply(core.thumbnails().of_attachment(contact, attachment, size).await, attachment).await
+    reply(
+        core.thumbnails()
+            .of_attachment(contact, attachment, size)
+            .await,
+        attachment,
+    )
+    .await
 }
 
 async fn reply(

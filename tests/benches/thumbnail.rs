@@ -165,7 +165,11 @@ async fn grid(work: &Path, count: usize) {
             path
         })
         .collect();
-    let report = seeding.uploads().queue_files(&contact, paths, false).await.unwrap();
+    let report = seeding
+        .uploads()
+        .queue_files(&contact, paths, false)
+        .await
+        .unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     let ended = seeding.uploads().wait_for(&ids).await.unwrap();
@@ -192,13 +196,22 @@ async fn grid(work: &Path, count: usize) {
     );
     app.contacts().refresh().await.unwrap();
     let started = Instant::now();
-    let listed = app.contacts().refresh_attachments(&contact.id).await.unwrap();
+    let listed = app
+        .contacts()
+        .refresh_attachments(&contact.id)
+        .await
+        .unwrap();
     let wanted: Vec<_> = listed.into_iter().filter(|a| a.can_thumbnail()).collect();
     let tasks: Vec<_> = wanted
         .iter()
         .map(|a| {
             let (app, contact, id) = (app.clone(), a.contact_id.clone(), a.id.clone());
-            tokio::spawn(async move { app.thumbnails().of_attachment(&contact, &id, 256).await.map(|_| ()) })
+            tokio::spawn(async move {
+                app.thumbnails()
+                    .of_attachment(&contact, &id, 256)
+                    .await
+                    .map(|_| ())
+            })
         })
         .collect();
     let mut ready = 0;

@@ -127,7 +127,8 @@ async fn open_app(home: &Path, base: &str, name: &str) -> (Attache, Contact) {
     app.contacts().refresh().await.unwrap();
     app.uploads().start();
     let contact = app
-        .contacts().search(name, 0, 1)
+        .contacts()
+        .search(name, 0, 1)
         .contacts
         .into_iter()
         .next()
@@ -189,7 +190,11 @@ fn write_pdf(path: &Path, size: u64) {
 /// From "queue these" to every job verified in the contact's list.
 async fn time_ours(app: &Attache, contact: &Contact, paths: Vec<PathBuf>, force: bool) -> Duration {
     let started = Instant::now();
-    let report = app.uploads().queue_files(contact, paths, force).await.unwrap();
+    let report = app
+        .uploads()
+        .queue_files(contact, paths, force)
+        .await
+        .unwrap();
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     let ended = app.uploads().wait_for(&ids).await.unwrap();

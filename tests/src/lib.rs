@@ -1,11 +1,14 @@
 //! Helpers shared by the integration and end-to-end suites: where the workspace's binaries are,
-//! and a minimal W3C WebDriver client.
+//! the Demo site and its files as fixtures (`fixtures`), a scripted in-memory CRM for the upload
+//! engine's crash windows (`scripted`), and a minimal W3C WebDriver client.
 //!
 //! The WebDriver client is hand-written (a dozen endpoints over reqwest) because the Rust
 //! WebDriver crates inject capabilities WebKitWebDriver rejects or that tauri-driver does not
 //! proxy (see ../shared/notes/desktop-testing.md §1.6); this is the lowest-risk option there.
 
+pub mod fixtures;
 pub mod proxy;
+pub mod scripted;
 pub mod webdriver;
 
 use std::path::PathBuf;

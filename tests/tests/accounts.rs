@@ -473,7 +473,10 @@ fn a_failed_check_saves_nothing_and_says_why() {
         Some(&format!("{KEY}\n")),
     ));
     assert!(
-        unreachable.contains("[UNAVAILABLE]") && unreachable.contains("could not be reached"),
+        unreachable.contains("[UNAVAILABLE]")
+            && unreachable.contains(
+                "127.0.0.1 could not be reached: nothing answers at that address and port"
+            ),
         "{unreachable}"
     );
 

@@ -567,7 +567,10 @@ fn connect_through_form(
             .into_iter()
             .next()
         {
-            panic!("connecting through {submit} failed: {}", s.text_content(&e)?);
+            panic!(
+                "connecting through {submit} failed: {}",
+                s.text_content(&e)?
+            );
         }
         Ok((count(s, "[data-testid=account-item]") == accounts).then_some(()))
     })
@@ -608,8 +611,16 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
     let server = start_sandbox_process(
         site_data.path(),
         &[
-            "--api-key", KEY, "--hmac-secret", HMAC, "--app-id", APP_ID, "--app-secret",
-            APP_SECRET, "--instance-id", INSTANCE,
+            "--api-key",
+            KEY,
+            "--hmac-secret",
+            HMAC,
+            "--app-id",
+            APP_ID,
+            "--app-secret",
+            APP_SECRET,
+            "--instance-id",
+            INSTANCE,
         ],
     );
     let base_url = server.base_url.clone();
@@ -634,7 +645,10 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
             "[data-testid=app-connect]",
             1,
         );
-        assert_eq!(secret_tool_lookup("Bayview app").as_deref(), Some(APP_SECRET));
+        assert_eq!(
+            secret_tool_lookup("Bayview app").as_deref(),
+            Some(APP_SECRET)
+        );
         wait_for_contacts_of(s, "Bayview app");
 
         connect_through_form(
@@ -690,10 +704,13 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
             s.clear(&input).unwrap();
             s.send_keys(&input, text).unwrap();
         }
-        s.click(&s.find("[data-testid=app-connect]").unwrap()).unwrap();
+        s.click(&s.find("[data-testid=app-connect]").unwrap())
+            .unwrap();
         let error = s
             .wait_for("the refusal", Duration::from_secs(30), |s| {
-                Ok(s.find_all("[data-testid=accounts-error]")?.into_iter().next())
+                Ok(s.find_all("[data-testid=accounts-error]")?
+                    .into_iter()
+                    .next())
             })
             .unwrap();
         let text = s.text_content(&error).unwrap();

@@ -3,32 +3,24 @@
 //! leave an upload in. The app-level scenarios shared with Wix (uploads, inbox, thumbnails) run
 //! on both CRMs in `uploads.rs`, `inbox.rs` and `service.rs`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use attache_core::upload::UploadSource;
 use attache_core::{CrmBackend, ErrorCode, SendError, Sensitive};
 use attache_espo::{hmac_authorization, AttachmentFor, EspoAuth, EspoClient};
 use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY};
+use attache_tests::fixtures::{demo_espo, sandbox_with};
 
 const HMAC_SECRET: &str = "fedcba9876543210fedcba9876543210";
 
 async fn sandbox(dir: &Path) -> Sandbox {
     let mut config = SandboxConfig::demo(dir.to_path_buf());
     config.hmac_secret = Some(HMAC_SECRET.into());
-    Sandbox::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    sandbox_with(config).await
 }
 
 fn client(sandbox: &Sandbox) -> EspoClient {
-    EspoClient::new(
-        &sandbox.base_url(),
-        EspoAuth::ApiKey {
-            key: Sensitive::new(DEMO_API_KEY.into()),
-        },
-    )
-    .unwrap()
+    demo_espo(&sandbox.base_url())
 }
 
 fn hmac_client(sandbox: &Sandbox, secret: &str) -> EspoClient {
@@ -44,23 +36,7 @@ fn hmac_client(sandbox: &Sandbox, secret: &str) -> EspoClient {
 }
 
 fn source(path: PathBuf, mime: &str) -> UploadSource {
-    let bytes = std::fs::read(&path).unwrap();
-    let meta = std::fs::metadata(&path).unwrap();
-    let modified_ns = meta
-        .modified()
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64;
-    UploadSource {
-        file_name: path.file_name().unwrap().to_string_lossy().into_owned(),
-        path,
-        mime_type: mime.into(),
-        size: bytes.len() as u64,
-        modified_ns,
-        content_hash: format!("{:x}", bytes.len()),
-        progress: Default::default(),
-    }
+    attache_tests::upload_source(&path, mime)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

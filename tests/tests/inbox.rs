@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,17 +12,12 @@ use attache_core::inbox::{
     AfterFiling, InboxFolder, InboxItem, InboxRule, InboxSettings, InboxState, MatchReason,
     RuleKind,
 };
-use attache_core::{AppHome, Contact, CrmBackend, Sensitive};
-use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
+use attache_core::Contact;
+use attache_sandbox::Sandbox;
 use attache_service::Attache;
-use attache_wix::{WixAuth, WixClient};
-
-/// The CRM protocol the app talks to the Demo site through: the main scenario runs on both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Crm {
-    Wix,
-    Espo,
-}
+use attache_tests::fixtures::{
+    attachment_counts, contact_named, demo_sandbox, open_demo, pdf_bytes, Crm,
+};
 
 struct World {
     crm: Crm,
@@ -42,12 +36,7 @@ async fn world() -> World {
 async fn world_on(crm: Crm) -> World {
     let site = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(
-        SandboxConfig::demo(site.path().to_path_buf()),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
+    let sandbox = demo_sandbox(site.path()).await;
     let home = root.path().join("home");
     let app = open_app(&home, &sandbox, crm).await;
     let inbox = root.path().join("Inbox");
@@ -66,12 +55,7 @@ async fn world_on(crm: Crm) -> World {
 }
 
 async fn open_app(home: &Path, sandbox: &Sandbox, crm: Crm) -> Arc<Attache> {
-    let app_home = AppHome::at(home.to_path_buf()).unwrap();
-    let app = match crm {
-        Crm::Wix => Attache::open_demo_at(app_home, &sandbox.base_url()).await,
-        Crm::Espo => Attache::open_demo_espo_at(app_home, &sandbox.base_url()).await,
-    }
-    .unwrap();
+    let app = open_demo(home, &sandbox.base_url(), crm).await;
     app.contacts().refresh().await.unwrap();
     app.uploads().start();
     Arc::new(app)
@@ -88,39 +72,14 @@ fn settings(folder: &Path, poll: Option<bool>) -> InboxSettings {
     }
 }
 
-/// A small valid PDF whose bytes are unique to `seed`.
-fn pdf_bytes(seed: &str) -> Vec<u8> {
-    format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").into_bytes()
-}
-
 impl World {
     fn contact(&self, name: &str) -> Contact {
-        self.app
-            .contacts().search(name, 0, 1)
-            .contacts
-            .into_iter()
-            .next()
-            .expect(name)
+        contact_named(&self.app, name)
     }
 
     /// What is really on the site, read by a fresh client.
     async fn names_on(&self, contact: &Contact) -> HashMap<String, usize> {
-        let wix = WixClient::new(
-            &self.sandbox.base_url(),
-            WixAuth::ApiKey {
-                key: Sensitive::new(DEMO_API_KEY.into()),
-                site_id: DEMO_SITE_ID.into(),
-            },
-        )
-        .unwrap();
-        let mut counts = HashMap::new();
-        for a in CrmBackend::list_attachments(&wix, &contact.id)
-            .await
-            .unwrap()
-        {
-            *counts.entry(a.file_name).or_insert(0) += 1;
-        }
-        counts
+        attachment_counts(&self.sandbox.base_url(), &contact.id).await
     }
 
     /// Waits until `done` holds for the inbox rows (newest first), or fails with them.
@@ -175,9 +134,7 @@ async fn files_arriving_every_way_are_filed_on(crm: Crm) {
         w.names_on(&marcus).await,
         w.names_on(&mateo).await,
     );
-    let watching = w.app.inbox().watch(settings(&w.inbox, None))
-        .await
-        .unwrap();
+    let watching = w.app.inbox().watch(settings(&w.inbox, None)).await.unwrap();
 
     // Written in place (create, write, close): Grace's full name in the file name.
     std::fs::write(
@@ -344,9 +301,7 @@ async fn a_slow_writer_is_not_taken_before_it_closes_the_file() {
     let w = world().await;
     let ana = w.contact("Ana Silva");
     let before = w.names_on(&ana).await;
-    let watching = w.app.inbox().watch(settings(&w.inbox, None))
-        .await
-        .unwrap();
+    let watching = w.app.inbox().watch(settings(&w.inbox, None)).await.unwrap();
     let path = w.inbox.join("Ana Silva inspection.pdf");
     let body = pdf_bytes(&"slow ".repeat(2000));
     let writer = {
@@ -396,9 +351,7 @@ async fn a_slow_writer_is_not_taken_before_it_closes_the_file() {
 async fn unclear_files_wait_for_review_and_a_choice_can_become_a_rule() {
     let w = world().await;
     let olivia = w.contact("Olivia Bennett");
-    let watching = w.app.inbox().watch(settings(&w.inbox, None))
-        .await
-        .unwrap();
+    let watching = w.app.inbox().watch(settings(&w.inbox, None)).await.unwrap();
     std::fs::write(
         w.inbox.join("bennett appraisal.pdf"),
         pdf_bytes("appraisal"),
@@ -432,7 +385,8 @@ async fn unclear_files_wait_for_review_and_a_choice_can_become_a_rule() {
         contact_id: String::new(),
     };
     w.app
-        .inbox().file_item(appraisal.id, &olivia.id, Some(rule))
+        .inbox()
+        .file_item(appraisal.id, &olivia.id, Some(rule))
         .await
         .unwrap();
     w.until("the chosen file filed", Duration::from_secs(20), |items| {
@@ -490,7 +444,10 @@ async fn the_same_content_twice_is_attached_once_and_polling_works_without_event
     let w = world().await;
     let james = w.contact("James O'Connor");
     let before = w.names_on(&james).await;
-    let watching = w.app.inbox().watch(settings(&w.inbox, Some(true)))
+    let watching = w
+        .app
+        .inbox()
+        .watch(settings(&w.inbox, Some(true)))
         .await
         .unwrap();
     let folder = w.inbox.join("James O'Connor");
@@ -538,9 +495,7 @@ async fn a_burst_of_a_thousand_files_survives_a_restart_in_the_middle() {
     let before = w.names_on(&daniel).await;
     let folder = w.inbox.join("Daniel Kim");
     std::fs::create_dir_all(&folder).unwrap();
-    let watching = w.app.inbox().watch(settings(&w.inbox, None))
-        .await
-        .unwrap();
+    let watching = w.app.inbox().watch(settings(&w.inbox, None)).await.unwrap();
     let names: Vec<String> = (0..1000).map(|i| format!("page-{i:04}.pdf")).collect();
     for name in &names {
         std::fs::write(folder.join(name), pdf_bytes(name)).unwrap();
@@ -559,9 +514,7 @@ async fn a_burst_of_a_thousand_files_survives_a_restart_in_the_middle() {
     drop(w.app);
     tokio::time::sleep(Duration::from_millis(200)).await;
     w.app = open_app(&w.home, &w.sandbox, w.crm).await;
-    let watching = w.app.inbox().watch(settings(&w.inbox, None))
-        .await
-        .unwrap();
+    let watching = w.app.inbox().watch(settings(&w.inbox, None)).await.unwrap();
     let items = w
         .until("all filed", Duration::from_secs(300), |items| {
             items

@@ -2,35 +2,18 @@
 //! (share 1.0), seen on the wire; and the Wix client's recovery where recovery is possible.
 //! (Batches through all faults at once are in `uploads.rs` and `wix_media.rs`.)
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use attache_core::upload::UploadSource;
-use attache_core::{CrmBackend, Sensitive};
+use attache_core::CrmBackend;
 use attache_sandbox::faults::Faults;
-use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
-use attache_wix::{RetryPolicy, WixAuth, WixClient};
+use attache_sandbox::{SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
+use attache_tests::fixtures::{demo_sandbox, demo_wix, sandbox_with, set_faults};
+use attache_wix::{RetryPolicy, WixClient};
 use serde_json::{json, Value};
 
-async fn sandbox(dir: &std::path::Path) -> Sandbox {
-    Sandbox::start(
-        SandboxConfig::demo(dir.to_path_buf()),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
-}
-
 fn client(base: &str, retry: RetryPolicy) -> WixClient {
-    WixClient::new(
-        base,
-        WixAuth::ApiKey {
-            key: Sensitive::new(DEMO_API_KEY.into()),
-            site_id: DEMO_SITE_ID.into(),
-        },
-    )
-    .unwrap()
-    .with_retry(retry)
+    demo_wix(base).with_retry(retry)
 }
 
 fn fast_retry(max_attempts: u32) -> RetryPolicy {
@@ -39,16 +22,6 @@ fn fast_retry(max_attempts: u32) -> RetryPolicy {
         base_delay: Duration::from_millis(5),
         ..RetryPolicy::default()
     }
-}
-
-async fn set_faults(base: &str, faults: Value) {
-    let r = reqwest::Client::new()
-        .put(format!("{base}/_admin/faults"))
-        .json(&faults)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
 }
 
 async fn recording(base: &str) {
@@ -90,17 +63,17 @@ fn pdf_source(dir: &std::path::Path, name: &str) -> UploadSource {
 #[tokio::test]
 async fn each_fault_looks_on_the_wire_as_documented() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
 
     // Latency: every request waits.
-    set_faults(&base, json!({"latencyMs": 150})).await;
+    set_faults(&base, &json!({"latencyMs": 150})).await;
     let started = Instant::now();
     assert_eq!(contacts_get(&base).send().await.unwrap().status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 
     // 5xx: 500/503/504 with Wix's error body, before any work.
-    set_faults(&base, json!({"errorRate": 1.0})).await;
+    set_faults(&base, &json!({"errorRate": 1.0})).await;
     let r = contacts_get(&base).send().await.unwrap();
     assert!(
         [500, 503, 504].contains(&r.status().as_u16()),
@@ -114,13 +87,13 @@ async fn each_fault_looks_on_the_wire_as_documented() {
     );
 
     // 429 bursts carry Retry-After.
-    set_faults(&base, json!({"throttleRate": 1.0})).await;
+    set_faults(&base, &json!({"throttleRate": 1.0})).await;
     let r = contacts_get(&base).send().await.unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
 
     // The per-site rate limit: the sixth request in the minute is refused with a wait.
-    set_faults(&base, json!({"rateLimitPerMinute": 5})).await;
+    set_faults(&base, &json!({"rateLimitPerMinute": 5})).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
         let r = contacts_get(&base).send().await.unwrap();
@@ -137,7 +110,7 @@ async fn each_fault_looks_on_the_wire_as_documented() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
 
     // The upload host's faults, on a real attachment upload.
     let wix = client(&base, RetryPolicy::none());
@@ -159,10 +132,10 @@ async fn each_fault_looks_on_the_wire_as_documented() {
     };
 
     // reset: the body is cut off, nothing is stored.
-    set_faults(&base, json!({"resetRate": 1.0})).await;
+    set_faults(&base, &json!({"resetRate": 1.0})).await;
     let url = url_for("cut.pdf").await;
     assert!(put(url, pdf_source(dir.path(), "cut.pdf")).await.is_err());
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
     assert_eq!(
         wix.all_attachments(&ana).await.unwrap().len(),
         before,
@@ -170,13 +143,13 @@ async fn each_fault_looks_on_the_wire_as_documented() {
     );
 
     // lost: stored, then answered 503.
-    set_faults(&base, json!({"lostResponseRate": 1.0})).await;
+    set_faults(&base, &json!({"lostResponseRate": 1.0})).await;
     let url = url_for("lost.pdf").await;
     let e = put(url, pdf_source(dir.path(), "lost.pdf"))
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(503));
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
     let now = wix.all_attachments(&ana).await.unwrap();
     assert_eq!(
         now.len(),
@@ -186,13 +159,13 @@ async fn each_fault_looks_on_the_wire_as_documented() {
     assert!(now.iter().any(|a| a.file_name == "lost.pdf"));
 
     // expired: 403 UPLOAD_URL_EXPIRED; url-ttl: expires after its time.
-    set_faults(&base, json!({"expiredUrlRate": 1.0})).await;
+    set_faults(&base, &json!({"expiredUrlRate": 1.0})).await;
     let url = url_for("old.pdf").await;
     let e = put(url, pdf_source(dir.path(), "old.pdf"))
         .await
         .unwrap_err();
     assert_eq!(e.status(), Some(403), "{e}");
-    set_faults(&base, json!({"uploadUrlTtlMs": 50})).await;
+    set_faults(&base, &json!({"uploadUrlTtlMs": 50})).await;
     let url = url_for("slow.pdf").await;
     tokio::time::sleep(Duration::from_millis(120)).await;
     let e = put(url, pdf_source(dir.path(), "slow.pdf"))
@@ -201,7 +174,7 @@ async fn each_fault_looks_on_the_wire_as_documented() {
     assert_eq!(e.status(), Some(403));
     let url = url_for("quick.pdf").await;
     put(url, pdf_source(dir.path(), "quick.pdf")).await.unwrap();
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
 
     // Faults given at start (`--faults`) are in force from the first request.
     let dir2 = tempfile::tempdir().unwrap();
@@ -209,9 +182,7 @@ async fn each_fault_looks_on_the_wire_as_documented() {
         faults: Faults::parse("429=1").unwrap(),
         ..SandboxConfig::demo(dir2.path().to_path_buf())
     };
-    let sb2 = Sandbox::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sb2 = sandbox_with(config).await;
     assert_eq!(
         contacts_get(&sb2.base_url()).send().await.unwrap().status(),
         429
@@ -221,11 +192,11 @@ async fn each_fault_looks_on_the_wire_as_documented() {
 #[tokio::test]
 async fn the_client_retries_what_is_transient_honours_retry_after_and_gives_up_plainly() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
 
     // 5xx all the time: exactly max_attempts tries, then the error.
-    set_faults(&base, json!({"errorRate": 1.0})).await;
+    set_faults(&base, &json!({"errorRate": 1.0})).await;
     recording(&base).await;
     let wix = client(&base, fast_retry(3));
     let e = CrmBackend::list_contacts(&wix).await.unwrap_err();
@@ -236,12 +207,12 @@ async fn the_client_retries_what_is_transient_honours_retry_after_and_gives_up_p
     assert_eq!(recorded(&base, "/contacts/v4/contacts").await, 3);
 
     // 429 with Retry-After: 1, lifted after a moment: the retry waits the second and succeeds.
-    set_faults(&base, json!({"throttleRate": 1.0})).await;
+    set_faults(&base, &json!({"throttleRate": 1.0})).await;
     let lift = {
         let base = base.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            set_faults(&base, json!({})).await;
+            set_faults(&base, &json!({})).await;
         })
     };
     recording(&base).await;
@@ -273,7 +244,7 @@ async fn the_client_retries_what_is_transient_honours_retry_after_and_gives_up_p
 #[tokio::test]
 async fn the_recorder_leaves_out_the_sandboxs_own_import_fetch() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
     let wix = client(&base, fast_retry(1));
     let source = pdf_source(dir.path(), "deed.pdf");

@@ -32,7 +32,8 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
 
     // The demo site persists in the home folder: a second open sees the same contacts.
     let ids: Vec<String> = app
-        .contacts().search("", 0, 100)
+        .contacts()
+        .search("", 0, 100)
         .contacts
         .into_iter()
         .map(|c| c.id)
@@ -45,7 +46,8 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
     );
     app.contacts().refresh().await.unwrap();
     let again: Vec<String> = app
-        .contacts().search("", 0, 100)
+        .contacts()
+        .search("", 0, 100)
         .contacts
         .into_iter()
         .map(|c| c.id)
@@ -57,9 +59,17 @@ async fn first_launch_is_on_the_demo_site_and_paints_from_cache() {
 async fn attachments_sizes_previews_and_downloads() {
     let home = tempfile::tempdir().unwrap();
     let app = open(home.path()).await;
-    let ana = app.contacts().resolve("ANA.SILVA@example.com").await.unwrap();
+    let ana = app
+        .contacts()
+        .resolve("ANA.SILVA@example.com")
+        .await
+        .unwrap();
     assert_eq!(ana.display_name, "Ana Silva");
-    assert!(app.contacts().cached_attachments(&ana.id).unwrap().is_empty());
+    assert!(app
+        .contacts()
+        .cached_attachments(&ana.id)
+        .unwrap()
+        .is_empty());
 
     let files = app.contacts().refresh_attachments(&ana.id).await.unwrap();
     assert_eq!(files.len(), 5);
@@ -83,7 +93,10 @@ async fn attachments_sizes_previews_and_downloads() {
         .unwrap();
     assert!(img.width() > 100);
     // Served from the cache the second time: same path, even if the server were gone.
-    assert_eq!(app.contacts().preview(&ana.id, &photo.id).await.unwrap(), preview);
+    assert_eq!(
+        app.contacts().preview(&ana.id, &photo.id).await.unwrap(),
+        preview
+    );
 
     let pdf = files.iter().find(|a| a.extension == "pdf").unwrap();
     let err = app.contacts().preview(&ana.id, &pdf.id).await.unwrap_err();
@@ -98,7 +111,10 @@ async fn attachments_sizes_previews_and_downloads() {
     assert!(std::fs::read(&local).unwrap().starts_with(b"%PDF"));
 
     let target = home.path().join("saved copy.pdf");
-    app.contacts().save_as(&ana.id, &pdf.id, &target).await.unwrap();
+    app.contacts()
+        .save_as(&ana.id, &pdf.id, &target)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read(&target).unwrap(),
         std::fs::read(&local).unwrap()
@@ -155,12 +171,20 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
         .find(|a| !a.can_thumbnail())
         .expect("a document with no thumbnail");
 
-    let (path, mime) = app.thumbnails().of_attachment(&ana.id, &photo.id, 256).await.unwrap();
+    let (path, mime) = app
+        .thumbnails()
+        .of_attachment(&ana.id, &photo.id, 256)
+        .await
+        .unwrap();
     assert_eq!(mime, "image/jpeg");
     let img = image::open(&path).unwrap();
     assert_eq!(img.width().max(img.height()), 256);
 
-    let (page_path, mime) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 256).await.unwrap();
+    let (page_path, mime) = app
+        .thumbnails()
+        .of_attachment(&ana.id, &pdf.id, 256)
+        .await
+        .unwrap();
     assert_eq!(mime, "image/png");
     let page = image::open(&page_path).unwrap().to_rgb8();
     assert_eq!(page.height(), 256, "a portrait page fills the long side");
@@ -174,16 +198,28 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
     );
 
     // The larger preview is its own size; a second ask is the cached file, not a new render.
-    let (big, _) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 1024).await.unwrap();
+    let (big, _) = app
+        .thumbnails()
+        .of_attachment(&ana.id, &pdf.id, 1024)
+        .await
+        .unwrap();
     assert_eq!(image::open(&big).unwrap().height(), 1024);
     let modified = std::fs::metadata(&page_path).unwrap().len();
-    let (again, _) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 256).await.unwrap();
+    let (again, _) = app
+        .thumbnails()
+        .of_attachment(&ana.id, &pdf.id, 256)
+        .await
+        .unwrap();
     assert_eq!(
         (again.clone(), std::fs::metadata(&again).unwrap().len()),
         (page_path, modified)
     );
 
-    let err = app.thumbnails().of_attachment(&ana.id, &other.id, 256).await.unwrap_err();
+    let err = app
+        .thumbnails()
+        .of_attachment(&ana.id, &other.id, 256)
+        .await
+        .unwrap_err();
     assert_eq!(ErrorPayload::from(err).code, ErrorCode::NotFound);
 
     // A file queued for upload shows its thumbnail at once, from the local file.
@@ -193,8 +229,16 @@ async fn thumbnails_for_photos_and_pdf_first_pages_render_once_then_come_from_th
     })
     .save(&local)
     .unwrap();
-    let report = app.uploads().queue_files(&ana, vec![local], false).await.unwrap();
-    let (queued_thumb, mime) = app.thumbnails().of_upload(report.queued[0].id, 256).await.unwrap();
+    let report = app
+        .uploads()
+        .queue_files(&ana, vec![local], false)
+        .await
+        .unwrap();
+    let (queued_thumb, mime) = app
+        .thumbnails()
+        .of_upload(report.queued[0].id, 256)
+        .await
+        .unwrap();
     assert_eq!(mime, "image/jpeg");
     assert_eq!(image::open(&queued_thumb).unwrap().width(), 256);
     let err = app.thumbnails().of_upload(999_999, 256).await.unwrap_err();
@@ -225,7 +269,12 @@ async fn simultaneous_asks_for_one_thumbnail_render_it_once() {
             pdf.clone()
         };
         let size = if i % 4 < 2 { 256 } else { 1024 };
-        tokio::spawn(async move { app.thumbnails().of_attachment(&contact, &id, size).await.unwrap() })
+        tokio::spawn(async move {
+            app.thumbnails()
+                .of_attachment(&contact, &id, size)
+                .await
+                .unwrap()
+        })
     });
     let answers: Vec<_> = futures::future::join_all(asks)
         .await
@@ -235,7 +284,10 @@ async fn simultaneous_asks_for_one_thumbnail_render_it_once() {
     assert_eq!(app.thumbnails().rendered(), 4, "two pictures × two sizes");
     let distinct: std::collections::HashSet<_> = answers.iter().map(|(p, _)| p).collect();
     assert_eq!(distinct.len(), 4);
-    app.thumbnails().of_attachment(&ana.id, &photo, 256).await.unwrap();
+    app.thumbnails()
+        .of_attachment(&ana.id, &photo, 256)
+        .await
+        .unwrap();
     assert_eq!(
         app.thumbnails().rendered(),
         4,
@@ -258,10 +310,15 @@ async fn a_render_over_its_time_limit_is_given_up_with_a_reason() {
     })
     .save(&big)
     .unwrap();
-    let report = app.uploads().queue_files(&ana, vec![big], false).await.unwrap();
+    let report = app
+        .uploads()
+        .queue_files(&ana, vec![big], false)
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let err = app
-        .thumbnails().of_upload(report.queued[0].id, 256)
+        .thumbnails()
+        .of_upload(report.queued[0].id, 256)
         .await
         .unwrap_err();
     assert!(started.elapsed() < std::time::Duration::from_millis(500));
@@ -302,10 +359,18 @@ async fn the_demo_site_opens_as_espocrm_with_the_same_clients_files_and_thumbnai
         .expect("a PDF");
     assert!(photo.size_bytes.is_some(), "EspoCRM lists sizes");
 
-    let (path, _) = app.thumbnails().of_attachment(&ana.id, &photo.id, 256).await.unwrap();
+    let (path, _) = app
+        .thumbnails()
+        .of_attachment(&ana.id, &photo.id, 256)
+        .await
+        .unwrap();
     let img = image::open(&path).unwrap();
     assert_eq!(img.width().max(img.height()), 256);
-    let (page, mime) = app.thumbnails().of_attachment(&ana.id, &pdf.id, 256).await.unwrap();
+    let (page, mime) = app
+        .thumbnails()
+        .of_attachment(&ana.id, &pdf.id, 256)
+        .await
+        .unwrap();
     assert_eq!(mime, "image/png");
     assert_eq!(image::open(&page).unwrap().height(), 256);
     let saved = app.contacts().download(&ana.id, &pdf.id).await.unwrap();

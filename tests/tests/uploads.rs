@@ -3,29 +3,24 @@
 //! change under it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use attache_core::upload::{ConvertTarget, JobState, RejectionKind, UploadEvent, UploadSource};
-use attache_core::{AppHome, Contact, CrmBackend, Sensitive};
+use attache_core::{Contact, CrmBackend};
 use attache_sandbox::faults::Faults;
-use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
+use attache_sandbox::Sandbox;
 use attache_service::Attache;
-use attache_wix::{WixAuth, WixClient};
+use attache_tests::fixtures::{
+    self, attachment_counts, contact_named, demo_espo, demo_sandbox, demo_wix, open_demo,
+    write_pdf, Crm,
+};
 
 struct World {
     _dirs: (tempfile::TempDir, tempfile::TempDir),
     files: PathBuf,
     sandbox: Sandbox,
     app: Attache,
-}
-
-/// The CRM protocol the app talks to the Demo site through: the scenarios below run on both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Crm {
-    Wix,
-    Espo,
 }
 
 async fn world() -> World {
@@ -35,18 +30,8 @@ async fn world() -> World {
 async fn world_on(crm: Crm) -> World {
     let site = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let sandbox = Sandbox::start(
-        SandboxConfig::demo(site.path().to_path_buf()),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap();
-    let app_home = AppHome::at(home.path().join("home")).unwrap();
-    let app = match crm {
-        Crm::Wix => Attache::open_demo_at(app_home, &sandbox.base_url()).await,
-        Crm::Espo => Attache::open_demo_espo_at(app_home, &sandbox.base_url()).await,
-    }
-    .unwrap();
+    let sandbox = demo_sandbox(site.path()).await;
+    let app = open_demo(&home.path().join("home"), &sandbox.base_url(), crm).await;
     let files = home.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
     World {
@@ -60,55 +45,22 @@ async fn world_on(crm: Crm) -> World {
 impl World {
     async fn contact(&self, name: &str) -> Contact {
         self.app.contacts().refresh().await.unwrap();
-        self.app
-            .contacts().search(name, 0, 1)
-            .contacts
-            .into_iter()
-            .next()
-            .expect(name)
+        contact_named(&self.app, name)
     }
 
-    /// A fresh client with no faults: what is really on the site.
+    /// What is really on the site, with the faults switched off first.
     async fn names_on(&self, contact: &Contact) -> HashMap<String, usize> {
         set_faults(&self.sandbox, &Faults::default()).await;
-        let wix = WixClient::new(
-            &self.sandbox.base_url(),
-            WixAuth::ApiKey {
-                key: Sensitive::new(DEMO_API_KEY.into()),
-                site_id: DEMO_SITE_ID.into(),
-            },
-        )
-        .unwrap();
-        let mut counts = HashMap::new();
-        for a in CrmBackend::list_attachments(&wix, &contact.id)
-            .await
-            .unwrap()
-        {
-            *counts.entry(a.file_name).or_insert(0) += 1;
-        }
-        counts
+        attachment_counts(&self.sandbox.base_url(), &contact.id).await
     }
 }
 
 async fn set_faults(sandbox: &Sandbox, faults: &Faults) {
-    let resp = reqwest::Client::new()
-        .put(format!("{}/_admin/faults", sandbox.base_url()))
-        .json(faults)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    fixtures::set_faults(&sandbox.base_url(), faults).await
 }
 
-/// A small valid PDF whose bytes (and so content hash) are unique to `seed`.
 fn pdf(dir: &Path, name: &str, seed: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"),
-    )
-    .unwrap();
-    path
+    write_pdf(dir, name, seed)
 }
 
 async fn run_until_done(app: &Attache, ids: &[i64]) -> Vec<attache_core::upload::UploadJob> {
@@ -150,7 +102,8 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled_on(crm: Crm) {
 
     let report = w
         .app
-        .uploads().queue_files(&ana, vec![folder.clone()], false)
+        .uploads()
+        .queue_files(&ana, vec![folder.clone()], false)
         .await
         .unwrap();
     // Wix refuses plain text as a contact attachment; EspoCRM's stream takes any type.
@@ -169,7 +122,12 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled_on(crm: Crm) {
     }
 
     // Dropped twice before the first upload finished: still one job each.
-    let again = w.app.uploads().queue_files(&ana, good.clone(), false).await.unwrap();
+    let again = w
+        .app
+        .uploads()
+        .queue_files(&ana, good.clone(), false)
+        .await
+        .unwrap();
     assert_eq!(
         again.already_queued.len() + again.already_attached.len(),
         5,
@@ -199,13 +157,15 @@ async fn a_batch_is_checked_attached_verified_and_never_doubled_on(crm: Crm) {
     // Afterwards the same content is "already attached", unless forced.
     let later = w
         .app
-        .uploads().queue_files(&ana, vec![good[0].clone()], false)
+        .uploads()
+        .queue_files(&ana, vec![good[0].clone()], false)
         .await
         .unwrap();
     assert_eq!(later.already_attached.len(), 1);
     let forced = w
         .app
-        .uploads().queue_files(&ana, vec![good[0].clone()], true)
+        .uploads()
+        .queue_files(&ana, vec![good[0].clone()], true)
         .await
         .unwrap();
     assert_eq!(forced.queued.len(), 1);
@@ -253,7 +213,12 @@ async fn hundreds_of_files_through_every_fault_on(crm: Crm) {
     let files: Vec<PathBuf> = (0..200)
         .map(|i| pdf(&w.files, &format!("scan-{i:03}.pdf"), &format!("scan {i}")))
         .collect();
-    let report = w.app.uploads().queue_files(&contact, files, false).await.unwrap();
+    let report = w
+        .app
+        .uploads()
+        .queue_files(&contact, files, false)
+        .await
+        .unwrap();
     assert_eq!(report.queued.len(), 200);
     set_faults(
         &w.sandbox,
@@ -300,7 +265,12 @@ async fn three_transfers_at_most_and_a_job_waiting_to_be_listed_frees_its_slot()
     let files: Vec<PathBuf> = (0..15)
         .map(|i| pdf(&w.files, &format!("lot-{i:02}.pdf"), &format!("lot {i}")))
         .collect();
-    let report = w.app.uploads().queue_files(&contact, files, false).await.unwrap();
+    let report = w
+        .app
+        .uploads()
+        .queue_files(&contact, files, false)
+        .await
+        .unwrap();
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     set_faults(
         &w.sandbox,
@@ -378,13 +348,19 @@ async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
         .collect();
     // Slow enough that jobs are seen queued and in flight.
     set_faults(&w.sandbox, &Faults::parse("latency=300ms").unwrap()).await;
-    let report = w.app.uploads().queue_files(&contact, files, false).await.unwrap();
+    let report = w
+        .app
+        .uploads()
+        .queue_files(&contact, files, false)
+        .await
+        .unwrap();
     let ids: Vec<i64> = report.queued.iter().map(|v| v.id).collect();
     w.app.uploads().start();
 
     let state_of = |id: i64| {
         w.app
-            .uploads().recent(100)
+            .uploads()
+            .recent(100)
             .unwrap()
             .into_iter()
             .find(|v| v.id == id)
@@ -393,7 +369,8 @@ async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
     let in_flight = loop {
         if let Some(v) = w
             .app
-            .uploads().recent(100)
+            .uploads()
+            .recent(100)
             .unwrap()
             .into_iter()
             .find(|v| v.state == JobState::Sending)
@@ -447,7 +424,7 @@ async fn cancelled_uploads_stay_cancelled_and_nothing_is_attached_twice() {
             }
             // Stopped wherever it was: its bytes may have reached the site, once at most.
             JobState::Cancelled => assert!(added <= 1, "{name} attached {added} times"),
-            other => panic!("{name} ended {other:?}"),
+            other => panic!("{name} ended {other:?}: {:?}", job.error),
         }
     }
     assert!(done >= 3, "{done} done");
@@ -476,7 +453,8 @@ async fn bytes_that_landed_before_a_crash_on(crm: Crm) {
     let path = pdf(&w.files, "Offer.pdf", "offer");
     let report = w
         .app
-        .uploads().queue_files(&ana, vec![path.clone()], false)
+        .uploads()
+        .queue_files(&ana, vec![path.clone()], false)
         .await
         .unwrap();
     let id = report.queued[0].id;
@@ -486,25 +464,8 @@ async fn bytes_that_landed_before_a_crash_on(crm: Crm) {
     let queue = attache_service::uploads::UploadQueue::open(&w.app.home().queue_db()).unwrap();
     let job = queue.job(id).unwrap().unwrap();
     let crm_client: Box<dyn CrmBackend> = match crm {
-        Crm::Wix => Box::new(
-            WixClient::new(
-                &w.sandbox.base_url(),
-                WixAuth::ApiKey {
-                    key: Sensitive::new(DEMO_API_KEY.into()),
-                    site_id: DEMO_SITE_ID.into(),
-                },
-            )
-            .unwrap(),
-        ),
-        Crm::Espo => Box::new(
-            attache_espo::EspoClient::new(
-                &w.sandbox.base_url(),
-                attache_espo::EspoAuth::ApiKey {
-                    key: Sensitive::new(DEMO_API_KEY.into()),
-                },
-            )
-            .unwrap(),
-        ),
+        Crm::Wix => Box::new(demo_wix(&w.sandbox.base_url())),
+        Crm::Espo => Box::new(demo_espo(&w.sandbox.base_url())),
     };
     let source = UploadSource {
         path: path.clone(),
@@ -540,7 +501,8 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
     let vanished = pdf(&w.files, "Gone.pdf", "gone");
     let report = w
         .app
-        .uploads().queue_files(&ana, vec![edited.clone(), vanished.clone()], false)
+        .uploads()
+        .queue_files(&ana, vec![edited.clone(), vanished.clone()], false)
         .await
         .unwrap();
     std::thread::sleep(Duration::from_millis(20));
@@ -572,9 +534,19 @@ async fn a_file_edited_after_queuing_is_sent_as_it_is_now_and_a_vanished_one_fai
     );
 
     let contact_id = ana.id.clone();
-    let listed = w.app.contacts().refresh_attachments(&contact_id).await.unwrap();
+    let listed = w
+        .app
+        .contacts()
+        .refresh_attachments(&contact_id)
+        .await
+        .unwrap();
     let draft = listed.iter().find(|a| a.file_name == "Draft.pdf").unwrap();
-    let local = w.app.contacts().download(&contact_id, &draft.id).await.unwrap();
+    let local = w
+        .app
+        .contacts()
+        .download(&contact_id, &draft.id)
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read(local).unwrap(),
         std::fs::read(&edited).unwrap(),
@@ -595,7 +567,8 @@ async fn a_refused_image_is_converted_only_when_asked_then_attached() {
     // Refused, with the conversion offered and nothing done yet.
     let report = w
         .app
-        .uploads().queue_files(&ana, vec![bmp.clone()], false)
+        .uploads()
+        .queue_files(&ana, vec![bmp.clone()], false)
         .await
         .unwrap();
     assert!(report.queued.is_empty());
@@ -617,7 +590,8 @@ async fn a_refused_image_is_converted_only_when_asked_then_attached() {
     // The one click: converted to PNG (every pixel kept) and attached under the same name.
     let report = w
         .app
-        .uploads().convert_and_queue(&ana, vec![bmp.clone()])
+        .uploads()
+        .convert_and_queue(&ana, vec![bmp.clone()])
         .await
         .unwrap();
     assert_eq!(report.queued.len(), 1, "{report:?}");
@@ -645,7 +619,8 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
 
     let report = w
         .app
-        .uploads().queue_files_as(&ana, vec![contract, survey, photo], false, true)
+        .uploads()
+        .queue_files_as(&ana, vec![contract, survey, photo], false, true)
         .await
         .unwrap();
     assert_eq!(report.queued.len(), 2, "{report:?}");
@@ -661,13 +636,7 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
     let ended = run_until_done(&w.app, &ids).await;
     assert!(ended.iter().all(|j| j.state == JobState::Done), "{ended:?}");
 
-    let espo = attache_espo::EspoClient::new(
-        &w.sandbox.base_url(),
-        attache_espo::EspoAuth::ApiKey {
-            key: Sensitive::new(DEMO_API_KEY.into()),
-        },
-    )
-    .unwrap();
+    let espo = demo_espo(&w.sandbox.base_url());
     let documents = espo.all_documents(&ana.id).await.unwrap();
     let names: Vec<_> = documents.iter().filter_map(|d| d.name.clone()).collect();
     assert!(
@@ -696,7 +665,8 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
     let ana = wix.contact("Ana Silva").await;
     let report = wix
         .app
-        .uploads().queue_files_as(&ana, vec![pdf(&wix.files, "Deed.pdf", "deed")], false, true)
+        .uploads()
+        .queue_files_as(&ana, vec![pdf(&wix.files, "Deed.pdf", "deed")], false, true)
         .await
         .unwrap();
     assert!(report.queued.is_empty());

@@ -2,38 +2,17 @@
 //! operation, the documented validation failures, the simple upload, and the resumable tus
 //! upload resuming after cuts and after a lost run.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
-use attache_core::Sensitive;
-use attache_sandbox::{Sandbox, SandboxConfig, DEMO_API_KEY, DEMO_SITE_ID};
+use attache_sandbox::{DEMO_API_KEY, DEMO_SITE_ID};
+use attache_tests::fixtures::{demo_sandbox, demo_wix, set_faults};
 use attache_tests::upload_source as source;
 use attache_wix::media::{
     FileFilter, FileListing, GenerateFileUploadUrlRequest, ImportFileRequest, TusSession,
 };
-use attache_wix::{RetryPolicy, WixAuth, WixClient, WixError};
+use attache_wix::{RetryPolicy, WixError};
 use futures::TryStreamExt;
 use serde_json::json;
-
-async fn sandbox(dir: &Path) -> Sandbox {
-    Sandbox::start(
-        SandboxConfig::demo(dir.to_path_buf()),
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-    )
-    .await
-    .unwrap()
-}
-
-fn client(base: &str) -> WixClient {
-    WixClient::new(
-        base,
-        WixAuth::ApiKey {
-            key: Sensitive::new(DEMO_API_KEY.to_string()),
-            site_id: DEMO_SITE_ID.to_string(),
-        },
-    )
-    .unwrap()
-}
 
 fn write_bytes(dir: &Path, name: &str, len: usize, seed: u8) -> std::path::PathBuf {
     let bytes: Vec<u8> = (0..len).map(|i| ((i * 31) as u8) ^ seed).collect();
@@ -64,21 +43,11 @@ async fn fetch(url: &str) -> Vec<u8> {
     resp.bytes().await.unwrap().to_vec()
 }
 
-async fn set_faults(base: &str, faults: serde_json::Value) {
-    let resp = reqwest::Client::new()
-        .put(format!("{base}/_admin/faults"))
-        .json(&faults)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-}
-
 #[tokio::test]
 async fn every_files_operation_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
-    let wix = client(&sb.base_url());
+    let sb = demo_sandbox(&dir.path().join("site")).await;
+    let wix = demo_wix(&sb.base_url());
     let pdf = write_bytes(dir.path(), "Deed 12 Elm St.pdf", 40_000, 1);
     let src = source(&pdf, "application/pdf");
 
@@ -234,9 +203,9 @@ async fn every_files_operation_round_trips() {
 #[tokio::test]
 async fn bad_requests_get_the_documented_refusals() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
-    let wix = client(&base).with_retry(RetryPolicy::none());
+    let wix = demo_wix(&base).with_retry(RetryPolicy::none());
 
     let e = wix
         .generate_file_upload_url(&request("application/pdf", "a.pdf", 0))
@@ -355,9 +324,9 @@ async fn bad_requests_get_the_documented_refusals() {
 #[tokio::test]
 async fn a_tus_upload_survives_cut_connections_and_server_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
-    let wix = client(&base).with_retry(RetryPolicy {
+    let wix = demo_wix(&base).with_retry(RetryPolicy {
         max_attempts: 8,
         base_delay: std::time::Duration::from_millis(5),
         ..RetryPolicy::default()
@@ -367,11 +336,11 @@ async fn a_tus_upload_survives_cut_connections_and_server_errors() {
     // Every finalise answer is lost too: the client must find the file it made, not fail.
     set_faults(
         &base,
-        json!({"resetRate": 0.5, "errorRate": 0.1, "lostResponseRate": 1.0}),
+        &json!({"resetRate": 0.5, "errorRate": 0.1, "lostResponseRate": 1.0}),
     )
     .await;
     let file = wix.upload_media(&src, None).await.unwrap();
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
     assert_eq!(file.size(), Some(src.size));
     assert_eq!(file.media_type.as_deref(), Some("VIDEO"));
     assert_eq!(
@@ -389,9 +358,9 @@ async fn a_tus_upload_survives_cut_connections_and_server_errors() {
 #[tokio::test]
 async fn a_tus_upload_resumes_from_the_servers_offset_not_from_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
-    let wix = client(&base);
+    let wix = demo_wix(&base);
     let big = write_bytes(dir.path(), "survey.pdf", 12 * 1024 * 1024, 4);
     let src = source(&big, "application/pdf");
     let url = wix
@@ -507,8 +476,8 @@ async fn a_tus_upload_resumes_from_the_servers_offset_not_from_zero() {
 #[tokio::test]
 async fn a_file_changed_during_a_tus_upload_is_not_finalised() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
-    let wix = client(&sb.base_url());
+    let sb = demo_sandbox(&dir.path().join("site")).await;
+    let wix = demo_wix(&sb.base_url());
     let big = write_bytes(dir.path(), "plan.pdf", 11 * 1024 * 1024, 5);
     let src = source(&big, "application/pdf");
     // Changed after it was checked: same size, new content and time.
@@ -527,9 +496,9 @@ async fn a_file_changed_during_a_tus_upload_is_not_finalised() {
 #[tokio::test]
 async fn simple_uploads_recover_from_lost_answers_and_expired_urls_without_copies() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = sandbox(&dir.path().join("site")).await;
+    let sb = demo_sandbox(&dir.path().join("site")).await;
     let base = sb.base_url();
-    let wix = client(&base).with_retry(RetryPolicy {
+    let wix = demo_wix(&base).with_retry(RetryPolicy {
         max_attempts: 10,
         base_delay: std::time::Duration::from_millis(5),
         ..RetryPolicy::default()
@@ -541,13 +510,13 @@ async fn simple_uploads_recover_from_lost_answers_and_expired_urls_without_copie
         .unwrap();
 
     // Every PUT is stored, then answered 503 (the answer "lost").
-    set_faults(&base, json!({"lostResponseRate": 1.0})).await;
+    set_faults(&base, &json!({"lostResponseRate": 1.0})).await;
     let file = write_bytes(dir.path(), "floorplan.png", 5_000, 8);
     let got = wix
         .upload_media(&source(&file, "image/png"), None)
         .await
         .unwrap();
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
     assert_eq!(
         fetch(got.url.as_deref().unwrap()).await,
         std::fs::read(&file).unwrap(),
@@ -555,14 +524,14 @@ async fn simple_uploads_recover_from_lost_answers_and_expired_urls_without_copie
     );
 
     // Half the URLs are found expired, a fifth of calls fail: fresh URLs, retries.
-    set_faults(&base, json!({"expiredUrlRate": 0.5, "errorRate": 0.2})).await;
+    set_faults(&base, &json!({"expiredUrlRate": 0.5, "errorRate": 0.2})).await;
     for i in 0..10 {
         let p = write_bytes(dir.path(), &format!("room-{i}.png"), 300 + i, 3);
         wix.upload_media(&source(&p, "image/png"), None)
             .await
             .unwrap();
     }
-    set_faults(&base, json!({})).await;
+    set_faults(&base, &json!({})).await;
     let all: Vec<_> = wix
         .files_stream(&FileListing::Files(FileFilter::default()), 100)
         .try_collect()
@@ -571,7 +540,7 @@ async fn simple_uploads_recover_from_lost_answers_and_expired_urls_without_copie
     assert_eq!(all.len(), 12, "every file once: none lost, none twice");
 
     // A URL that always expires ends in a clear error, not a loop.
-    set_faults(&base, json!({"expiredUrlRate": 1.0})).await;
+    set_faults(&base, &json!({"expiredUrlRate": 1.0})).await;
     let p = write_bytes(dir.path(), "never.png", 100, 1);
     let e = wix
         .upload_media(&source(&p, "image/png"), None)

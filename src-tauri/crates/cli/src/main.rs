@@ -306,7 +306,9 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
         } => {
             let app = open().await?;
             app.contacts().refresh().await?;
-            let page = app.contacts().search(search.as_deref().unwrap_or(""), 0, limit);
+            let page = app
+                .contacts()
+                .search(search.as_deref().unwrap_or(""), 0, limit);
             if json {
                 print_json(&page.contacts)
             } else {
@@ -694,7 +696,10 @@ async fn watch(
         })
         .await;
     if let (false, Some(problem)) = background.inbox_status().await {
-        return Err(ErrorPayload::new(attache_core::ErrorCode::InvalidInput, problem));
+        return Err(ErrorPayload::new(
+            attache_core::ErrorCode::InvalidInput,
+            problem,
+        ));
     }
     let mut events = background.subscribe_inbox();
     eprintln!("watching {} (Ctrl-C to stop)", folders.join(", "));

@@ -138,7 +138,11 @@ pub async fn run(command: MediaCommand) -> Result<(), ErrorPayload> {
             Ok(())
         }
         MediaCommand::Restore { ids, json } => {
-            app.media()?.client().restore_files(&ids).await.map_err(backend)?;
+            app.media()?
+                .client()
+                .restore_files(&ids)
+                .await
+                .map_err(backend)?;
             if json {
                 return print_json(&serde_json::json!({ "restored": ids }));
             }

@@ -1,6 +1,8 @@
 //! Exponential backoff with full jitter, honouring `Retry-After`: the policy every CRM client
-//! retries transient failures with.
+//! and the upload engine retry transient failures with, and [`retrying`], the one loop that
+//! applies it (no client writes its own).
 
+use std::future::Future;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +47,42 @@ impl RetryPolicy {
     }
 }
 
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Final: give the error to the caller.
+    Stop,
+    /// Worth another try, after the policy's pause (or the server's `Retry-After`).
+    Again { retry_after: Option<Duration> },
+}
+
+/// Runs `attempt` (numbered from 1) until it succeeds, `decide` says [`Retry::Stop`], or the
+/// policy's attempts are spent, pausing [`RetryPolicy::delay`] between tries. `decide` sees each
+/// failure and its attempt number.
+pub async fn retrying<T, E, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: impl FnMut(u32) -> Fut,
+    mut decide: impl FnMut(&E, u32) -> Retry,
+) -> Result<T, E>
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut n = 0;
+    loop {
+        n += 1;
+        let err = match attempt(n).await {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        match decide(&err, n) {
+            Retry::Again { retry_after } if n < policy.max_attempts => {
+                tokio::time::sleep(policy.delay(n, retry_after)).await
+            }
+            _ => return Err(err),
+        }
+    }
+}
+
 /// HTTP statuses worth retrying: throttling and transient server failures, never other 4xx.
 pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 503 | 504)
@@ -66,6 +104,49 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(p.delay(1, Some(Duration::from_secs(600))), p.max_delay);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_tries_until_success_stop_or_the_last_attempt() {
+        let policy = RetryPolicy::default();
+        let calls = std::cell::Cell::new(0);
+        let ok: Result<u32, &str> = retrying(
+            &policy,
+            |n| {
+                calls.set(n);
+                async move {
+                    if n < 3 {
+                        Err("busy")
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+            |_, _| Retry::Again { retry_after: None },
+        )
+        .await;
+        assert_eq!(ok, Ok(3));
+        let spent: Result<(), &str> = retrying(
+            &policy,
+            |_| async { Err("busy") },
+            |_, _| Retry::Again {
+                retry_after: Some(Duration::from_secs(1)),
+            },
+        )
+        .await;
+        assert_eq!(spent, Err("busy"));
+        let seen = std::cell::Cell::new(0);
+        let stopped: Result<(), &str> = retrying(
+            &policy,
+            |n| {
+                seen.set(n);
+                async { Err("refused") }
+            },
+            |_, _| Retry::Stop,
+        )
+        .await;
+        assert_eq!((stopped, seen.get()), (Err("refused"), 1));
+        assert_eq!(calls.get(), 3);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use attache_core::retry::{is_retryable_status, RetryPolicy};
+use attache_core::retry::{is_retryable_status, retrying, Retry, RetryPolicy};
 use attache_core::upload::{verified_body, UploadSource};
 use base64::Engine;
 use futures::StreamExt;
@@ -83,14 +83,7 @@ impl EspoClient {
         let path = path.strip_suffix("/api/v1").unwrap_or(path).to_owned();
         site.set_path(&format!("{path}/"));
         let api = site.join("api/v1/").expect("a valid relative path");
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("Attache/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| EspoError::Transport {
-                host: site.to_string(),
-                reason: e.to_string(),
-            })?;
+        let http = attache_transport::client()?;
         Ok(Self {
             http,
             site,
@@ -155,60 +148,51 @@ impl EspoClient {
     ) -> Result<T, EspoError> {
         let url = self.url(segments);
         let signed = self.resource_path(&url);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self
-                .request(method.clone(), url.clone(), &signed)
-                .timeout(CALL_TIMEOUT);
-            if !query.is_empty() {
-                req = req.query(query);
-            }
-            if let Some(body) = body {
-                // `.json` sets `Content-Type: application/json`, without which EspoCRM reads the
-                // body as `{}` (trap 1).
-                req = req.json(body);
-            }
-            let err = match req.send().await {
-                Ok(resp) if resp.status() == StatusCode::OK => return decode(resp).await,
-                Ok(resp) => error_from(&method, &signed, resp),
-                Err(e) => self.transport(&e),
-            };
-            let retryable = match &err {
-                EspoError::Api { status, .. } => is_retryable_status(*status),
-                EspoError::Transport { .. } => true,
-                _ => false,
-            };
-            if !retry || !retryable || attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
-            let after = match &err {
-                EspoError::Api { retry_after, .. } => *retry_after,
-                _ => None,
-            };
-            let wait = self.retry.delay(attempt, after);
-            tracing::debug!(%url, attempt, ?wait, error = %err, "retrying EspoCRM call");
-            tokio::time::sleep(wait).await;
-        }
+        retrying(
+            &self.retry,
+            |_| async {
+                let mut req = self
+                    .request(method.clone(), url.clone(), &signed)
+                    .timeout(CALL_TIMEOUT);
+                if !query.is_empty() {
+                    req = req.query(query);
+                }
+                if let Some(body) = body {
+                    // `.json` sets `Content-Type: application/json`, without which EspoCRM
+                    // reads the body as `{}` (trap 1).
+                    req = req.json(body);
+                }
+                match req.send().await {
+                    Ok(resp) if resp.status() == StatusCode::OK => decode(resp).await,
+                    Ok(resp) => Err(error_from(&method, &signed, resp)),
+                    Err(e) => Err(self.transport(&e)),
+                }
+            },
+            |err, attempt| {
+                let (retryable, retry_after) = match err {
+                    EspoError::Api {
+                        status,
+                        retry_after,
+                        ..
+                    } => (is_retryable_status(*status), *retry_after),
+                    EspoError::Transport(t) => (t.kind.is_transient(), None),
+                    _ => (false, None),
+                };
+                if !retry || !retryable {
+                    return Retry::Stop;
+                }
+                tracing::debug!(%signed, attempt, error = %err, "retrying EspoCRM call");
+                Retry::Again { retry_after }
+            },
+        )
+        .await
     }
 
     fn transport(&self, e: &reqwest::Error) -> EspoError {
-        let host = e
-            .url()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| self.site.host_str().unwrap_or("").to_owned());
-        let reason = if e.is_timeout() {
-            "the request timed out".to_owned()
-        } else if e.is_connect() {
-            let mut cause: &dyn std::error::Error = e;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            format!("the connection could not be made: {cause}")
-        } else {
-            e.to_string()
-        };
-        EspoError::Transport { host, reason }
+        EspoError::Transport(attache_transport::classify(
+            e,
+            self.site.host_str().unwrap_or(""),
+        ))
     }
 
     // ---- App ----
@@ -469,13 +453,19 @@ impl EspoClient {
         let signed = self.resource_path(&url);
         let mut body = format!("data:{mime_type};base64,");
         base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut body);
-        let resp = self
+        let total = body.len() as u64;
+        let request = self
             .request(Method::POST, url, &signed)
             .header(header::CONTENT_TYPE, "application/octet-stream")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
+            .header(header::CONTENT_LENGTH, total);
+        let resp = attache_transport::send_body(
+            request,
+            attache_transport::pieces(body),
+            total,
+            attache_transport::STALL_TIMEOUT,
+            self.site.host_str().unwrap_or(""),
+        )
+        .await?;
         if resp.status() == StatusCode::OK {
             Ok(())
         } else {
@@ -701,10 +691,7 @@ async fn write_body(resp: Response, dest: &Path) -> Result<u64, EspoError> {
     let mut stream = resp.bytes_stream();
     let mut written = 0u64;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| EspoError::Transport {
-            host: String::new(),
-            reason: format!("the download was cut: {e}"),
-        })?;
+        let chunk = chunk.map_err(|e| attache_transport::classify(&e, ""))?;
         out.write_all(&chunk).await?;
         written += chunk.len() as u64;
     }

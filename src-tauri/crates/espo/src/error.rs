@@ -14,8 +14,8 @@ pub enum EspoError {
         path: String,
         retry_after: Option<std::time::Duration>,
     },
-    #[error("{host} could not be reached: {reason}")]
-    Transport { host: String, reason: String },
+    #[error(transparent)]
+    Transport(#[from] attache_transport::TransportError),
     #[error("EspoCRM answered something unexpected: {0}")]
     Decode(String),
     #[error("{0:?} is not an EspoCRM address (https://crm.example.com)")]
@@ -67,7 +67,7 @@ impl EspoError {
                 429 => ErrorCode::RateLimited,
                 _ => ErrorCode::Unavailable,
             },
-            EspoError::Transport { .. } => ErrorCode::Unavailable,
+            EspoError::Transport(_) => ErrorCode::Unavailable,
             EspoError::Decode(_) => ErrorCode::BadResponse,
             EspoError::BaseUrl(_) | EspoError::Invalid(_) => ErrorCode::InvalidInput,
             EspoError::Io(_) => ErrorCode::Io,

@@ -20,7 +20,6 @@ impl From<StoreError> for ErrorPayload {
     }
 }
 
-
 /// Applies the pragmas and whichever of `migrations` the file has not seen yet (tracked in
 /// `user_version`), in one transaction.
 pub(crate) fn prepare(mut conn: Connection, migrations: &[&str]) -> Result<Connection, StoreError> {

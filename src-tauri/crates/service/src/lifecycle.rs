@@ -142,7 +142,11 @@ impl Background {
     /// Ends when the webhook receiver stops (it fails, or [`Background::stop`]); pending
     /// forever when there is none.
     pub async fn webhooks_stopped(&self) {
-        let task = self.webhooks.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let task = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         match task {
             Some(task) => {
                 let _ = task.await;
@@ -195,7 +199,11 @@ impl Background {
     /// the account is opened again.
     pub async fn stop(&self) {
         stop_watching(&mut *self.inbox.lock().await).await;
-        let task = self.webhooks.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let task = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;

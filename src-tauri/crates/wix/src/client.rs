@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::error::{FieldViolation, WixError};
 use crate::wire::*;
-use attache_core::retry::{is_retryable_status, RetryPolicy};
+use attache_core::retry::{is_retryable_status, retrying, Retry, RetryPolicy};
 
 pub const DEFAULT_BASE_URL: &str = "https://www.wixapis.com";
 
@@ -128,14 +128,7 @@ impl WixClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("Attache/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| WixError::Transport {
-                host: base.to_string(),
-                reason: e.to_string(),
-            })?;
+        let http = attache_transport::client()?;
         Ok(Self {
             http,
             base,
@@ -250,10 +243,28 @@ impl WixClient {
         body: Option<&(impl Serialize + Sync)>,
     ) -> Result<T, WixError> {
         let url = self.url(path);
-        let mut attempt = 0;
+        retrying(
+            &self.retry,
+            |_| async {
+                let resp = self.send_authorized(&method, &url, query, body).await?;
+                decode(resp).await
+            },
+            |err, attempt| self.retry_decision(err, attempt, &url),
+        )
+        .await
+    }
+
+    /// One authorized request (within the request budget) answered 200, or why not. An app
+    /// token refused (revoked, or expired early) is minted again once, at once: the auth layer.
+    async fn send_authorized(
+        &self,
+        method: &Method,
+        url: &Url,
+        query: &[(&str, String)],
+        body: Option<&(impl Serialize + Sync)>,
+    ) -> Result<Response, WixError> {
         let mut reminted = false;
         loop {
-            attempt += 1;
             self.limiter.until_ready().await;
             let mut req = self
                 .http
@@ -272,22 +283,27 @@ impl WixClient {
                 req = req.json(body);
             }
             let err = match req.send().await {
-                Ok(resp) if resp.status() == StatusCode::OK => return decode(resp).await,
+                Ok(resp) if resp.status() == StatusCode::OK => return Ok(resp),
                 Ok(resp) => error_from(resp).await,
                 Err(e) => self.transport(&e),
             };
-            // An app token refused (revoked, or expired early): mint a new one, once.
             if matches!(self.auth, WixAuth::App { .. }) && err.status() == Some(401) && !reminted {
                 reminted = true;
                 self.forget_token(&authorization).await;
                 continue;
             }
-            if !is_transient(&err) || attempt >= self.retry.max_attempts {
-                return Err(err);
-            }
-            let wait = self.retry.delay(attempt, retry_after_of(&err));
-            tracing::debug!(%url, attempt, ?wait, error = %err, "retrying Wix call");
-            tokio::time::sleep(wait).await;
+            return Err(err);
+        }
+    }
+
+    /// Whether a failed call is worth another try: the one decision of every Wix retry.
+    pub(crate) fn retry_decision(&self, err: &WixError, attempt: u32, url: &Url) -> Retry {
+        if !is_transient(err) {
+            return Retry::Stop;
+        }
+        tracing::debug!(host = url.host_str().unwrap_or(""), attempt, error = %err, "retrying Wix call");
+        Retry::Again {
+            retry_after: retry_after_of(err),
         }
     }
 
@@ -300,23 +316,10 @@ impl WixClient {
     }
 
     pub(crate) fn transport(&self, e: &reqwest::Error) -> WixError {
-        let host = e
-            .url()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| self.base.host_str().unwrap_or("").to_owned());
-        let reason = if e.is_timeout() {
-            "the request timed out".to_owned()
-        } else if e.is_connect() {
-            // The innermost cause tells "refused" from "bad TLS certificate" from "no such host".
-            let mut cause: &dyn std::error::Error = e;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            format!("the connection could not be made: {cause}")
-        } else {
-            e.to_string()
-        };
-        WixError::Transport { host, reason }
+        WixError::Transport(attache_transport::classify(
+            e,
+            self.base.host_str().unwrap_or(""),
+        ))
     }
 
     // ---- Contacts v4 ----
@@ -503,16 +506,20 @@ impl WixClient {
     ) -> Result<(), WixError> {
         let url = Url::parse(upload_url)
             .map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
-        let body = reqwest::Body::wrap_stream(verified_body(source));
-        let resp = self
+        let host = url.host_str().unwrap_or("the upload host").to_owned();
+        let request = self
             .http
             .put(url)
             .header(header::CONTENT_TYPE, &source.mime_type)
-            .header(header::CONTENT_LENGTH, source.size)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
+            .header(header::CONTENT_LENGTH, source.size);
+        let resp = attache_transport::send_body(
+            request,
+            verified_body(source),
+            source.size,
+            attache_transport::STALL_TIMEOUT,
+            &host,
+        )
+        .await?;
         // Upload hosts are not the Wix API: any 2xx is success.
         if resp.status().is_success() {
             Ok(())
@@ -613,7 +620,7 @@ pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, Wix
 pub(crate) fn is_transient(err: &WixError) -> bool {
     match err {
         WixError::Api { status, .. } => is_retryable_status(*status),
-        WixError::Transport { .. } => true,
+        WixError::Transport(t) => t.kind.is_transient(),
         _ => false,
     }
 }

@@ -26,8 +26,8 @@ pub enum WixError {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<std::time::Duration>,
     },
-    #[error("could not reach {host}: {reason}")]
-    Transport { host: String, reason: String },
+    #[error(transparent)]
+    Transport(#[from] attache_transport::TransportError),
     #[error("Wix sent an answer Attaché cannot read: {0}")]
     Decode(String),
     #[error("{0}")]
@@ -74,7 +74,7 @@ impl WixError {
                 400..=499 => ErrorCode::InvalidInput,
                 _ => ErrorCode::Unavailable,
             },
-            WixError::Transport { .. } => ErrorCode::Unavailable,
+            WixError::Transport(_) => ErrorCode::Unavailable,
             WixError::Decode(_) => ErrorCode::BadResponse,
             WixError::Io(_) => ErrorCode::Io,
             WixError::BaseUrl(_) => ErrorCode::InvalidInput,

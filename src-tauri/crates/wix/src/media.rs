@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use attache_core::retry::{retrying, Retry};
 use attache_core::upload::{verified_body, verified_range, UploadSource};
 use futures::TryStreamExt;
 use reqwest::{header, Method, StatusCode};
@@ -534,34 +535,44 @@ impl WixClient {
             session.baseline = baseline;
             return self.tus_upload(&mut session, source, |_| {}).await;
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let url = self.generate_file_upload_url(&request).await?;
-            let err = match self.put_media(&url.upload_url, source).await {
-                Ok(file) => return Ok(file),
-                Err(e) => e,
-            };
-            if source.progress.file_changed() {
-                return Err(err);
-            }
-            // Stored but unanswered (5xx after the commit, a dropped connection): look first.
-            if is_transient(&err) {
-                if let Some(file) = self.find_new_copy(source, &baseline).await? {
-                    return Ok(file);
+        // Each attempt gets a fresh URL; a failure to get one is final here (the call that
+        // asks for it has already been retried).
+        let url_refused = std::cell::Cell::new(false);
+        retrying(
+            self.retry_policy(),
+            |_| async {
+                let url = self
+                    .generate_file_upload_url(&request)
+                    .await
+                    .inspect_err(|_| url_refused.set(true))?;
+                let err = match self.put_media(&url.upload_url, source).await {
+                    Ok(file) => return Ok(file),
+                    Err(e) => e,
+                };
+                // Stored but unanswered (5xx after the commit, a dropped connection): look first.
+                if is_transient(&err) && !source.progress.file_changed() {
+                    if let Some(file) = self.find_new_copy(source, &baseline).await? {
+                        return Ok(file);
+                    }
                 }
-            }
-            // An expired or spent URL is worth a fresh one; other refusals are final.
-            let fresh_url_helps = matches!(err.status(), Some(403) | Some(404) | Some(429));
-            if !(is_transient(&err) || fresh_url_helps)
-                || attempt >= self.retry_policy().max_attempts
-            {
-                return Err(err);
-            }
-            let wait = self.retry_policy().delay(attempt, retry_after_of(&err));
-            tracing::debug!(error = %err, ?wait, "media upload: trying again with a new URL");
-            tokio::time::sleep(wait).await;
-        }
+                Err(err)
+            },
+            |err, _| {
+                // An expired or spent URL is worth a fresh one; other refusals are final.
+                let fresh_url_helps = matches!(err.status(), Some(403) | Some(404) | Some(429));
+                if url_refused.get()
+                    || source.progress.file_changed()
+                    || !(is_transient(err) || fresh_url_helps)
+                {
+                    return Retry::Stop;
+                }
+                tracing::debug!(error = %err, "media upload: trying again with a new URL");
+                Retry::Again {
+                    retry_after: retry_after_of(err),
+                }
+            },
+        )
+        .await
     }
 
     /// Ids of the files already named like `source` with its size.
@@ -619,15 +630,20 @@ impl WixClient {
             .map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
         url.query_pairs_mut()
             .append_pair("filename", &source.file_name);
-        let resp = self
+        let host = url.host_str().unwrap_or("the upload host").to_owned();
+        let request = self
             .http()
             .put(url)
             .header(header::CONTENT_TYPE, &source.mime_type)
-            .header(header::CONTENT_LENGTH, source.size)
-            .body(reqwest::Body::wrap_stream(verified_body(source)))
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
+            .header(header::CONTENT_LENGTH, source.size);
+        let resp = attache_transport::send_body(
+            request,
+            verified_body(source),
+            source.size,
+            attache_transport::STALL_TIMEOUT,
+            &host,
+        )
+        .await?;
         if !resp.status().is_success() {
             return Err(error_from(resp).await);
         }
@@ -793,19 +809,25 @@ impl WixClient {
         offset: u64,
         len: u64,
     ) -> Result<u64, WixError> {
-        let resp = self
+        let host = Url::parse(location)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "the upload host".into());
+        let request = self
             .http()
             .patch(location)
             .header("Tus-Resumable", TUS_VERSION)
             .header("Upload-Offset", offset)
             .header(header::CONTENT_TYPE, "application/offset+octet-stream")
-            .header(header::CONTENT_LENGTH, len)
-            .body(reqwest::Body::wrap_stream(verified_range(
-                source, offset, len,
-            )))
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
+            .header(header::CONTENT_LENGTH, len);
+        let resp = attache_transport::send_body(
+            request,
+            verified_range(source, offset, len),
+            len,
+            attache_transport::STALL_TIMEOUT,
+            &host,
+        )
+        .await?;
         if resp.status() != StatusCode::NO_CONTENT && !resp.status().is_success() {
             return Err(error_from(resp).await);
         }
@@ -832,37 +854,46 @@ impl WixClient {
         .map_err(|_| WixError::Decode("bad upload URL or token".into()))?;
         url.query_pairs_mut()
             .append_pair("filename", &source.file_name);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let sent = self
-                .http()
-                .put(url.clone())
-                .timeout(Duration::from_secs(60))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body("{}")
-                .send()
-                .await;
-            let err = match sent {
-                Ok(resp) if resp.status().is_success() => {
-                    let env: FileEnvelope = decode(resp).await?;
-                    return Ok(env.file);
+        retrying(
+            self.retry_policy(),
+            |attempt| {
+                let url = url.clone();
+                async move {
+                    let sent = self
+                        .http()
+                        .put(url)
+                        .timeout(Duration::from_secs(60))
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body("{}")
+                        .send()
+                        .await;
+                    let err = match sent {
+                        Ok(resp) if resp.status().is_success() => {
+                            let env: FileEnvelope = decode(resp).await?;
+                            return Ok(env.file);
+                        }
+                        Ok(resp) => error_from(resp).await,
+                        Err(e) => self.transport(&e),
+                    };
+                    // The token is single use: "already used" after an attempt whose answer
+                    // was lost means that attempt made the file. Find it rather than fail an
+                    // upload that worked.
+                    if attempt > 1 && err.status() == Some(429) {
+                        if let Some(file) = self.find_new_copy(source, &session.baseline).await? {
+                            return Ok(file);
+                        }
+                    }
+                    Err(err)
                 }
-                Ok(resp) => error_from(resp).await,
-                Err(e) => self.transport(&e),
-            };
-            // The token is single use: "already used" after an attempt whose answer was lost
-            // means that attempt made the file. Find it rather than fail an upload that worked.
-            if attempt > 1 && err.status() == Some(429) {
-                if let Some(file) = self.find_new_copy(source, &session.baseline).await? {
-                    return Ok(file);
-                }
-            }
-            if !is_transient(&err) || attempt >= self.retry_policy().max_attempts {
-                return Err(err);
-            }
-            tokio::time::sleep(self.retry_policy().delay(attempt, retry_after_of(&err))).await;
-        }
+            },
+            |err, _| match is_transient(err) {
+                true => Retry::Again {
+                    retry_after: retry_after_of(err),
+                },
+                false => Retry::Stop,
+            },
+        )
+        .await
     }
 }
 

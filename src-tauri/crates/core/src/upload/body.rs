@@ -120,9 +120,7 @@ impl BodyState {
             };
             if want == 0 {
                 // The range is complete: the file must still be the one the job recorded.
-                if stat(&self.path).ok()
-                    != Some((self.expected_size, self.expected_modified_ns))
-                {
+                if stat(&self.path).ok() != Some((self.expected_size, self.expected_modified_ns)) {
                     return Some(Err(self.changed()));
                 }
                 self.finished = true;

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use attache_core::inbox::InboxSettings;
 use attache_core::{AccountInfo, AccountKind, AppHome, BackendError, ErrorCode, Sensitive};
 use attache_espo::{EspoAuth, EspoClient, EspoError};
+use attache_transport::{TransportError, TransportKind};
 use attache_vault::Vault;
 use attache_wix::wire::Paging;
 use attache_wix::{WixAuth, WixClient, WixError};
@@ -81,7 +82,11 @@ fn hmac_auth(secret: Sensitive<String>) -> Result<EspoAuth, ServiceError> {
 /// exactly its fields (the secret is in the keyring under `name`). Stored in `config.json` with
 /// `kind` as the tag: the shape earlier builds wrote, whose empty fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum SavedAccount {
     /// A Wix site reached with an API key and its site id.
     WixApiKey {
@@ -379,12 +384,7 @@ fn explain_wix(e: WixError, what: &str) -> ServiceError {
         } if application_code.as_deref() == Some("SITE_NOT_FOUND") => {
             "Wix knows no site with that site ID for this API key".to_string()
         }
-        WixError::Transport { reason, .. }
-            if reason.to_ascii_lowercase().contains("certificate") =>
-        {
-            format!("the server's TLS certificate is not valid ({reason})")
-        }
-        WixError::Transport { host, reason } => format!("{host} could not be reached ({reason})"),
+        WixError::Transport(t) => transport_advice(t),
         _ => format!("the check of {what} failed: {e}"),
     };
     let mut err = BackendError::from(e);
@@ -471,12 +471,7 @@ fn explain_espo(e: EspoError, what: &str) -> ServiceError {
         EspoError::Api { status: 404, .. } => {
             "no EspoCRM API answers at that address: check the URL (the address EspoCRM opens at)".to_string()
         }
-        EspoError::Transport { reason, .. }
-            if reason.to_ascii_lowercase().contains("certificate") =>
-        {
-            format!("the server's TLS certificate is not valid ({reason})")
-        }
-        EspoError::Transport { host, reason } => format!("{host} could not be reached ({reason})"),
+        EspoError::Transport(t) => transport_advice(t),
         EspoError::Decode(_) => {
             "the address answers, but not as EspoCRM does: check the URL".to_string()
         }
@@ -610,6 +605,23 @@ pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), Ser
     Ok(())
 }
 
+/// What to tell someone whose login check could not reach the server.
+fn transport_advice(t: &TransportError) -> String {
+    let TransportError { kind, host, reason } = t;
+    match kind {
+        TransportKind::Tls => format!(
+            "{host} did not prove it is who it says (its TLS certificate is not valid, or it does not speak https): {reason}"
+        ),
+        TransportKind::Dns => {
+            format!("{host} could not be reached: no server has that name; check the address")
+        }
+        TransportKind::Refused => format!(
+            "{host} could not be reached: nothing answers at that address and port (connection refused)"
+        ),
+        _ => format!("{host} could not be reached ({reason})"),
+    }
+}
+
 pub fn is_auth_error(e: &ServiceError) -> bool {
     e.code() == ErrorCode::Unauthenticated
 }
@@ -658,7 +670,8 @@ mod tests {
     }
 
     #[test]
-    fn accounts_saved_by_earlier_builds_load_as_their_kind_and_their_inbox_goes_to_the_current_one() {
+    fn accounts_saved_by_earlier_builds_load_as_their_kind_and_their_inbox_goes_to_the_current_one()
+    {
         let dir = tempfile::tempdir().unwrap();
         let home = AppHome::at(dir.path().to_path_buf()).unwrap();
         // The flat shape of earlier builds: every field on every kind, one inbox for all.
@@ -705,8 +718,14 @@ mod tests {
 
         config.save(&home).unwrap();
         let written = std::fs::read_to_string(home.config_file()).unwrap();
-        assert!(!written.contains("\"inbox\""), "the shared form is not written again");
-        assert!(!written.contains("siteId\": null"), "each kind holds only its fields");
+        assert!(
+            !written.contains("\"inbox\""),
+            "the shared form is not written again"
+        );
+        assert!(
+            !written.contains("siteId\": null"),
+            "each kind holds only its fields"
+        );
         assert_eq!(Config::load(&home).unwrap(), config);
     }
 

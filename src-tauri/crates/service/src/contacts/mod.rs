@@ -133,7 +133,9 @@ impl Contacts {
         &self,
         attachment_id: &str,
     ) -> Result<Option<String>, ServiceError> {
-        Ok(self.store.contact_of_attachment(self.key(), attachment_id)?)
+        Ok(self
+            .store
+            .contact_of_attachment(self.key(), attachment_id)?)
     }
 
     /// Fetches the contact's attachments, fills in sizes the CRM does not list (from earlier

@@ -66,7 +66,10 @@ pub fn classify(
                 (_, [path]) => (Some(path), None),
                 _ => (None, None),
             };
-            let mut actions: Vec<Action> = from.map(|f| Action::Removed(f.clone())).into_iter().collect();
+            let mut actions: Vec<Action> = from
+                .map(|f| Action::Removed(f.clone()))
+                .into_iter()
+                .collect();
             if let Some(to) = to.filter(|p| watched(p)) {
                 actions.push(if on_disk(to) == OnDisk::Folder {
                     Action::Scan(to.clone())
@@ -91,7 +94,11 @@ pub fn classify(
             .filter(inside)
             .map(|p| Action::Closed(p.clone()))
             .collect(),
-        EventKind::Remove(_) => event.paths.iter().map(|p| Action::Removed(p.clone())).collect(),
+        EventKind::Remove(_) => event
+            .paths
+            .iter()
+            .map(|p| Action::Removed(p.clone()))
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -7,16 +7,14 @@
 
 use std::path::{Component, Path};
 
-use globset::{GlobBuilder, GlobMatcher};
-use regex::Regex;
 use attache_core::inbox::{InboxRule, MatchReason, RuleKind, Suggestion};
 use attache_core::normalize::fold;
 use attache_core::Contact;
-
+use globset::{GlobBuilder, GlobMatcher};
+use regex::Regex;
 
 /// How many suggestions a file waiting for review carries.
 const MAX_SUGGESTIONS: usize = 5;
-
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileMatch {

@@ -15,9 +15,7 @@ use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState};
 use attache_core::AppHome;
 
 pub use matching::{validate as validate_rule, BadRule, FileMatch, Matcher};
-pub use runner::{
-    contact_folder_name, network_file_system, InboxSummary, InboxWatch,
-};
+pub use runner::{contact_folder_name, network_file_system, InboxSummary, InboxWatch};
 pub use settle::{Settled, Settling, QUIET_CLOSED, QUIET_OPEN, QUIET_UNKNOWN};
 pub use store::{FoundFile, InboxStore};
 

@@ -352,7 +352,10 @@ impl Runner {
         // Files waiting for review that the user moved, renamed or deleted meanwhile.
         let store = &self.inbox.store;
         for state in [InboxState::NeedsFiling, InboxState::Failed] {
-            for item in store.in_state(&self.inbox.account, state).unwrap_or_default() {
+            for item in store
+                .in_state(&self.inbox.account, state)
+                .unwrap_or_default()
+            {
                 if item.job_id.is_none() && !item.path.exists() {
                     let _ = store.forget(item.id);
                 }

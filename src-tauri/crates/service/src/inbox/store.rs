@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use attache_core::inbox::{InboxItem, InboxState, MatchReason, Suggestion};
 use attache_core::{ErrorCode, ErrorPayload};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::uploads::now_ms;
 use crate::StoreError;
@@ -43,7 +43,6 @@ CREATE UNIQUE INDEX inbox_items_by_file ON inbox_items (account, path, size, mod
 CREATE INDEX inbox_items_by_state ON inbox_items (account, state);
 CREATE INDEX inbox_items_by_update ON inbox_items (account, updated_at);
 "#];
-
 
 const COLUMNS: &str = "id, account, inbox, path, file_name, size, modified_ns, state, contact_id, contact_name, \
      reason, suggestions, job_id, filed_path, error_code, error_message, failures, retry_at, updated_at";

@@ -76,10 +76,7 @@ impl Media {
     }
 
     /// Every file of a listing (media root, trash or a search), all pages.
-    pub async fn files(
-        &self,
-        listing: &FileListing,
-    ) -> Result<Vec<FileDescriptor>, ServiceError> {
+    pub async fn files(&self, listing: &FileListing) -> Result<Vec<FileDescriptor>, ServiceError> {
         Ok(self
             .client
             .files_stream(listing, attache_wix::media::MEDIA_PAGE)

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use attache_core::retry::RetryPolicy;
 use attache_core::upload::{
     stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob, UploadSource,
     UploadView,
@@ -33,9 +34,18 @@ use super::inspect::inspect;
 use super::queue::{now_ms, UploadQueue};
 use crate::StoreError;
 
-/// Attempts per job before it is marked failed (the user can retry it); with the backoff below
-/// that is several minutes of patience for a flaky connection.
+/// Attempts per job before it is marked failed (the user can retry it); with [`JOB_RETRY`]'s
+/// pauses that is several minutes of patience for a flaky connection.
 const MAX_ATTEMPTS: u32 = 10;
+/// The pauses between a job's attempts: full jitter up to 1 s × 2^(attempt-1), at most 30 s.
+/// The job loop itself stays in [`Inner::run_job`] rather than in
+/// [`attache_core::retry::retrying`]: besides retrying it re-reads a file that changed and gives
+/// its transfer slot up while it waits, which a generic loop cannot see.
+const JOB_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: MAX_ATTEMPTS,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(30),
+};
 /// How long an accepted upload may take to appear in the contact's list.
 const VERIFY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a spent upload target is given to show an earlier send's attachment.
@@ -365,7 +375,11 @@ impl Inner {
                     tracing::info!(job = job.id, "{}; sending it as it is now", e.message);
                 }
                 Err(e) if e.code.is_transient() && attempt < MAX_ATTEMPTS => {
-                    let wait = e.retry_after.unwrap_or_else(|| backoff(attempt));
+                    // The server's Retry-After is honoured in full here (a job can wait; a
+                    // call cannot), else the shared policy's pause.
+                    let wait = e
+                        .retry_after
+                        .unwrap_or_else(|| JOB_RETRY.delay(attempt, None));
                     // Others may transfer while this one waits out its backoff.
                     slot.take();
                     tracing::info!(
@@ -796,12 +810,4 @@ fn same_name(listed: &str, queued: &str) -> bool {
 
 fn store_error(e: StoreError) -> BackendError {
     BackendError::new(ErrorCode::Storage, e.to_string())
-}
-
-/// Exponential backoff with full jitter: a random wait up to 0.5 s × 2^attempt, capped at 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_millis(500)
-        .saturating_mul(1 << attempt.min(6))
-        .min(Duration::from_secs(30));
-    cap.mul_f64(fastrand::f64())
 }

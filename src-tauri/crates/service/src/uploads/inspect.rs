@@ -7,8 +7,9 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
-use attache_core::upload::{stat, ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules};
-
+use attache_core::upload::{
+    stat, ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
+};
 
 /// How much of the head `infer` sees: enough for the OOXML markers inside a zip's first entries.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -44,7 +45,6 @@ fn io_rejection(path: &Path, e: &std::io::Error) -> Rejection {
         )
     }
 }
-
 
 /// Checks one regular file (blocking: run it off the async threads).
 pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Rejection> {
@@ -244,7 +244,6 @@ fn convertible(mime: &str) -> Option<ConvertTarget> {
         _ => None,
     }
 }
-
 
 /// "a PDF", "a JPEG image", "an Excel spreadsheet": how people name types.
 pub fn describe_mime(mime: &str) -> String {

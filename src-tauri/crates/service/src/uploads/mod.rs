@@ -259,7 +259,11 @@ impl Uploads {
 
     /// The most recent upload jobs of this account as the tray shows them, newest first.
     pub fn recent(&self, limit: usize) -> Result<Vec<UploadView>, ServiceError> {
-        Ok(self.recent_jobs(limit)?.iter().map(UploadView::of).collect())
+        Ok(self
+            .recent_jobs(limit)?
+            .iter()
+            .map(UploadView::of)
+            .collect())
     }
 
     /// The same jobs as stored (paths, attachment ids), newest first.

@@ -520,9 +520,13 @@ impl UploadQueue {
     }
 
     fn write_done(conn: &Connection, id: i64, attachment_id: &str) -> Result<(), StoreError> {
+        // Only a job still running ends here: one cancelled meanwhile stays cancelled (a retry
+        // finds its attachment if its bytes did land).
         conn.execute(
-            "UPDATE upload_jobs SET state = 'done', attachment_id = ?2, error_code = NULL, error_message = NULL, \
-             updated_at = ?3 WHERE id = ?1",
+            &format!(
+                "UPDATE upload_jobs SET state = 'done', attachment_id = ?2, error_code = NULL, error_message = NULL, \
+                 updated_at = ?3 WHERE id = ?1 AND {UNFINISHED}"
+            ),
             params![id, attachment_id, now_ms()],
         )?;
         Ok(())
@@ -533,8 +537,12 @@ impl UploadQueue {
             .as_str()
             .unwrap_or("INTERNAL")
             .to_owned();
+        // A job cancelled while its task was ending stays cancelled, not failed.
         self.conn().execute(
-            "UPDATE upload_jobs SET state = 'failed', error_code = ?2, error_message = ?3, updated_at = ?4 WHERE id = ?1",
+            &format!(
+                "UPDATE upload_jobs SET state = 'failed', error_code = ?2, error_message = ?3, updated_at = ?4 \
+                 WHERE id = ?1 AND {UNFINISHED}"
+            ),
             params![id, code, error.message, now_ms()],
         )?;
         Ok(())
@@ -609,6 +617,44 @@ mod tests {
             content_hash: hash.into(),
             as_document: false,
         }
+    }
+
+    #[test]
+    fn a_job_cancelled_while_its_task_ends_stays_cancelled() {
+        // Cancel writes first and stops the task after: an outcome the task wrote in between
+        // (its send refused as cancelled, or its bytes found) must not overwrite it.
+        let q = UploadQueue::open_in_memory().unwrap();
+        let failing = q
+            .enqueue("acct", "c1", "Ann", &file("f1"), false)
+            .unwrap()
+            .job()
+            .id;
+        let landing = q
+            .enqueue("acct", "c1", "Ann", &file("f2"), false)
+            .unwrap()
+            .job()
+            .id;
+        for id in [failing, landing] {
+            q.begin_sending(id, &[], "url").unwrap();
+            assert!(q.cancel(id).unwrap());
+        }
+        q.mark_failed(
+            failing,
+            &ErrorPayload::new(ErrorCode::InvalidInput, "f1.pdf was cancelled"),
+        )
+        .unwrap();
+        q.mark_done(landing, "att-9").unwrap();
+        for id in [failing, landing] {
+            let job = q.job(id).unwrap().unwrap();
+            assert_eq!(
+                (job.state, job.error, job.attachment_id),
+                (JobState::Cancelled, None, None)
+            );
+        }
+        // A retry puts it back; it can then end either way.
+        assert!(q.retry(landing).unwrap());
+        q.mark_done(landing, "att-9").unwrap();
+        assert_eq!(q.job(landing).unwrap().unwrap().state, JobState::Done);
     }
 
     #[test]
