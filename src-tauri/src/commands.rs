@@ -76,7 +76,10 @@ pub async fn open_attachment(
     attachment_id: String,
 ) -> Reply<String> {
     let app = core.get().await?;
-    let path = app.contacts().download(&contact_id, &attachment_id).await?;
+    let path = app
+        .contacts()
+        .copy_to_open(&contact_id, &attachment_id)
+        .await?;
     let shown = path.to_string_lossy().into_owned();
     handle
         .opener()
@@ -142,16 +145,13 @@ pub async fn connect_wix(
     api_key: String,
     base_url: String,
 ) -> Reply<AccountInfo> {
-    let vault = Vault::system().await?;
     let login = accounts::WixLogin {
         name,
         base_url,
         site_id,
         api_key: Sensitive::new(api_key),
     };
-    let info = accounts::login_wix(&home()?, &vault, login).await?;
-    core.reopen().await?;
-    Ok(info)
+    connect(&core, accounts::Login::Wix(login)).await
 }
 
 /// Connects a Wix site as an installed Wix app (client-credentials OAuth; checked with a real
@@ -165,7 +165,6 @@ pub async fn connect_wix_app(
     app_secret: String,
     base_url: String,
 ) -> Reply<AccountInfo> {
-    let vault = Vault::system().await?;
     let login = accounts::WixAppLogin {
         name,
         base_url,
@@ -173,9 +172,7 @@ pub async fn connect_wix_app(
         instance_id,
         app_secret: Sensitive::new(app_secret),
     };
-    let info = accounts::login_wix_app(&home()?, &vault, login).await?;
-    core.reopen().await?;
-    Ok(info)
+    connect(&core, accounts::Login::WixApp(login)).await
 }
 
 /// Connects an EspoCRM server by API key, or API key + HMAC secret (checked with real calls;
@@ -188,14 +185,18 @@ pub async fn connect_espo(
     api_key: String,
     hmac_secret: Option<String>,
 ) -> Reply<AccountInfo> {
-    let vault = Vault::system().await?;
     let login = accounts::EspoLogin {
         name,
         site_url,
         api_key: Sensitive::new(api_key),
         hmac_secret: hmac_secret.filter(|s| !s.is_empty()).map(Sensitive::new),
     };
-    let info = accounts::login_espo(&home()?, &vault, login).await?;
+    connect(&core, accounts::Login::Espo(login)).await
+}
+
+/// Checks and saves a login, then reopens the window's data on the new account.
+async fn connect(core: &Core, login: accounts::Login) -> Reply<AccountInfo> {
+    let info = accounts::login(&home()?, login).await?;
     core.reopen().await?;
     Ok(info)
 }

@@ -96,6 +96,51 @@ pub fn attache_logged(home: &std::path::Path, url: &str) -> std::process::Comman
     cmd
 }
 
+/// What `attache attachments CONTACT --json` lists for a contact of the account in `home`, by
+/// file name: what the CLI itself sees on the site.
+pub fn cli_attachment_counts(
+    home: &std::path::Path,
+    url: &str,
+    contact: &str,
+) -> std::collections::HashMap<String, usize> {
+    let out = attache_logged(home, url)
+        .args(["attachments", contact, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attachments: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut counts = std::collections::HashMap::new();
+    for a in &attachments {
+        *counts
+            .entry(a["fileName"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// The secret the keyring holds for an Attaché account, read independently of Attaché with
+/// libsecret's `secret-tool` (installed by `make deps`).
+pub fn keyring_lookup(account: &str) -> Option<String> {
+    let out = std::process::Command::new("secret-tool")
+        .args([
+            "lookup",
+            "service",
+            "app.attache.desktop",
+            "username",
+            account,
+        ])
+        .output()
+        .expect("secret-tool (libsecret-tools) is installed by make deps");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// A file as the upload engine would send it after its checks: named after the path, with its
 /// size, modification time and content hash read now.
 pub fn upload_source(path: &std::path::Path, mime: &str) -> attache_core::upload::UploadSource {

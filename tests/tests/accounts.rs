@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use attache_tests::keyring_lookup;
 use attache_tests::{start_sandbox_process, workspace_binary, SandboxProcess};
 use serde_json::Value;
 
@@ -57,24 +58,6 @@ fn err(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-/// Reads the keyring independently of Attaché, with libsecret's `secret-tool`.
-fn keyring_lookup(account: &str) -> Option<String> {
-    let out = Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "app.attache.desktop",
-            "username",
-            account,
-        ])
-        .output()
-        .expect("secret-tool (libsecret-tools) is installed by make deps");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {

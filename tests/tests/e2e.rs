@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use attache_tests::keyring_lookup;
 use attache_tests::webdriver::{self, Session};
 use attache_tests::{repo_root, start_sandbox_process, workspace_binary};
 use serde_json::Value;
@@ -485,7 +486,7 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
         })
         .unwrap();
         assert_eq!(
-            secret_tool_lookup("Bayview Realty").as_deref(),
+            keyring_lookup("Bayview Realty").as_deref(),
             Some(KEY),
             "the key is in the keyring"
         );
@@ -517,7 +518,7 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
         })
         .unwrap();
         assert_eq!(
-            secret_tool_lookup("Bayview Realty"),
+            keyring_lookup("Bayview Realty"),
             None,
             "sign-out removed the key"
         );
@@ -645,10 +646,7 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
             "[data-testid=app-connect]",
             1,
         );
-        assert_eq!(
-            secret_tool_lookup("Bayview app").as_deref(),
-            Some(APP_SECRET)
-        );
+        assert_eq!(keyring_lookup("Bayview app").as_deref(), Some(APP_SECRET));
         wait_for_contacts_of(s, "Bayview app");
 
         connect_through_form(
@@ -662,7 +660,7 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
             "[data-testid=espo-connect]",
             2,
         );
-        assert_eq!(secret_tool_lookup("Bayview Espo").as_deref(), Some(KEY));
+        assert_eq!(keyring_lookup("Bayview Espo").as_deref(), Some(KEY));
         wait_for_contacts_of(s, "Bayview Espo");
 
         connect_through_form(
@@ -680,7 +678,7 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
         );
         // An HMAC login keeps key and secret in one entry.
         assert_eq!(
-            secret_tool_lookup("Bayview HMAC").as_deref(),
+            keyring_lookup("Bayview HMAC").as_deref(),
             Some(format!("{KEY}:{HMAC}").as_str())
         );
         wait_for_contacts_of(s, "Bayview HMAC");
@@ -719,25 +717,8 @@ fn the_wix_app_and_espocrm_login_forms_connect_from_the_window() {
             "refused by the site with its reason, not by the window's permissions: {text}"
         );
         assert_eq!(count(s, "[data-testid=account-item]"), 3);
-        assert_eq!(secret_tool_lookup("Wrong secret"), None);
+        assert_eq!(keyring_lookup("Wrong secret"), None);
     });
-}
-
-fn secret_tool_lookup(account: &str) -> Option<String> {
-    let out = Command::new("secret-tool")
-        .args([
-            "lookup",
-            "service",
-            "app.attache.desktop",
-            "username",
-            account,
-        ])
-        .output()
-        .expect("secret-tool (libsecret-tools)");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
 }
 
 fn scenario(s: &Session, home: &std::path::Path, opened_log: &std::path::Path) {

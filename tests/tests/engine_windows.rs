@@ -163,3 +163,45 @@ fn a_crash_at_any_call_of_the_engine_attaches_each_file_exactly_once() {
         }
     }
 }
+
+#[test]
+fn a_same_named_file_attached_by_someone_else_meanwhile_does_not_complete_the_job() {
+    // The engine stops just before its first send; meanwhile someone attaches their own
+    // `Scan.pdf` to the client (from the CRM's site, another machine). On restart that file is
+    // new since the job's baseline and has the job's name, but not its size: it is not ours,
+    // so ours is still sent.
+    let crm = ScriptedCrm::with_contacts(&["Noah Brooks"]);
+    let contact = crm.contact("Noah Brooks");
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let first_send = {
+        let clean = ScriptedCrm::with_contacts(&["Noah Brooks"]);
+        let probe = tempfile::tempdir().unwrap();
+        run(
+            &probe.path().join("home"),
+            &clean,
+            Some((&contact, two_scans(probe.path()))),
+        );
+        clean.calls().iter().position(|op| *op == Op::Send).unwrap()
+    };
+    crm.stop_at(first_send, Moment::Before);
+    assert!(run(&home, &crm, Some((&contact, two_scans(dir.path())))).is_none());
+    let theirs = crm.attach_elsewhere(&contact.id, "Scan.pdf", 7);
+    crm.go_on();
+    let jobs = run(&home, &crm, None).unwrap();
+
+    let held = crm.attachments_of(&contact.id);
+    assert_eq!(held.len(), 3, "theirs and our two: {held:?}");
+    assert!(held.iter().any(|a| a.id == theirs));
+    for job in &jobs {
+        assert_eq!(job.state, JobState::Done, "{job:?}");
+        let own = job.attachment_id.as_deref().unwrap();
+        assert_ne!(
+            own, theirs,
+            "job {} took someone else's file as its own",
+            job.id
+        );
+        let attachment = held.iter().find(|a| a.id == own).unwrap();
+        assert_eq!(attachment.size_bytes, Some(job.size));
+    }
+}

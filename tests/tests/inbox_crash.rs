@@ -5,12 +5,11 @@
 
 #![cfg(unix)]
 
-use std::collections::HashMap;
 use std::process::Child;
 use std::time::Duration;
 
+use attache_tests::cli_attachment_counts;
 use attache_tests::{attache_logged, start_sandbox_process};
-use serde_json::Value;
 
 struct Killed(Child);
 
@@ -83,21 +82,7 @@ fn watch_killed_at_random_moments_loses_nothing_and_attaches_nothing_twice() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let mut list = attache_logged(home.path(), &url);
-    list.args(["attachments", "h.tanaka@example.jp", "--json"]);
-    let out = list.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let attachments: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for a in &attachments {
-        *counts
-            .entry(a["fileName"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
+    let counts = cli_attachment_counts(home.path(), &url, "h.tanaka@example.jp");
     let filed = inbox.path().join("Filed").join("Hiroshi Tanaka");
     let mut on_disk: Vec<String> = std::fs::read_dir(&filed)
         .unwrap()

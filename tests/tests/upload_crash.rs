@@ -3,10 +3,10 @@
 
 #![cfg(unix)]
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
+use attache_tests::cli_attachment_counts;
 use attache_tests::{attache_logged, start_sandbox_process};
 use serde_json::Value;
 
@@ -85,21 +85,7 @@ fn killed_at_random_moments_every_file_ends_attached_exactly_once() {
         "most runs were killed mid-way ({kills} of {trials})"
     );
 
-    let mut list = attache_logged(home.path(), &url);
-    list.args(["attachments", &contact, "--json"]);
-    let out = output(list);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let attachments: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for a in &attachments {
-        *counts
-            .entry(a["fileName"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
+    let counts = cli_attachment_counts(home.path(), &url, &contact);
     for trial in 0..trials {
         for i in 0..per_trial {
             let name = format!("t{trial}-{i}.pdf");

@@ -7,11 +7,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use attache_core::Sensitive;
 use attache_sandbox::webhooks::{envelope, sign, sign_claims};
-use attache_sandbox::{DEMO_API_KEY, DEMO_SITE_ID};
+use attache_sandbox::DEMO_SITE_ID;
 use attache_tests::{attache_logged, start_sandbox_process, workspace_binary};
-use attache_wix::{WixAuth, WixClient};
+
 use serde_json::{json, Value};
 
 struct Listener {
@@ -69,6 +68,24 @@ fn listen(home: &std::path::Path, sandbox: &str, key: &std::path::Path) -> Liste
     Listener { child, url, lines }
 }
 
+/// The attachment ids the app's cache in `home` holds for a contact (read-only, beside the
+/// running listener: the cache is SQLite in WAL mode).
+fn cached_attachment_ids(home: &std::path::Path, contact_id: &str) -> Vec<String> {
+    let db = attache_core::AppHome::at(home.to_path_buf())
+        .unwrap()
+        .cache_db();
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id FROM attachments WHERE contact_id = ?1")
+        .unwrap();
+    stmt.query_map([contact_id], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,14 +130,7 @@ async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
     assert!(registered.status().is_success());
 
     // Someone attaches a file to Ana outside Attaché: the created event arrives, verified.
-    let wix = WixClient::new(
-        &base,
-        WixAuth::ApiKey {
-            key: Sensitive::new(DEMO_API_KEY.into()),
-            site_id: DEMO_SITE_ID.into(),
-        },
-    )
-    .unwrap();
+    let wix = attache_tests::fixtures::demo_wix(&base);
     let contacts = wix.all_contacts().await.unwrap();
     let ana_id = contacts
         .iter()
@@ -159,6 +169,21 @@ async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
         before,
         "refreshed: one added, one removed"
     );
+    // The cache itself (what the window paints from) holds exactly what the site holds now:
+    // the new attachment's id, not the deleted one's.
+    let mut on_site: Vec<String> = wix
+        .all_attachments(&ana_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    let mut cached = cached_attachment_ids(&home, &ana_id);
+    on_site.sort();
+    cached.sort();
+    assert!(cached.contains(&new_id), "{cached:?}");
+    assert!(!cached.contains(&victim), "{cached:?}");
+    assert_eq!(cached, on_site);
 
     // A redelivery is recognised; forged, expired and malformed bodies are refused.
     let event = json!({"id": "evt-42", "slug": "deleted", "entityId": victim, "deletedEvent": {}});

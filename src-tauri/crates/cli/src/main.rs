@@ -323,71 +323,48 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                 Ok(())
             }
         }
-        Command::Login {
-            kind:
+        Command::Login { kind } => {
+            // Secrets are read from stdin (never the command line), then checked like the
+            // window's forms through the same `accounts::login`.
+            let login = match kind {
                 LoginKind::Wix {
                     site_id,
                     name,
                     base_url,
-                },
-        } => {
-            let api_key = read_secret("Wix API key: ")?;
-            let vault = Vault::system().await?;
-            let login = accounts::WixLogin {
-                name,
-                base_url,
-                site_id,
-                api_key,
-            };
-            let info = accounts::login_wix(&home()?, &vault, login).await?;
-            println!(
-                "Connected {} ({}); it is now the current account.",
-                info.name, info.base_url
-            );
-            Ok(())
-        }
-        Command::Login {
-            kind:
+                } => accounts::Login::Wix(accounts::WixLogin {
+                    name,
+                    base_url,
+                    site_id,
+                    api_key: read_secret("Wix API key: ")?,
+                }),
                 LoginKind::WixApp {
                     app_id,
                     instance_id,
                     name,
                     base_url,
-                },
-        } => {
-            let app_secret = read_secret("Wix app secret: ")?;
-            let vault = Vault::system().await?;
-            let login = accounts::WixAppLogin {
-                name,
-                base_url,
-                app_id,
-                instance_id,
-                app_secret,
+                } => accounts::Login::WixApp(accounts::WixAppLogin {
+                    name,
+                    base_url,
+                    app_id,
+                    instance_id,
+                    app_secret: read_secret("Wix app secret: ")?,
+                }),
+                LoginKind::Espo { url, hmac, name } => {
+                    let api_key = read_secret("EspoCRM API key: ")?;
+                    let hmac_secret = if hmac {
+                        Some(read_secret("HMAC secret: ")?)
+                    } else {
+                        None
+                    };
+                    accounts::Login::Espo(accounts::EspoLogin {
+                        name,
+                        site_url: url,
+                        api_key,
+                        hmac_secret,
+                    })
+                }
             };
-            let info = accounts::login_wix_app(&home()?, &vault, login).await?;
-            println!(
-                "Connected {} ({}); it is now the current account.",
-                info.name, info.base_url
-            );
-            Ok(())
-        }
-        Command::Login {
-            kind: LoginKind::Espo { url, hmac, name },
-        } => {
-            let api_key = read_secret("EspoCRM API key: ")?;
-            let hmac_secret = if hmac {
-                Some(read_secret("HMAC secret: ")?)
-            } else {
-                None
-            };
-            let vault = Vault::system().await?;
-            let login = accounts::EspoLogin {
-                name,
-                site_url: url,
-                api_key,
-                hmac_secret,
-            };
-            let info = accounts::login_espo(&home()?, &vault, login).await?;
+            let info = accounts::login(&home()?, login).await?;
             println!(
                 "Connected {} ({}); it is now the current account.",
                 info.name, info.base_url

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     KeyringLocked,
     /// No application on this computer opens this kind of file (opening, not downloading, failed).
     NoApplication,
+    /// The file would run if opened (a program, script or launcher); saving it is still offered.
+    UnsafeToOpen,
     /// The account's CRM cannot do this (an EspoCRM account has no Media Manager).
     Unsupported,
     /// A bug: the message says what.

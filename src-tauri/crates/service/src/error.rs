@@ -26,6 +26,9 @@ pub enum ServiceError {
     /// The account's CRM cannot do this (see [`attache_core::Capabilities`]).
     #[error("{0}")]
     Unsupported(String),
+    /// A file a click would run (a program, script or launcher from the CRM).
+    #[error("{0}")]
+    UnsafeToOpen(String),
     /// A background task (a file check, a conversion) ended without an answer: a bug.
     #[error("{0} stopped unexpectedly")]
     TaskFailed(&'static str),
@@ -53,6 +56,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => ErrorCode::NotFound,
             ServiceError::Ambiguous(_) | ServiceError::Invalid(_) => ErrorCode::InvalidInput,
             ServiceError::Unsupported(_) => ErrorCode::Unsupported,
+            ServiceError::UnsafeToOpen(_) => ErrorCode::UnsafeToOpen,
             ServiceError::TaskFailed(_) => ErrorCode::Internal,
             ServiceError::Config(_) => ErrorCode::Io,
             ServiceError::Vault(e) => e.code(),

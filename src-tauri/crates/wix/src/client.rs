@@ -506,26 +506,36 @@ impl WixClient {
     ) -> Result<(), WixError> {
         let url = Url::parse(upload_url)
             .map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
-        let host = url.host_str().unwrap_or("the upload host").to_owned();
-        let request = self
-            .http
-            .put(url)
-            .header(header::CONTENT_TYPE, &source.mime_type)
-            .header(header::CONTENT_LENGTH, source.size);
-        let resp = attache_transport::send_body(
-            request,
-            verified_body(source),
-            source.size,
-            attache_transport::STALL_TIMEOUT,
-            &host,
-        )
-        .await?;
+        let resp = self.put_file(url, source).await?;
         // Upload hosts are not the Wix API: any 2xx is success.
         if resp.status().is_success() {
             Ok(())
         } else {
             Err(error_from(resp).await)
         }
+    }
+
+    /// `PUT url` with the file as the body, streamed and verified, watched for stalls. For upload
+    /// hosts: their URLs carry their own token, so no Wix credentials go with it.
+    pub(crate) async fn put_file(
+        &self,
+        url: Url,
+        source: &UploadSource,
+    ) -> Result<reqwest::Response, WixError> {
+        let host = url.host_str().unwrap_or("the upload host").to_owned();
+        let request = self
+            .http
+            .put(url)
+            .header(header::CONTENT_TYPE, &source.mime_type)
+            .header(header::CONTENT_LENGTH, source.size);
+        Ok(attache_transport::send_body(
+            request,
+            verified_body(source),
+            source.size,
+            attache_transport::STALL_TIMEOUT,
+            &host,
+        )
+        .await?)
     }
 
     /// Streams a file Wix serves (an attachment's `url`) into `dest`. These URLs are public or

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use attache_core::retry::{retrying, Retry};
-use attache_core::upload::{verified_body, verified_range, UploadSource};
+use attache_core::upload::{verified_range, UploadSource};
 use futures::TryStreamExt;
 use reqwest::{header, Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -630,20 +630,7 @@ impl WixClient {
             .map_err(|_| WixError::Decode(format!("bad upload URL {upload_url:?}")))?;
         url.query_pairs_mut()
             .append_pair("filename", &source.file_name);
-        let host = url.host_str().unwrap_or("the upload host").to_owned();
-        let request = self
-            .http()
-            .put(url)
-            .header(header::CONTENT_TYPE, &source.mime_type)
-            .header(header::CONTENT_LENGTH, source.size);
-        let resp = attache_transport::send_body(
-            request,
-            verified_body(source),
-            source.size,
-            attache_transport::STALL_TIMEOUT,
-            &host,
-        )
-        .await?;
+        let resp = self.put_file(url, source).await?;
         if !resp.status().is_success() {
             return Err(error_from(resp).await);
         }

@@ -228,6 +228,24 @@ impl Config {
     }
 }
 
+/// A login to check and save, of any kind: what both front ends hand to [`login`].
+pub enum Login {
+    Wix(WixLogin),
+    WixApp(WixAppLogin),
+    Espo(EspoLogin),
+}
+
+/// Checks a login with real calls, keeps its secrets in the system keyring only, saves the
+/// account and makes it current. Nothing is saved when any step fails.
+pub async fn login(home: &AppHome, login: Login) -> Result<AccountInfo, ServiceError> {
+    let vault = Vault::system().await?;
+    match login {
+        Login::Wix(l) => login_wix(home, &vault, l).await,
+        Login::WixApp(l) => login_wix_app(home, &vault, l).await,
+        Login::Espo(l) => login_espo(home, &vault, l).await,
+    }
+}
+
 /// What a Wix API-key login needs. The key is read by the caller from stdin or a password field,
 /// never from a command line.
 pub struct WixLogin {

@@ -3,6 +3,7 @@
 //! copies of attachments behind previews, "Open" and "Save as…".
 
 mod cache;
+mod runnable;
 mod search;
 
 use std::path::{Path, PathBuf};
@@ -149,6 +150,9 @@ impl Contacts {
         let backend = self.backend.clone();
         let mut with_sizes: Vec<Attachment> =
             futures::stream::iter(listed.into_iter().map(|mut a| {
+                // Shown and saved without the characters that make a name read otherwise
+                // (`Invoice\u{202E}fdp.exe` shows as "Invoiceexe.pdf").
+                a.file_name = crate::names::display_name(&a.file_name);
                 let backend = backend.clone();
                 let known = a.size_bytes.or_else(|| {
                     cached
@@ -223,6 +227,22 @@ impl Contacts {
             .join(safe_file_name(&attachment.file_name));
         self.local_copy(attachment, DownloadVariant::File, dest)
             .await
+    }
+
+    /// A local copy to hand to the desktop's opener: [`Contacts::download`], refused with a
+    /// plain reason (`UNSAFE_TO_OPEN`) when the file is a program, script or launcher, whatever
+    /// its name (Save as still works).
+    pub async fn copy_to_open(
+        &self,
+        contact_id: &str,
+        attachment_id: &str,
+    ) -> Result<PathBuf, ServiceError> {
+        let attachment = self.cached_attachment(contact_id, attachment_id)?;
+        let path = self.download(contact_id, attachment_id).await?;
+        match runnable::refuses_to_open(&path, &attachment.file_name) {
+            Some(why) => Err(ServiceError::UnsafeToOpen(why)),
+            None => Ok(path),
+        }
     }
 
     /// The one download path behind previews and files: the recorded copy when there is one,

@@ -6,6 +6,7 @@
 mod events;
 mod matching;
 mod runner;
+mod safety;
 mod settle;
 mod store;
 
@@ -14,8 +15,9 @@ use std::sync::Arc;
 use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState};
 use attache_core::AppHome;
 
+pub use crate::names::contact_folder_name;
 pub use matching::{validate as validate_rule, BadRule, FileMatch, Matcher};
-pub use runner::{contact_folder_name, network_file_system, InboxSummary, InboxWatch};
+pub use runner::{network_file_system, InboxSummary, InboxWatch};
 pub use settle::{Settled, Settling, QUIET_CLOSED, QUIET_OPEN, QUIET_UNKNOWN};
 pub use store::{FoundFile, InboxStore};
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use attache_core::inbox::{
     AfterFiling, InboxEvent, InboxItem, InboxSettings, InboxState, FILED_FOLDER,
 };
-use attache_core::upload::{JobState, RejectionKind};
+use attache_core::upload::{JobState, RejectionKind, UploadJob};
 use attache_core::{ErrorCode, ErrorPayload};
 use notify::{PollWatcher, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, RecommendedCache};
@@ -25,9 +25,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::events::{classify, Action, OnDisk};
 use super::matching::{FileMatch, Matcher};
+use super::safety::{self, NotPlain};
 use super::settle::{Settled, Settling};
 use super::store::FoundFile;
 use super::Inbox;
+use crate::names::contact_folder_name;
 use crate::uploads::{self as upload, now_ms};
 use crate::ServiceError;
 
@@ -173,26 +175,6 @@ fn unescape_octal(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A folder name for a contact that is safe on every desktop file system.
-pub fn contact_folder_name(contact_name: &str, contact_id: &str) -> String {
-    let cleaned: String = contact_name
-        .chars()
-        .map(|c| {
-            if c.is_control() || "/\\:*?\"<>|".contains(c) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim().trim_end_matches('.').trim().to_owned();
-    if cleaned.is_empty() {
-        contact_id.to_owned()
-    } else {
-        cleaned
-    }
 }
 
 /// Held only to keep watching: dropping a debouncer stops its watcher.
@@ -371,7 +353,10 @@ impl Runner {
             walker.filter_entry(|e| e.path() == dir || inbox_of(&self.folders, e.path()).is_some())
         {
             match entry {
-                Ok(e) if e.file_type().is_file() => self.settling.found(e.path(), now),
+                // Links are listed, not followed, so that `take_on` reports them.
+                Ok(e) if e.file_type().is_file() || e.path_is_symlink() => {
+                    self.settling.found(e.path(), now)
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "inbox scan"),
             }
@@ -395,9 +380,11 @@ impl Runner {
             let actions = classify(
                 &event,
                 |p| inbox_of(&self.folders, p).is_some(),
-                |p| match std::fs::metadata(p) {
+                // Links are not followed: a link (to a file or a folder) is a file to look at,
+                // which `take_on` then refuses and reports.
+                |p| match std::fs::symlink_metadata(p) {
                     Ok(m) if m.is_dir() => OnDisk::Folder,
-                    Ok(m) if m.is_file() => OnDisk::File,
+                    Ok(m) if m.is_file() || m.file_type().is_symlink() => OnDisk::File,
                     _ => OnDisk::Other,
                 },
             );
@@ -468,9 +455,7 @@ impl Runner {
                 _ = finished.changed() => {}
                 _ = tokio::time::sleep(pause) => {}
             }
-            let settled = self
-                .settling
-                .take_settled(Instant::now(), |p| attache_core::upload::stat(p).ok());
+            let settled = self.settling.take_settled(Instant::now(), settle_stat);
             for file in settled {
                 if let Err(e) = self.take_on(file).await {
                     tracing::error!(error = %e, "inbox");
@@ -505,6 +490,18 @@ impl Runner {
         let account = room.account.clone();
         if store.known(&account, &found)?.is_some() {
             return Ok(()); // handled before (kept after filing, waiting for review, ...)
+        }
+        match safety::plain_file_inside(&inbox, &file.path) {
+            Ok(()) => {}
+            Err(NotPlain::Gone(_)) => return Ok(()),
+            // A link (or a file in a linked folder) is never read, moved or deleted: it is
+            // shown as refused, with why, and left where it is.
+            Err(why) => {
+                let error = ErrorPayload::new(ErrorCode::InvalidInput, why.to_string());
+                store.record_failed(&account, &found, &error, None)?;
+                tracing::warn!(file = %file.path.display(), "inbox: {why}");
+                return Ok(());
+            }
         }
         self.refresh_matcher()?;
         let inside = file
@@ -606,8 +603,17 @@ impl Runner {
                     continue;
                 };
                 match job.state {
-                    JobState::Done => match put_away(&item, self.settings.after) {
-                        Ok(filed_path) => store.mark_filed(id, filed_path.as_deref())?,
+                    JobState::Done => match put_away(&item, &job, self.settings.after) {
+                        Ok(PutAway::Done(filed_path)) => {
+                            store.mark_filed(id, filed_path.as_deref())?
+                        }
+                        Ok(PutAway::LeftAlone(why)) => {
+                            // What was sent is attached; what is there now is another file,
+                            // which the inbox takes on as such.
+                            tracing::warn!(file = %item.path.display(), "attached, but left in place: {why}");
+                            store.mark_filed(id, None)?;
+                            self.settling.found(&item.path, Instant::now());
+                        }
                         Err(e) => store.mark_failed(
                             id,
                             &ErrorPayload::new(
@@ -748,19 +754,57 @@ fn backoff(failures: u32) -> Duration {
         .min(RETRY_MAX)
 }
 
-/// Does what the settings say with a file whose upload is verified; returns where it went.
-fn put_away(item: &InboxItem, after: AfterFiling) -> std::io::Result<Option<PathBuf>> {
+/// Size and time of a candidate as settling watches them: a link's own (it is never followed;
+/// `take_on` reports it), a file's otherwise.
+fn settle_stat(path: &Path) -> Option<(u64, i64)> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i64);
+            Some((meta.len(), modified))
+        }
+        _ => attache_core::upload::stat(path).ok(),
+    }
+}
+
+/// What became of a file whose upload was verified.
+enum PutAway {
+    /// Done as the settings say; where it went when it was moved.
+    Done(Option<PathBuf>),
+    /// Not touched: it is not (or no longer) the file that was sent, or not one the inbox may
+    /// move or delete.
+    LeftAlone(String),
+}
+
+/// Does what the settings say with a file whose upload `job` verified, once it is sure the file
+/// is still exactly the one sent and a plain file inside the watched folder.
+fn put_away(item: &InboxItem, job: &UploadJob, after: AfterFiling) -> std::io::Result<PutAway> {
+    if after == AfterFiling::Keep {
+        return Ok(PutAway::Done(None));
+    }
+    match safety::plain_file_inside(&item.inbox, &item.path) {
+        Ok(()) => {}
+        // Moved or deleted already (a crash after the move, before it was recorded) or by the
+        // user.
+        Err(NotPlain::Gone(_)) => return Ok(PutAway::Done(None)),
+        Err(why) => return Ok(PutAway::LeftAlone(why.to_string())),
+    }
+    if !safety::is_the_sent_file(&item.path, job) {
+        return Ok(PutAway::LeftAlone(format!(
+            "{} changed after it was sent",
+            item.file_name
+        )));
+    }
     match after {
-        AfterFiling::Keep => Ok(None),
+        AfterFiling::Keep => Ok(PutAway::Done(None)),
         AfterFiling::Delete => match std::fs::remove_file(&item.path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(None),
+            _ => Ok(PutAway::Done(None)),
         },
         AfterFiling::Move => {
-            if !item.path.exists() {
-                // Moved already (a crash after the move, before it was recorded) or by the user.
-                return Ok(None);
-            }
             let folder = item.inbox.join(FILED_FOLDER).join(contact_folder_name(
                 item.contact_name.as_deref().unwrap_or_default(),
                 item.contact_id.as_deref().unwrap_or("contact"),
@@ -768,7 +812,7 @@ fn put_away(item: &InboxItem, after: AfterFiling) -> std::io::Result<Option<Path
             std::fs::create_dir_all(&folder)?;
             let target = free_name(&folder, &item.file_name);
             std::fs::rename(&item.path, &target)?;
-            Ok(Some(target))
+            Ok(PutAway::Done(Some(target)))
         }
     }
 }
@@ -798,11 +842,121 @@ fn free_name(folder: &Path, name: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// An inbox file in `inbox/Ana Silva/` and the job that sent it, as recorded then.
+    fn sent(inbox: &Path, name: &str, bytes: &[u8]) -> (InboxItem, UploadJob) {
+        let folder = inbox.join("Ana Silva");
+        std::fs::create_dir_all(&folder).unwrap();
+        let path = folder.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let (size, modified_ns) = attache_core::upload::stat(&path).unwrap();
+        let item = InboxItem {
+            id: 1,
+            account: "demo".into(),
+            inbox: inbox.to_path_buf(),
+            path: path.clone(),
+            file_name: name.into(),
+            size,
+            modified_ns,
+            state: InboxState::Uploading,
+            contact_id: Some("c-ana".into()),
+            contact_name: Some("Ana Silva".into()),
+            reason: None,
+            reason_text: None,
+            suggestions: vec![],
+            job_id: Some(7),
+            filed_path: None,
+            error: None,
+            failures: 0,
+            retry_at: None,
+            updated_at: 0,
+        };
+        let job = UploadJob {
+            id: 7,
+            account: "demo".into(),
+            contact_id: "c-ana".into(),
+            contact_name: "Ana Silva".into(),
+            path: path.clone(),
+            file_name: name.into(),
+            mime_type: "application/pdf".into(),
+            size,
+            modified_ns,
+            content_hash: crate::uploads::hash_file(&path).unwrap(),
+            state: JobState::Done,
+            baseline: Some(vec![]),
+            attachment_id: Some("att-1".into()),
+            attempts: 1,
+            error: None,
+            forced: false,
+            created_at: 0,
+            updated_at: 0,
+            target: None,
+            as_document: false,
+        };
+        (item, job)
+    }
+
     #[test]
-    fn contact_folders_are_safe_names() {
-        assert_eq!(contact_folder_name("Ana Silva", "1"), "Ana Silva");
-        assert_eq!(contact_folder_name("a/b\\c: d?", "1"), "a_b_c_ d_");
-        assert_eq!(contact_folder_name(" .. ", "id-7"), "id-7");
+    fn only_the_verified_file_itself_is_moved_or_deleted() {
+        for after in [AfterFiling::Move, AfterFiling::Delete, AfterFiling::Keep] {
+            let root = tempfile::tempdir().unwrap();
+            let inbox = root.path().join("Inbox");
+
+            // The file as sent: put away as the settings say.
+            let (item, job) = sent(&inbox, "offer.pdf", b"%PDF-1.4 offer");
+            let done = put_away(&item, &job, after).unwrap();
+            match after {
+                AfterFiling::Move => {
+                    let moved = inbox.join("Filed/Ana Silva/offer.pdf");
+                    assert!(matches!(done, PutAway::Done(Some(ref p)) if *p == moved));
+                    assert_eq!(std::fs::read(&moved).unwrap(), b"%PDF-1.4 offer");
+                    assert!(!item.path.exists());
+                }
+                AfterFiling::Delete => {
+                    assert!(matches!(done, PutAway::Done(None)));
+                    assert!(!item.path.exists());
+                }
+                AfterFiling::Keep => {
+                    assert!(matches!(done, PutAway::Done(None)));
+                    assert_eq!(std::fs::read(&item.path).unwrap(), b"%PDF-1.4 offer");
+                }
+            }
+
+            // Overwritten by the scanner after the upload (same size, new bytes): left alone.
+            let (item, job) = sent(&inbox, "scan.pdf", b"%PDF-1.4 first");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(&item.path, b"%PDF-1.4 other").unwrap();
+            let kept = put_away(&item, &job, after).unwrap();
+            if after != AfterFiling::Keep {
+                assert!(
+                    matches!(kept, PutAway::LeftAlone(ref why) if why.contains("changed")),
+                    "{after:?}"
+                );
+            }
+            assert_eq!(
+                std::fs::read(&item.path).unwrap(),
+                b"%PDF-1.4 other",
+                "{after:?}"
+            );
+
+            // Replaced by a link to someone's file: neither the link nor its target moves.
+            let (item, job) = sent(&inbox, "key.pdf", b"%PDF-1.4 key");
+            let secret = root.path().join("id_rsa");
+            std::fs::write(&secret, b"%PDF-1.4 key").unwrap();
+            std::fs::remove_file(&item.path).unwrap();
+            std::os::unix::fs::symlink(&secret, &item.path).unwrap();
+            let kept = put_away(&item, &job, after).unwrap();
+            if after != AfterFiling::Keep {
+                assert!(
+                    matches!(kept, PutAway::LeftAlone(ref why) if why.contains("is a link")),
+                    "{after:?}"
+                );
+            }
+            assert!(std::fs::symlink_metadata(&item.path)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(std::fs::read(&secret).unwrap(), b"%PDF-1.4 key");
+        }
     }
 
     #[test]

@@ -433,6 +433,17 @@ mod tests {
             .unwrap();
         let thumb = render(&out, 100).unwrap();
         assert_eq!((thumb.width, thumb.height), (50, 100));
+        // Turned clockwise, the photo's left (red) half is now on top, its right (black) half
+        // below: a rotation the wrong way, or a mirror, would put red at the bottom.
+        let shown = image::load_from_memory(&thumb.bytes).unwrap().to_rgb8();
+        let [r, g, b] = shown.get_pixel(25, 20).0;
+        assert!(r > 200 && g < 50 && b < 50, "top is red: {:?}", [r, g, b]);
+        let [r, g, b] = shown.get_pixel(25, 80).0;
+        assert!(
+            r < 50 && g < 50 && b < 50,
+            "bottom is black: {:?}",
+            [r, g, b]
+        );
     }
 
     #[test]

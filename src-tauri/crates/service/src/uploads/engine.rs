@@ -551,29 +551,57 @@ impl Inner {
             .queue
             .claimed_attachments(&job.account, &job.contact_id, job.id)
             .map_err(store_error)?;
-        let pick = |listed: &[Attachment]| {
-            listed
-                .iter()
-                .find(|a| {
-                    same_name(&a.file_name, &job.file_name)
-                        && !baseline.contains(&a.id)
-                        && !claimed.contains(&a.id)
-                })
-                .map(|a| a.id.clone())
-        };
         let newest = self
             .recents
             .read(&job.contact_id, since, || {
                 self.backend.recent_attachments(&job.contact_id)
             })
             .await?;
-        if let Some(id) = pick(&newest) {
+        if let Some(id) = self.first_ours(job, baseline, &claimed, &newest).await {
             return Ok(Some(id));
         }
         if look == Look::Newest {
             return Ok(None);
         }
-        Ok(pick(&self.listing(&job.contact_id, since).await?))
+        let listed = self.listing(&job.contact_id, since).await?;
+        Ok(self.first_ours(job, baseline, &claimed, &listed).await)
+    }
+
+    /// The first listed attachment that can be this job's: same name, new since the job's
+    /// baseline, owned by no other job, and of the job's size wherever the CRM tells the size
+    /// (in its listing, or asked for: a same-named file someone else attached meanwhile must
+    /// not complete this job unsent). A size the CRM cannot tell is taken on trust.
+    async fn first_ours(
+        &self,
+        job: &UploadJob,
+        baseline: &[String],
+        claimed: &HashSet<String>,
+        listed: &[Attachment],
+    ) -> Option<String> {
+        let candidates = listed.iter().filter(|a| {
+            same_name(&a.file_name, &job.file_name)
+                && !baseline.contains(&a.id)
+                && !claimed.contains(&a.id)
+        });
+        for a in candidates {
+            let size = match a.size_bytes {
+                Some(size) => Some(size),
+                None => self.backend.file_size(a).await,
+            };
+            match size {
+                Some(size) if size != job.size => {
+                    tracing::info!(
+                        job = job.id,
+                        attachment = %a.id,
+                        size,
+                        expected = job.size,
+                        "a same-named attachment of another size is not this job's"
+                    );
+                }
+                _ => return Some(a.id.clone()),
+            }
+        }
+        None
     }
 
     /// The contact's whole list, as read by a fetch that started no earlier than `not_before`

@@ -250,11 +250,36 @@ impl Uploads {
             Ok(file) => file,
             Err(rejection) => return Ok(Err(rejection)),
         };
-        let job = self
+        let mut job = self
             .queue
             .enqueue(&self.account, contact_id, contact_name, &file, false)?;
+        if let Enqueued::AlreadyAttached(done) = &job {
+            // The queue remembers attaching this content here, but the CRM is what counts: the
+            // attachment may have been deleted there since. Only one still listed makes the
+            // file "attached" (and lets the inbox put it away).
+            if !self.still_attached(done).await? {
+                tracing::info!(
+                    job = done.id,
+                    "{} was attached to {} before, but is no longer there: attaching it again",
+                    file.file_name,
+                    contact_name
+                );
+                job = self
+                    .queue
+                    .enqueue(&self.account, contact_id, contact_name, &file, true)?;
+            }
+        }
         self.engine.poke();
         Ok(Ok(job.job().id))
+    }
+
+    /// Whether the attachment a finished job made is still on its contact in the CRM.
+    async fn still_attached(&self, done: &UploadJob) -> Result<bool, ServiceError> {
+        let Some(attachment_id) = done.attachment_id.as_deref() else {
+            return Ok(false);
+        };
+        let listed = self.backend.list_attachments(&done.contact_id).await?;
+        Ok(listed.iter().any(|a| a.id == attachment_id))
     }
 
     /// The most recent upload jobs of this account as the tray shows them, newest first.

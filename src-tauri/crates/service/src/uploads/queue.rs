@@ -73,6 +73,11 @@ CREATE TABLE resumable_uploads (
     PRIMARY KEY (account, content_hash, path, folder)
 );
 "#,
+    r#"
+-- Cleared from the tray by the user ("Clear finished"): hidden there, but kept, because the
+-- inbox follows its files' jobs by id and "already attached" is known from them.
+ALTER TABLE upload_jobs ADD COLUMN cleared INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Which resumable upload: the same bytes from the same place to the same folder.
@@ -115,6 +120,10 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// How long a job cleared from the tray is kept for the inbox to find (it looks within
+/// seconds while running, and at its next start otherwise).
+const CLEARED_KEPT_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// A job with work left to do (the other states are final until the user retries).
 const UNFINISHED: &str = "state IN ('queued', 'sending', 'verifying')";
@@ -409,7 +418,7 @@ impl UploadQueue {
     /// The most recent jobs of `account`, newest first (what the upload tray lists).
     pub fn recent(&self, account: &str, limit: usize) -> Result<Vec<UploadJob>, StoreError> {
         self.jobs_where(
-            "account = ?1 ORDER BY id DESC LIMIT ?2",
+            "account = ?1 AND cleared = 0 ORDER BY id DESC LIMIT ?2",
             params![account, limit as i64],
         )
     }
@@ -552,8 +561,8 @@ impl UploadQueue {
     /// attempt did land, the retry finds it instead of sending again.
     pub fn retry(&self, id: i64) -> Result<bool, StoreError> {
         let changed = self.conn().execute(
-            "UPDATE upload_jobs SET state = 'queued', attempts = 0, error_code = NULL, error_message = NULL, updated_at = ?2 \
-             WHERE id = ?1 AND state IN ('failed', 'cancelled')",
+            "UPDATE upload_jobs SET state = 'queued', attempts = 0, error_code = NULL, error_message = NULL, updated_at = ?2, \
+             cleared = 0 WHERE id = ?1 AND state IN ('failed', 'cancelled')",
             params![id, now_ms()],
         )?;
         Ok(changed == 1)
@@ -588,9 +597,18 @@ impl UploadQueue {
     }
 
     /// Forgets finished jobs (done, cancelled) of `account`; the tray's "Clear".
+    /// The tray's "Clear finished": done and cancelled jobs leave the tray. Their rows stay
+    /// (an inbox file still waiting to see its job end must find it done, not missing, or its
+    /// retry would attach it twice); cleared jobs that ended more than [`CLEARED_KEPT_MS`] ago go.
     pub fn clear_finished(&self, account: &str) -> Result<usize, StoreError> {
-        Ok(self.conn().execute(
-            "DELETE FROM upload_jobs WHERE account = ?1 AND state IN ('done', 'cancelled')",
+        let conn = self.conn();
+        conn.execute(
+            "DELETE FROM upload_jobs WHERE account = ?1 AND cleared = 1 AND updated_at < ?2",
+            params![account, now_ms() - CLEARED_KEPT_MS],
+        )?;
+        Ok(conn.execute(
+            "UPDATE upload_jobs SET cleared = 1 \
+             WHERE account = ?1 AND cleared = 0 AND state IN ('done', 'cancelled')",
             [account],
         )?)
     }
@@ -617,6 +635,47 @@ mod tests {
             content_hash: hash.into(),
             as_document: false,
         }
+    }
+
+    #[test]
+    fn clearing_the_tray_hides_finished_jobs_but_keeps_them_for_the_inbox() {
+        let q = UploadQueue::open_in_memory().unwrap();
+        let done = q
+            .enqueue("acct", "c1", "Ann", &file("d1"), false)
+            .unwrap()
+            .job()
+            .id;
+        let cancelled = q
+            .enqueue("acct", "c1", "Ann", &file("d2"), false)
+            .unwrap()
+            .job()
+            .id;
+        let waiting = q
+            .enqueue("acct", "c1", "Ann", &file("d3"), false)
+            .unwrap()
+            .job()
+            .id;
+        q.begin_sending(done, &[], "url").unwrap();
+        q.mark_done(done, "att-1").unwrap();
+        assert!(q.cancel(cancelled).unwrap());
+        assert_eq!(q.clear_finished("acct").unwrap(), 2);
+        let shown: Vec<i64> = q.recent("acct", 10).unwrap().iter().map(|j| j.id).collect();
+        assert_eq!(shown, vec![waiting]);
+        // The inbox, following the job by id, still finds it done with its attachment.
+        let job = q.job(done).unwrap().unwrap();
+        assert_eq!(
+            (job.state, job.attachment_id.as_deref()),
+            (JobState::Done, Some("att-1"))
+        );
+        // And the same content is still known as attached.
+        assert!(matches!(
+            q.enqueue("acct", "c1", "Ann", &file("d1"), false).unwrap(),
+            Enqueued::AlreadyAttached(ref j) if j.id == done
+        ));
+        // A cleared job retried is back in the tray.
+        assert!(q.retry(cancelled).unwrap());
+        let shown: Vec<i64> = q.recent("acct", 10).unwrap().iter().map(|j| j.id).collect();
+        assert_eq!(shown, vec![waiting, cancelled]);
     }
 
     #[test]

@@ -1,0 +1,205 @@
+//! The inbox never touches what it may not: links in a watched folder (to a file, or a folder
+//! named after a client) are reported and left alone, with their targets, whether they arrive
+//! as events or are found by a scan; and "already attached" is what the CRM says, not what an
+//! old local job remembers. Real inotify and polling, real HTTP to the sandbox.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attache_core::inbox::{AfterFiling, InboxFolder, InboxItem, InboxSettings, InboxState};
+use attache_service::Attache;
+use attache_tests::fixtures::{
+    attachment_counts, contact_named, demo_sandbox, demo_wix, open_demo, pdf_bytes, Crm,
+};
+
+fn settings(folder: &Path, poll: Option<bool>) -> InboxSettings {
+    InboxSettings {
+        folders: vec![InboxFolder {
+            path: folder.to_path_buf(),
+            poll,
+        }],
+        after: AfterFiling::Move,
+        rules: vec![],
+    }
+}
+
+async fn until(app: &Attache, what: &str, done: impl Fn(&[InboxItem]) -> bool) -> Vec<InboxItem> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let items = app.inbox().items(500).unwrap();
+        if done(&items) {
+            return items;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {items:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn state_of(items: &[InboxItem], name: &str) -> Option<InboxState> {
+    items.iter().find(|i| i.file_name == name).map(|i| i.state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_are_reported_and_left_alone_with_their_targets() {
+    // Found by the first scan (links made before watching), and by events (made after), with
+    // inotify and with polling.
+    for (poll, made_before) in [(None, false), (None, true), (Some(true), false)] {
+        let root = tempfile::tempdir().unwrap();
+        let sandbox = demo_sandbox(&root.path().join("site")).await;
+        let app =
+            Arc::new(open_demo(&root.path().join("home"), &sandbox.base_url(), Crm::Wix).await);
+        app.contacts().refresh().await.unwrap();
+        app.uploads().start();
+        let ana = contact_named(&app, "Ana Silva");
+        let chloe = contact_named(&app, "Chloé Dubois");
+        let ana_before = attachment_counts(&sandbox.base_url(), &ana.id).await;
+        let chloe_before = attachment_counts(&sandbox.base_url(), &chloe.id).await;
+
+        // Someone's private folder and file, outside the inbox.
+        let private = root.path().join("private");
+        std::fs::create_dir_all(&private).unwrap();
+        std::fs::write(private.join("id_rsa.pdf"), pdf_bytes("private key")).unwrap();
+        std::fs::write(private.join("tax return.pdf"), pdf_bytes("tax")).unwrap();
+        let inbox = root.path().join("Inbox");
+        std::fs::create_dir_all(&inbox).unwrap();
+        let make_links = || {
+            // A folder named after a client that is a link to the private folder, and a file
+            // named after another client that is a link to a private file.
+            std::os::unix::fs::symlink(&private, inbox.join("Ana Silva")).unwrap();
+            std::os::unix::fs::symlink(
+                private.join("tax return.pdf"),
+                inbox.join("Chloé Dubois tax return.pdf"),
+            )
+            .unwrap();
+            // A plain file beside them, to know the watcher has looked.
+            std::fs::write(
+                inbox.join("Grace Whitfield listing.pdf"),
+                pdf_bytes("listing"),
+            )
+            .unwrap();
+        };
+        if made_before {
+            make_links();
+        }
+        let watching = app.inbox().watch(settings(&inbox, poll)).await.unwrap();
+        if !made_before {
+            make_links();
+        }
+        let case = format!("poll {poll:?}, links made before watching: {made_before}");
+        let items = until(&app, &case, |items| {
+            state_of(items, "Grace Whitfield listing.pdf") == Some(InboxState::Filed)
+                && state_of(items, "Ana Silva") == Some(InboxState::Failed)
+                && state_of(items, "Chloé Dubois tax return.pdf") == Some(InboxState::Failed)
+        })
+        .await;
+        for name in ["Ana Silva", "Chloé Dubois tax return.pdf"] {
+            let item = items.iter().find(|i| i.file_name == name).unwrap();
+            let why = &item.error.as_ref().unwrap().message;
+            assert!(
+                why.contains("is a link") && why.contains("leaves links alone"),
+                "{case}: {why}"
+            );
+        }
+        // A watcher that lists a linked folder's files (polling does) has them refused too.
+        for item in items
+            .iter()
+            .filter(|i| i.path.starts_with(inbox.join("Ana Silva")))
+        {
+            assert_eq!(item.state, InboxState::Failed, "{case}: {item:#?}");
+            let why = &item.error.as_ref().unwrap().message;
+            assert!(why.contains("Ana Silva is a link"), "{case}: {why}");
+        }
+        // Nothing through a link was read into the CRM, moved or deleted.
+        assert_eq!(
+            attachment_counts(&sandbox.base_url(), &ana.id).await,
+            ana_before,
+            "{case}"
+        );
+        assert_eq!(
+            attachment_counts(&sandbox.base_url(), &chloe.id).await,
+            chloe_before,
+            "{case}"
+        );
+        assert_eq!(
+            std::fs::read(private.join("id_rsa.pdf")).unwrap(),
+            pdf_bytes("private key")
+        );
+        assert_eq!(
+            std::fs::read(private.join("tax return.pdf")).unwrap(),
+            pdf_bytes("tax")
+        );
+        assert!(std::fs::symlink_metadata(inbox.join("Ana Silva"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(
+            std::fs::symlink_metadata(inbox.join("Chloé Dubois tax return.pdf"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(!inbox.join("Filed/Ana Silva").exists(), "{case}");
+        watching.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_attachment_was_deleted_in_the_crm_is_attached_again() {
+    let root = tempfile::tempdir().unwrap();
+    let sandbox = demo_sandbox(&root.path().join("site")).await;
+    let app = Arc::new(open_demo(&root.path().join("home"), &sandbox.base_url(), Crm::Wix).await);
+    app.contacts().refresh().await.unwrap();
+    app.uploads().start();
+    let james = contact_named(&app, "James O'Connor");
+    let inbox = root.path().join("Inbox");
+    let folder = inbox.join("James O'Connor");
+    std::fs::create_dir_all(&folder).unwrap();
+    let watching = app.inbox().watch(settings(&inbox, None)).await.unwrap();
+
+    std::fs::write(folder.join("contract.pdf"), pdf_bytes("contract")).unwrap();
+    let items = until(&app, "the first copy filed", |items| {
+        state_of(items, "contract.pdf") == Some(InboxState::Filed)
+    })
+    .await;
+    let first_job = items
+        .iter()
+        .find(|i| i.file_name == "contract.pdf")
+        .unwrap()
+        .job_id;
+
+    // Someone removes it in the CRM; the same bytes arrive again.
+    let wix = demo_wix(&sandbox.base_url());
+    let attached = wix.all_attachments(&james.id).await.unwrap();
+    let contract_id = attached
+        .iter()
+        .find(|a| a.file_name == "contract.pdf")
+        .map(|a| a.id.clone())
+        .expect("contract.pdf attached");
+    wix.delete_attachment(&james.id, &contract_id)
+        .await
+        .unwrap();
+    std::fs::write(folder.join("contract again.pdf"), pdf_bytes("contract")).unwrap();
+    let items = until(&app, "the second copy filed", |items| {
+        state_of(items, "contract again.pdf") == Some(InboxState::Filed)
+    })
+    .await;
+    let second = items
+        .iter()
+        .find(|i| i.file_name == "contract again.pdf")
+        .unwrap();
+    assert_ne!(
+        second.job_id, first_job,
+        "a new upload, not the old job's word"
+    );
+    let names = attachment_counts(&sandbox.base_url(), &james.id).await;
+    assert_eq!(names.get("contract again.pdf"), Some(&1), "{names:?}");
+    assert_eq!(names.get("contract.pdf"), None, "{names:?}");
+    assert!(inbox
+        .join("Filed/James O'Connor/contract again.pdf")
+        .is_file());
+    watching.stop().await;
+}
