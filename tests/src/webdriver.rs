@@ -31,6 +31,13 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct Element(pub String);
 
+impl Element {
+    /// The element as a script argument (`arguments[i]` in [`Session::execute`]).
+    pub fn as_arg(&self) -> Value {
+        json!({ ELEMENT_KEY: self.0 })
+    }
+}
+
 fn request(
     http: &Client,
     method: reqwest::Method,

@@ -301,6 +301,7 @@ fn files_dropped_on_an_espocrm_contact_appear_in_its_grid_with_thumbnails() {
         r#"{"current": "demo-espo", "accounts": []}"#,
     )
     .unwrap();
+    let opened_log = install_default_opener(root.path());
     let (_driver, session) = launch(root.path());
     let report = root.path().join("Survey – 4 Elm Street.pdf");
     std::fs::write(
@@ -319,6 +320,10 @@ fn files_dropped_on_an_espocrm_contact_appear_in_its_grid_with_thumbnails() {
     })
     .save(&photo)
     .unwrap();
+    // A program whose name reads "Invoiceexe.pdf" on screen (a right-to-left override): EspoCRM
+    // takes any type, so it is attached like the rest, but a click must never run it.
+    let program = root.path().join("Invoice\u{202E}fdp.exe");
+    std::fs::write(&program, b"MZ\x90\x00 a Windows program").unwrap();
     with_screenshot(session, "e2e-espo-drop.png", |s| {
         s.wait_for(
             "the EspoCRM account to be shown as current",
@@ -333,7 +338,7 @@ fn files_dropped_on_an_espocrm_contact_appear_in_its_grid_with_thumbnails() {
         .unwrap();
         open_contact(s, "Ana Silva");
         let before = count(s, "[data-testid=attachment-card]");
-        drop_on_open_contact(s, &[&report, &photo]);
+        drop_on_open_contact(s, &[&report, &photo, &program]);
         wait_attached(s, "Survey");
         wait_attached(s, "Garden view");
         s.wait_for(
@@ -352,12 +357,54 @@ fn files_dropped_on_an_espocrm_contact_appear_in_its_grid_with_thumbnails() {
                 )?;
                 Ok((names.iter().any(|n| n.contains("Survey"))
                     && names.iter().any(|n| n.contains("Garden view"))
-                    && names.len() == before + 2
+                    && names.iter().any(|n| n == "Invoicefdp.exe")
+                    && names.len() == before + 3
                     && loaded.as_u64().unwrap_or(0) >= 2)
                     .then_some(()))
             },
         )
         .unwrap();
+
+        // "Clear finished" empties the tray (through the real command), uncovering the grid.
+        s.click(&s.find("[data-testid=upload-clear]").unwrap())
+            .unwrap();
+        s.wait_for("the tray cleared", Duration::from_secs(30), |s| {
+            Ok((count(s, "[data-testid=upload-row]") == 0).then_some(()))
+        })
+        .unwrap();
+
+        // Open on the program: refused with the reason, never handed to the desktop.
+        let open = s
+            .find(r#"[data-testid=attachment-card][data-file-name="Invoicefdp.exe"] [data-testid=open]"#)
+            .unwrap();
+        s.execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![open.as_arg()],
+        )
+        .unwrap();
+        s.click(&open).unwrap();
+        let notice = s
+            .wait_for(
+                "the refusal to open a program",
+                Duration::from_secs(30),
+                |s| {
+                    let Ok(notice) = s.find("[data-testid=notice]") else {
+                        return Ok(None);
+                    };
+                    Ok(Some(s.text_content(&notice)?))
+                },
+            )
+            .unwrap();
+        assert!(
+            notice.starts_with("Not opened, to keep this computer safe. (Invoicefdp.exe is a program or script (.exe)"),
+            "{notice}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            std::fs::read_to_string(&opened_log).unwrap_or_default(),
+            "",
+            "nothing was handed to the desktop's opener"
+        );
     });
 }
 
@@ -899,7 +946,14 @@ fn install_default_opener(root: &std::path::Path) -> std::path::PathBuf {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let types = ["text/csv", "application/pdf", "image/jpeg"];
+    // The last two: a Windows program, should Attaché ever hand one over (it must not).
+    let types = [
+        "text/csv",
+        "application/pdf",
+        "image/jpeg",
+        "application/x-msdownload",
+        "application/x-ms-dos-executable",
+    ];
     std::fs::write(
         apps.join("attache-e2e-opener.desktop"),
         format!(

@@ -158,6 +158,8 @@ fn content_type(path: &Path, name: &str, head: &[u8]) -> Result<String, Rejectio
         .map(|m| m.essence_str().to_owned());
     let sniffed = infer::get(head).map(|t| t.mime_type().to_owned());
     match (sniffed, by_name) {
+        // A name that claims no particular type (`.exe`, `.bin`): the content says what it is.
+        (Some(s), Some(n)) if n == "application/octet-stream" => Ok(s),
         (Some(s), Some(n)) if same_kind(&s, &n) => Ok(n),
         (Some(s), Some(n)) => Err(reject(
             path,
@@ -231,7 +233,26 @@ fn same_kind(sniffed: &str, named: &str) -> bool {
         || (is_ole(sniffed) && is_ole(named))
         || (sniffed == "image/heif" && named == "image/heic")
         || (sniffed == "image/heic" && named == "image/heif")
+        // One kind under the names different registries give it.
+        || ALIASES
+            .iter()
+            .any(|names| names.contains(&sniffed) && names.contains(&named))
 }
+
+/// Names `infer` and `mime_guess` give the same kind of file.
+const ALIASES: &[&[&str]] = &[
+    &[
+        "text/x-shellscript",
+        "application/x-sh",
+        "application/x-shellscript",
+    ],
+    &[
+        "application/vnd.microsoft.portable-executable",
+        "application/x-msdownload",
+        "application/x-msdos-program",
+        "application/x-dosexec",
+    ],
+];
 
 fn looks_like_text(head: &[u8]) -> bool {
     !head.contains(&0) && (std::str::from_utf8(head).is_ok() || head.iter().all(|b| *b >= 0x09))
@@ -422,6 +443,31 @@ mod tests {
         assert!(
             msg.contains("named like PDF") && msg.contains("PNG image"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_script_or_program_named_for_what_it_is_is_no_mismatch() {
+        // EspoCRM takes any type: a shell script named .sh, or a program named .exe, is what
+        // it says it is (whether Open will run it is another question: it will not).
+        let dir = tempfile::tempdir().unwrap();
+        let sh = write(dir.path(), "setup.sh", b"#!/bin/sh\necho hi\n");
+        let head = std::fs::read(&sh).unwrap();
+        assert_eq!(
+            content_type(&sh, "setup.sh", &head).unwrap(),
+            "application/x-sh"
+        );
+        let exe = write(dir.path(), "setup.exe", b"MZ\x90\x00\x03\x00\x00\x00");
+        let head = std::fs::read(&exe).unwrap();
+        assert_eq!(
+            content_type(&exe, "setup.exe", &head).unwrap(),
+            "application/vnd.microsoft.portable-executable"
+        );
+        let fake = write(dir.path(), "setup.pdf", b"MZ\x90\x00\x03\x00\x00\x00");
+        let head = std::fs::read(&fake).unwrap();
+        assert_eq!(
+            content_type(&fake, "setup.pdf", &head).unwrap_err().kind,
+            RejectionKind::TypeMismatch
         );
     }
 
