@@ -552,6 +552,21 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
         )
         .unwrap();
 
+        // A client's documents seen on this account leave copies: a rendered PDF page.
+        open_contact(s, "Ana Silva");
+        s.wait_for("a PDF page thumbnail", long, |s| {
+            let v = s.execute(
+                "return [...document.querySelectorAll('[data-testid=attachment-thumbnail]')] \
+                   .filter(img => img.dataset.thumbKind === 'page' && img.naturalWidth > 0).length;",
+                vec![],
+            )?;
+            Ok((v.as_u64().unwrap_or(0) >= 1).then_some(()))
+        })
+        .unwrap();
+        let home = root.path().join("attache");
+        let thumbs = home.join("thumbs/Bayview Realty");
+        assert!(thumbs.is_dir(), "the account's thumbnails are kept apart");
+
         // Sign out: back on the Demo site, the key gone from the keyring.
         s.click(&s.find("[data-testid=account]").unwrap()).unwrap();
         let sign_out = s
@@ -569,6 +584,13 @@ fn connect_a_wix_site_see_its_contacts_and_sign_out() {
             None,
             "sign-out removed the key"
         );
+        for kept in ["thumbs", "files", "previews", "converted"] {
+            let dir = home.join(kept).join("Bayview Realty");
+            assert!(!dir.exists(), "sign-out left {}", dir.display());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&home).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the app's folder is private to the user");
         s.execute(
             "window.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));",
             vec![],

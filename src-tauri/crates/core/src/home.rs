@@ -27,8 +27,15 @@ impl AppHome {
         Self::at(dirs.data_dir().to_path_buf())
     }
 
-    /// Uses `root`, creating it and its sub-folders.
+    /// Uses `root`, creating it and its sub-folders. The root is private to the user (0700 on
+    /// Unix): it holds copies of clients' documents.
     pub fn at(root: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&root)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700))?;
+        }
         let home = Self { root };
         for dir in [
             home.files_dir(),
@@ -88,5 +95,29 @@ impl AppHome {
     /// Images converted on request (WebP/BMP/TIFF to PNG/JPEG) before upload.
     pub fn converted_dir(&self) -> PathBuf {
         self.root.join("converted")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_home_folder_is_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("attache");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        AppHome::at(root.clone()).unwrap();
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "an existing home is made private too");
+        let fresh = dir.path().join("new/attache");
+        AppHome::at(fresh.clone()).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -35,6 +35,18 @@ pub fn contact_folder_name(contact_name: &str, contact_id: &str) -> String {
         .unwrap_or_else(|| "contact".to_string())
 }
 
+/// The folders under the app's home that hold one account's copies of its documents
+/// (downloads, previews, rendered thumbnails, converted images): sign-out deletes them all.
+pub fn account_folders(home: &attache_core::AppHome, account: &str) -> [std::path::PathBuf; 4] {
+    let own = safe_file_name(account);
+    [
+        home.files_dir().join(&own),
+        home.previews_dir().join(&own),
+        home.thumbs_dir().join(&own),
+        home.converted_dir().join(&own),
+    ]
+}
+
 /// [`safe_file_name`]'s cleaning; `None` when nothing usable is left.
 fn clean_component(name: &str) -> Option<String> {
     let cleaned: String = name

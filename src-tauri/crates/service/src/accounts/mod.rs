@@ -595,7 +595,8 @@ pub fn use_account(home: &AppHome, name: &str) -> Result<(), ServiceError> {
 }
 
 /// Signs out: the secret leaves the keyring, the account leaves the config, and its cached
-/// contacts, attachments, downloads and previews are deleted.
+/// contacts, attachments, upload jobs, inbox rows and every local copy of its documents
+/// (downloads, previews, thumbnails, converted images) are deleted.
 pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), ServiceError> {
     let mut config = Config::load(home)?;
     if config.find(name).is_none() {
@@ -614,10 +615,16 @@ pub async fn logout(home: &AppHome, vault: &Vault, name: &str) -> Result<(), Ser
     // Its upload jobs and inbox rows go too: they could only run with the login now gone.
     crate::uploads::UploadQueue::open(&home.queue_db())?.forget_account(name)?;
     crate::inbox::InboxStore::open(&home.inbox_db())?.forget_account(name)?;
-    for dir in [home.files_dir(), home.previews_dir()] {
-        let dir = dir.join(safe_file_name(name));
-        if dir.exists() {
-            std::fs::remove_dir_all(dir)?;
+    forget_local_copies(home, name)
+}
+
+/// Deletes every copy of an account's documents the app made: downloads, previews, rendered
+/// thumbnails and converted images.
+fn forget_local_copies(home: &AppHome, name: &str) -> Result<(), ServiceError> {
+    for dir in crate::names::account_folders(home, name) {
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
         }
     }
     Ok(())
@@ -647,6 +654,31 @@ pub fn is_auth_error(e: &ServiceError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signing_out_deletes_every_local_copy_of_the_accounts_documents_and_no_other() {
+        let root = tempfile::tempdir().unwrap();
+        let home = AppHome::at(root.path().join("home")).unwrap();
+        for account in ["office", "demo"] {
+            for dir in crate::names::account_folders(&home, account) {
+                std::fs::create_dir_all(dir.join("sub")).unwrap();
+                std::fs::write(dir.join("sub/copy.pdf"), "%PDF").unwrap();
+            }
+        }
+        forget_local_copies(&home, "office").unwrap();
+        for dir in crate::names::account_folders(&home, "office") {
+            assert!(!dir.exists(), "{} is left", dir.display());
+        }
+        for dir in crate::names::account_folders(&home, "demo") {
+            assert!(
+                dir.join("sub/copy.pdf").is_file(),
+                "{} went too",
+                dir.display()
+            );
+        }
+        // Twice is fine (nothing left to delete).
+        forget_local_copies(&home, "office").unwrap();
+    }
 
     #[test]
     fn plain_http_only_to_loopback() {

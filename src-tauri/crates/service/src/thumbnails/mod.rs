@@ -78,7 +78,11 @@ impl Thumbnails {
             account: account.to_owned(),
             contacts,
             uploads,
-            cache: ThumbCache::new(home.thumbs_dir(), CACHE_BYTES),
+            // Per account, so that signing out deletes the account's renders with the rest.
+            cache: ThumbCache::new(
+                home.thumbs_dir().join(crate::safe_file_name(account)),
+                CACHE_BYTES,
+            ),
             renders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),

@@ -61,7 +61,7 @@ impl Uploads {
             backend,
             queue,
             engine,
-            converted_dir: home.converted_dir(),
+            converted_dir: home.converted_dir().join(crate::safe_file_name(account)),
         })
     }
 
