@@ -101,6 +101,20 @@ pub async fn set_faults(base_url: &str, faults: &impl serde::Serialize) {
     );
 }
 
+/// Inbox settings watching one folder (`poll`: `None` decides by file system), moving filed
+/// files to `Filed/`, no rules.
+pub fn watch_settings(folder: &Path, poll: Option<bool>) -> attache_core::inbox::InboxSettings {
+    use attache_core::inbox::{AfterFiling, InboxFolder, InboxSettings};
+    InboxSettings {
+        folders: vec![InboxFolder {
+            path: folder.to_path_buf(),
+            poll,
+        }],
+        after: AfterFiling::Move,
+        rules: vec![],
+    }
+}
+
 /// A small valid PDF whose bytes (and so content hash) are unique to `seed`.
 pub fn pdf_bytes(seed: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").into_bytes()

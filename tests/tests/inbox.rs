@@ -8,15 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attache_core::inbox::{
-    AfterFiling, InboxFolder, InboxItem, InboxRule, InboxSettings, InboxState, MatchReason,
-    RuleKind,
-};
+use attache_core::inbox::{InboxItem, InboxRule, InboxState, MatchReason, RuleKind};
 use attache_core::Contact;
 use attache_sandbox::Sandbox;
 use attache_service::Attache;
 use attache_tests::fixtures::{
-    attachment_counts, contact_named, demo_sandbox, open_demo, pdf_bytes, Crm,
+    attachment_counts, contact_named, demo_sandbox, open_demo, pdf_bytes,
+    watch_settings as settings, Crm,
 };
 
 struct World {
@@ -59,17 +57,6 @@ async fn open_app(home: &Path, sandbox: &Sandbox, crm: Crm) -> Arc<Attache> {
     app.contacts().refresh().await.unwrap();
     app.uploads().start();
     Arc::new(app)
-}
-
-fn settings(folder: &Path, poll: Option<bool>) -> InboxSettings {
-    InboxSettings {
-        folders: vec![InboxFolder {
-            path: folder.to_path_buf(),
-            poll,
-        }],
-        after: AfterFiling::Move,
-        rules: vec![],
-    }
 }
 
 impl World {

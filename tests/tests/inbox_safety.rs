@@ -3,26 +3,15 @@
 //! as events or are found by a scan; and "already attached" is what the CRM says, not what an
 //! old local job remembers. Real inotify and polling, real HTTP to the sandbox.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attache_core::inbox::{AfterFiling, InboxFolder, InboxItem, InboxSettings, InboxState};
+use attache_core::inbox::{InboxItem, InboxState};
 use attache_service::Attache;
 use attache_tests::fixtures::{
-    attachment_counts, contact_named, demo_sandbox, demo_wix, open_demo, pdf_bytes, Crm,
+    attachment_counts, contact_named, demo_sandbox, demo_wix, open_demo, pdf_bytes,
+    watch_settings as settings, Crm,
 };
-
-fn settings(folder: &Path, poll: Option<bool>) -> InboxSettings {
-    InboxSettings {
-        folders: vec![InboxFolder {
-            path: folder.to_path_buf(),
-            poll,
-        }],
-        after: AfterFiling::Move,
-        rules: vec![],
-    }
-}
 
 async fn until(app: &Attache, what: &str, done: impl Fn(&[InboxItem]) -> bool) -> Vec<InboxItem> {
     let deadline = Instant::now() + Duration::from_secs(30);
