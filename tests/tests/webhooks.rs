@@ -233,4 +233,38 @@ async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
         400
     );
     assert!(listener.next()["rejected"].is_string());
+
+    // The listener is bounded: a body far larger than any delivery is refused unread, and a
+    // sender that trickles its bytes is cut off instead of holding a connection for ever.
+    assert_eq!(post("x".repeat(1 << 20)).await.unwrap().status(), 413);
+    let addr = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(addr.split('/').next().unwrap()).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        tcp.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\neyJ")
+            .unwrap();
+        let started = std::time::Instant::now();
+        // Up to the status line: the connection may stay open after it.
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 512];
+        while !reply.windows(2).any(|w| w == b"\r\n") {
+            match tcp.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => reply.extend_from_slice(&buf[..n]),
+            }
+        }
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&reply).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(answer.1.starts_with("HTTP/1.1 408"), "{:?}", answer.1);
+    assert!(answer.0 < Duration::from_secs(20), "{:?}", answer.0);
 }

@@ -102,7 +102,14 @@ impl Attache {
         let vault = Vault::system().await?;
         let secret = vault.read_secret(saved.name()).await?;
         let (backend, media) = accounts::backend_for(&saved, secret)?;
-        Self::assemble(home, saved.info(), backend, media, None)
+        let mut app = Self::assemble(home, saved.info(), backend, media, None)?;
+        // An app login knows its instance: webhooks for any other are not this account's.
+        if let accounts::SavedAccount::WixApp { instance_id, .. } = &saved {
+            app.webhooks = app
+                .webhooks
+                .map(|w| w.for_instance(Some(instance_id.clone())));
+        }
+        Ok(app)
     }
 
     /// Builds the rooms of one account around its CRM client. `media_client` is the same Wix

@@ -24,6 +24,12 @@ pub enum WebhookError {
     BadSignature,
     #[error("the webhook's token has expired")]
     Expired,
+    /// Issued in the future or not valid yet (`iat` / `nbf` beyond the clock's leeway).
+    #[error("the webhook's token is not valid yet")]
+    NotYetValid,
+    /// Signed for another installation of the app (another site) than this account's.
+    #[error("the webhook is for app instance {got}, not this account's")]
+    OtherInstance { got: String },
     #[error("the webhook body is not a well-formed Wix event: {0}")]
     Malformed(String),
     #[error("the public key is not an RSA key in PEM form: {0}")]
@@ -81,6 +87,8 @@ pub enum Delivery {
 #[derive(Deserialize)]
 struct Claims {
     data: String,
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -108,8 +116,14 @@ struct DomainEvent {
 
 pub struct WebhookVerifier {
     key: DecodingKey,
+    /// The app instance (the installation on this account's site) deliveries must be for, when
+    /// the account knows it (app logins do; API-key logins do not).
+    instance: Option<String>,
     seen: Mutex<(HashSet<String>, VecDeque<String>)>,
 }
+
+/// Clock difference tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: u64 = 60;
 
 impl WebhookVerifier {
     /// `public_key`: the app's key from its dashboard, PEM (SPKI) or the bare base64 body, as
@@ -125,8 +139,15 @@ impl WebhookVerifier {
             .map_err(|e| WebhookError::BadKey(e.to_string()))?;
         Ok(Self {
             key,
+            instance: None,
             seen: Mutex::new((HashSet::new(), VecDeque::new())),
         })
+    }
+
+    /// Accepts only deliveries for this app instance (`None`: any).
+    pub fn for_instance(mut self, instance: Option<String>) -> Self {
+        self.instance = instance.filter(|i| !i.is_empty());
+        self
     }
 
     /// Verifies and decodes one delivery (the raw POST body), and remembers its event id.
@@ -151,19 +172,40 @@ impl WebhookVerifier {
         let mut validation = Validation::new(Algorithm::RS256);
         // Wix's claims are data/iat/exp; issuer and audience are checked only on request.
         validation.required_spec_claims = ["exp".to_string()].into_iter().collect();
-        validation.leeway = 60;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         let token = jsonwebtoken::decode::<Claims>(body.trim(), &self.key, &validation).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => WebhookError::BadSignature,
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => WebhookError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => WebhookError::NotYetValid,
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
                     WebhookError::Malformed("not signed RS256".into())
                 }
                 _ => WebhookError::Malformed(e.to_string()),
             },
         )?;
+        // jsonwebtoken checks `nbf` but not `iat`: a token issued in the future is forged or
+        // from a badly wrong clock.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if token
+            .claims
+            .iat
+            .is_some_and(|iat| iat > now + LEEWAY_SECS as i64)
+        {
+            return Err(WebhookError::NotYetValid);
+        }
         let envelope: Envelope = serde_json::from_str(&token.claims.data)
             .map_err(|e| WebhookError::Malformed(format!("envelope: {e}")))?;
+        // An envelope without an instance is taken (what Wix always sends is UNCONFIRMED); one
+        // naming another instance is not ours.
+        if let (Some(ours), Some(got)) = (&self.instance, &envelope.instance_id) {
+            if ours != got {
+                return Err(WebhookError::OtherInstance { got: got.clone() });
+            }
+        }
         let event: DomainEvent = serde_json::from_str(&envelope.data)
             .map_err(|e| WebhookError::Malformed(format!("event: {e}")))?;
         let contact_of = |entity: &serde_json::Value| {
@@ -336,5 +378,38 @@ mod tests {
             WebhookVerifier::new("garbage"),
             Err(WebhookError::BadKey(_))
         ));
+    }
+
+    #[test]
+    fn tokens_from_the_future_or_for_another_instance_are_refused() {
+        let v = WebhookVerifier::new(PUBLIC_KEY)
+            .unwrap()
+            .for_instance(Some("inst-ours".into()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let data = envelope(ATTACHMENT_CREATED, "inst-ours", "s", &created("e-20")).to_string();
+        let ok = sign_claims(&json!({"data": data, "iat": now, "exp": now + 300}));
+        assert!(v.verify(&ok).is_ok());
+        let ahead = sign_claims(&json!({"data": data, "iat": now + 3600, "exp": now + 7200}));
+        assert_eq!(v.verify(&ahead).unwrap_err(), WebhookError::NotYetValid);
+        let later =
+            sign_claims(&json!({"data": data, "iat": now, "nbf": now + 3600, "exp": now + 7200}));
+        assert_eq!(v.verify(&later).unwrap_err(), WebhookError::NotYetValid);
+        // Within the clock leeway is fine.
+        let skewed = sign_claims(&json!({"data": data, "iat": now + 30, "exp": now + 300}));
+        assert!(v.verify(&skewed).is_ok());
+
+        let theirs = sign(ATTACHMENT_CREATED, "inst-theirs", "s", &created("e-21"));
+        assert_eq!(
+            v.verify(&theirs).unwrap_err(),
+            WebhookError::OtherInstance {
+                got: "inst-theirs".into()
+            }
+        );
+        // Without an expected instance (an API-key account), any instance is taken.
+        let any = WebhookVerifier::new(PUBLIC_KEY).unwrap();
+        assert!(any.verify(&theirs).is_ok());
     }
 }

@@ -67,6 +67,20 @@ pub struct Thumbnails {
     time_limit: Duration,
 }
 
+/// Renders kept before thumbnails were kept per account lie loose in the cache's root: no one
+/// can tell whose documents they show (so sign-out could not delete them), and they are cheap
+/// to render again. Removed; the per-account folders are left alone.
+fn forget_unattributed_renders(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl Thumbnails {
     pub fn new(
         home: &AppHome,
@@ -74,6 +88,7 @@ impl Thumbnails {
         contacts: Arc<Contacts>,
         uploads: Arc<Uploads>,
     ) -> Self {
+        forget_unattributed_renders(&home.thumbs_dir());
         Self {
             account: account.to_owned(),
             contacts,
@@ -197,5 +212,20 @@ impl Thumbnails {
     /// How many thumbnails were rendered (not served from the cache) since opening.
     pub fn rendered(&self) -> u64 {
         self.renders_done.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loose_renders_of_the_old_layout_go_and_accounts_folders_stay() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("att-1-256.jpg"), "old").unwrap();
+        std::fs::create_dir_all(root.path().join("office")).unwrap();
+        std::fs::write(root.path().join("office/att-2-256.jpg"), "new").unwrap();
+        super::forget_unattributed_renders(root.path());
+        assert!(!root.path().join("att-1-256.jpg").exists());
+        assert!(root.path().join("office/att-2-256.jpg").is_file());
+        super::forget_unattributed_renders(&root.path().join("missing"));
     }
 }

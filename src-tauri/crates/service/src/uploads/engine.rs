@@ -6,7 +6,8 @@
 //!   same name for the same contact at once (their attachments could not be told apart);
 //! - before the first byte of a job leaves, the contact's same-named attachments are recorded
 //!   (the baseline) and the job is marked `sending`; any later attempt, or a restart after a
-//!   crash, first looks for an attachment beyond that baseline, so a job is never sent twice;
+//!   crash, first looks for an attachment beyond that baseline, so a job is never sent twice
+//!   (one of another size, where the CRM tells sizes, is someone else's and does not count);
 //! - after the CRM accepts the bytes, the attachment must appear in the contact's list (polled
 //!   with a deadline) before the job is `done`;
 //! - transient failures are retried with exponential backoff and full jitter, honouring
@@ -538,8 +539,8 @@ impl Inner {
         }
     }
 
-    /// The attachment this job created, if one exists: same name, not in the baseline, and not
-    /// owned by another job; looked for in reads that started no earlier than `since`.
+    /// The attachment this job created, if one exists (see [`Inner::first_ours`]); looked for in
+    /// reads that started no earlier than `since`.
     async fn find_landed(
         &self,
         job: &UploadJob,

@@ -43,11 +43,30 @@ pub struct WebhookOutcome {
 pub struct Webhooks {
     contacts: Arc<Contacts>,
     uploads: Arc<Uploads>,
+    /// The app instance this account's deliveries come from, when the login knows it.
+    instance: Option<String>,
 }
+
+/// A delivery is a small JWT: anything larger is refused unread.
+const MAX_BODY: usize = 256 << 10;
+/// How long one delivery may take to arrive whole (a sender trickling bytes is cut off).
+const DELIVERY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+/// Deliveries handled at once; more wait their turn.
+const DELIVERIES_AT_ONCE: usize = 32;
 
 impl Webhooks {
     pub fn new(contacts: Arc<Contacts>, uploads: Arc<Uploads>) -> Self {
-        Self { contacts, uploads }
+        Self {
+            contacts,
+            uploads,
+            instance: None,
+        }
+    }
+
+    /// Deliveries must be for this app instance (an app login's).
+    pub fn for_instance(mut self, instance: Option<String>) -> Self {
+        self.instance = instance;
+        self
     }
 
     /// The contact an event concerns: named in it (if Wix ever does), the owner of the cached
@@ -127,6 +146,10 @@ pub async fn listen(
     verifier: WebhookVerifier,
     report: impl Fn(&WebhookOutcome) + Send + Sync + 'static,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), ServiceError> {
+    let verifier = match &webhooks.instance {
+        Some(instance) => verifier.for_instance(Some(instance.clone())),
+        None => verifier,
+    };
     let receiver = Arc::new(Receiver {
         webhooks,
         verifier,
@@ -134,7 +157,15 @@ pub async fn listen(
     });
     let router = axum::Router::new()
         .fallback(axum::routing::post(deliver))
-        .with_state(receiver);
+        .with_state(receiver)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            DELIVERY_TIME,
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            DELIVERIES_AT_ONCE,
+        ));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -178,7 +209,10 @@ async fn deliver(State(r): State<Arc<Receiver>>, body: Bytes) -> impl IntoRespon
                 error: None,
             });
             match e {
-                WebhookError::BadSignature | WebhookError::Expired => StatusCode::UNAUTHORIZED,
+                WebhookError::BadSignature
+                | WebhookError::Expired
+                | WebhookError::NotYetValid
+                | WebhookError::OtherInstance { .. } => StatusCode::UNAUTHORIZED,
                 _ => StatusCode::BAD_REQUEST,
             }
         }
