@@ -115,6 +115,28 @@ pub fn watch_settings(folder: &Path, poll: Option<bool>) -> attache_core::inbox:
     }
 }
 
+/// Polls the app's inbox rows (newest first) until `done` holds for them, or fails with them
+/// after `within`.
+pub async fn inbox_items_until(
+    app: &Attache,
+    what: &str,
+    within: std::time::Duration,
+    done: impl Fn(&[attache_core::inbox::InboxItem]) -> bool,
+) -> Vec<attache_core::inbox::InboxItem> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let items = app.inbox().items(5000).unwrap();
+        if done(&items) {
+            return items;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {items:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A small valid PDF whose bytes (and so content hash) are unique to `seed`.
 pub fn pdf_bytes(seed: &str) -> Vec<u8> {
     format!("%PDF-1.4\n% {seed}\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").into_bytes()

@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use attache_core::inbox::{InboxItem, InboxRule, InboxState, MatchReason, RuleKind};
 use attache_core::Contact;
 use attache_sandbox::Sandbox;
 use attache_service::Attache;
 use attache_tests::fixtures::{
-    attachment_counts, contact_named, demo_sandbox, open_demo, pdf_bytes,
+    attachment_counts, contact_named, demo_sandbox, inbox_items_until, open_demo, pdf_bytes,
     watch_settings as settings, Crm,
 };
 
@@ -76,18 +76,7 @@ impl World {
         within: Duration,
         done: impl Fn(&[InboxItem]) -> bool,
     ) -> Vec<InboxItem> {
-        let deadline = Instant::now() + within;
-        loop {
-            let items = self.app.inbox().items(5000).unwrap();
-            if done(&items) {
-                return items;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {items:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        inbox_items_until(&self.app, what, within, done).await
     }
 }
 

@@ -4,28 +4,17 @@
 //! old local job remembers. Real inotify and polling, real HTTP to the sandbox.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use attache_core::inbox::{InboxItem, InboxState};
 use attache_service::Attache;
 use attache_tests::fixtures::{
-    attachment_counts, contact_named, demo_sandbox, demo_wix, open_demo, pdf_bytes,
-    watch_settings as settings, Crm,
+    attachment_counts, contact_named, demo_sandbox, demo_wix, inbox_items_until, open_demo,
+    pdf_bytes, watch_settings as settings, Crm,
 };
 
 async fn until(app: &Attache, what: &str, done: impl Fn(&[InboxItem]) -> bool) -> Vec<InboxItem> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let items = app.inbox().items(500).unwrap();
-        if done(&items) {
-            return items;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {items:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    inbox_items_until(app, what, Duration::from_secs(30), done).await
 }
 
 fn state_of(items: &[InboxItem], name: &str) -> Option<InboxState> {
