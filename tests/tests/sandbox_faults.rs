@@ -282,3 +282,40 @@ async fn the_recorder_leaves_out_the_sandboxs_own_import_fetch() {
         "the sandbox's own fetch is not a client request"
     );
 }
+
+/// With an admin token, faults are switched only by whoever holds it (`attache sandbox
+/// --admin-token`); the Wix and EspoCRM sides are unchanged.
+#[tokio::test]
+async fn an_admin_token_guards_the_admin_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SandboxConfig {
+        admin_token: Some("admin-secret-1".into()),
+        loopback_only: true,
+        ..SandboxConfig::demo(dir.path().to_path_buf())
+    };
+    let sb = sandbox_with(config).await;
+    let base = sb.base_url();
+    let http = reqwest::Client::new();
+    let faults = |token: Option<&str>| {
+        let request = http
+            .put(format!("{base}/_admin/faults"))
+            .json(&json!({"throttleRate": 1.0}));
+        match token {
+            Some(token) => request.header("Authorization", format!("Bearer {token}")),
+            None => request,
+        }
+    };
+    for refused in [None, Some("admin-secret-2"), Some("admin-secret-")] {
+        assert_eq!(faults(refused).send().await.unwrap().status(), 401);
+    }
+    assert_eq!(contacts_get(&base).send().await.unwrap().status(), 200);
+    assert_eq!(
+        faults(Some("admin-secret-1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(contacts_get(&base).send().await.unwrap().status(), 429);
+}

@@ -387,3 +387,89 @@ async fn the_demo_site_opens_as_espocrm_with_the_same_clients_files_and_thumbnai
     );
     assert_eq!(wix.contacts().refresh().await.unwrap(), n);
 }
+
+/// The Demo site the app starts for itself answers only the app: the published key, the admin
+/// side without this run's token and a browser page that reached it through its own host name
+/// (DNS rebinding) are all refused, while the app goes on working.
+#[tokio::test]
+async fn the_in_app_demo_site_answers_only_the_app() {
+    let home = tempfile::tempdir().unwrap();
+    let app = open(home.path()).await;
+    let base = app.account().base_url.clone();
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let status_and_code = |request: reqwest::RequestBuilder| async move {
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        (
+            status,
+            body["details"]["applicationError"]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let contacts = format!("{base}/contacts/v4/contacts");
+
+    let published = http
+        .get(&contacts)
+        .header("Authorization", attache_sandbox::DEMO_API_KEY)
+        .header("wix-site-id", attache_sandbox::DEMO_SITE_ID);
+    assert_eq!(
+        status_and_code(published).await,
+        (401, "UNAUTHENTICATED".into())
+    );
+    let espo_published = http
+        .get(format!("{base}/api/v1/Contact"))
+        .header("X-Api-Key", attache_sandbox::DEMO_API_KEY);
+    assert_eq!(espo_published.send().await.unwrap().status().as_u16(), 401);
+
+    for request in [
+        http.get(format!("{base}/_admin/faults")),
+        http.put(format!("{base}/_admin/faults"))
+            .json(&serde_json::json!({"errorRate": 1.0})),
+        http.get(format!("{base}/_admin/requests")),
+        http.put(format!("{base}/_admin/webhooks"))
+            .json(&serde_json::json!({"callbackUrl": "http://127.0.0.1:9/"})),
+        http.get(format!("{base}/_admin/faults")).header(
+            "Authorization",
+            format!("Bearer {}", attache_sandbox::DEMO_API_KEY),
+        ),
+    ] {
+        assert_eq!(
+            status_and_code(request).await,
+            (401, "ADMIN_TOKEN_REQUIRED".into())
+        );
+    }
+
+    for foreign in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_owned(),
+        format!("127.0.0.1.attacker.example:{port}"),
+        format!("localhost.attacker.example:{port}"),
+    ] {
+        let rebound = http.get(&contacts).header("Host", &foreign);
+        assert_eq!(
+            status_and_code(rebound).await,
+            (421, "FOREIGN_HOST".into()),
+            "Host: {foreign}"
+        );
+    }
+    // Loopback names pass the host check (and then need the key like anyone else).
+    for local in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "[::1]".to_owned(),
+    ] {
+        let request = http.get(&contacts).header("Host", &local);
+        assert_eq!(
+            status_and_code(request).await,
+            (401, "UNAUTHENTICATED".into()),
+            "Host: {local}"
+        );
+    }
+
+    // None of that touched the app: it lists the Demo site's clients as always.
+    assert!(app.contacts().refresh().await.unwrap() >= 12);
+}

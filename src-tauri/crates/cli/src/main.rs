@@ -73,6 +73,9 @@ enum Command {
         /// public key is at `/_admin/webhooks/public-key`.
         #[arg(long)]
         webhook_url: Option<String>,
+        /// Require `Authorization: Bearer TOKEN` on `/_admin/*` (open without it).
+        #[arg(long)]
+        admin_token: Option<String>,
     },
     /// List the current account's contacts (fresh from the CRM), optionally filtered.
     Contacts {
@@ -278,6 +281,7 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
             instance_id,
             app_token_ttl,
             webhook_url,
+            admin_token,
         } => {
             let app = app_id.map(|app_id| attache_sandbox::AppCredentials {
                 app_id,
@@ -294,6 +298,10 @@ async fn run(command: Command) -> Result<(), ErrorPayload> {
                     hmac_secret,
                     app,
                     webhook_url,
+                    admin_token,
+                    // On loopback, only loopback host names: no web page reaches it by DNS
+                    // rebinding. Served on a network address (a training day), any host.
+                    loopback_only: addr.ip().is_loopback(),
                 },
                 addr,
             )

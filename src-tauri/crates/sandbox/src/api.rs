@@ -127,7 +127,6 @@ pub fn router(state: Shared) -> Router {
         .merge(crate::media::host_router());
     let admin = Router::new()
         .route("/_admin/faults", get(get_faults).put(set_faults))
-        .route("/oauth2/token", post(mint_token))
         // Revokes every app token, as an app secret reset does (for tests of the re-mint).
         .route("/_admin/tokens", axum::routing::delete(revoke_tokens))
         .route(
@@ -142,7 +141,12 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/_admin/webhooks/public-key",
             get(|| async { crate::webhooks::PUBLIC_KEY }),
-        );
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_admin_token,
+        ))
+        .route("/oauth2/token", post(mint_token));
     wix.merge(hosts)
         .merge(crate::espo::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
@@ -157,6 +161,10 @@ pub fn router(state: Shared) -> Router {
         .merge(admin)
         .fallback(|| async { ApiError::not_found("NOT_FOUND", "No such endpoint") })
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_loopback_host,
+        ))
         .with_state(state)
 }
 
@@ -430,6 +438,72 @@ async fn mint_token(State(state): State<Shared>, body: axum::body::Bytes) -> Api
 
 /// Wix's API-key auth: the raw key in `Authorization` (no "Bearer"), the site in `wix-site-id`;
 /// or an app's access token (raw, or after "Bearer"), which names the site itself.
+/// `/_admin/*` with an admin token configured: only for whoever holds it.
+async fn require_admin_token(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let Some(token) = state.config.admin_token.as_deref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|given| same_secret(given, token)) {
+        return next.run(req).await;
+    }
+    ApiError::application(
+        StatusCode::UNAUTHORIZED,
+        "ADMIN_TOKEN_REQUIRED",
+        "This site's admin side needs its admin token",
+    )
+    .into_response()
+}
+
+/// With `loopback_only`, refuses a request whose host is not a loopback name: a browser page
+/// on `evil.example` whose DNS answers 127.0.0.1 still sends `Host: evil.example`.
+async fn require_loopback_host(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    if !state.config.loopback_only {
+        return next.run(req).await;
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    if host.as_deref().is_some_and(is_loopback_host) {
+        return next.run(req).await;
+    }
+    ApiError::application(
+        StatusCode::MISDIRECTED_REQUEST,
+        "FOREIGN_HOST",
+        "This site answers only on this computer's loopback address",
+    )
+    .into_response()
+}
+
+/// `127.0.0.1`, `[::1]` or `localhost`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Compares secrets without an early exit, so timing does not tell how much of a guess was right.
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
 async fn require_api_key(State(state): State<Shared>, req: Request, next: Next) -> Response {
     let headers = req.headers();
     let key = headers
@@ -454,7 +528,7 @@ async fn require_api_key(State(state): State<Shared>, req: Request, next: Next) 
         }
         return next.run(req).await;
     }
-    if key.is_empty() || key != state.config.api_key {
+    if key.is_empty() || !same_secret(key, &state.config.api_key) {
         let why = if key.is_empty() {
             "Missing Authorization header"
         } else {

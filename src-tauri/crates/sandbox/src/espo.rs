@@ -183,7 +183,7 @@ async fn require_login(State(state): State<Shared>, req: Request, next: Next) ->
         .unwrap_or(req.uri().path())
         .to_owned();
     let ok = if let Some(key) = header("x-api-key") {
-        key == state.config.api_key
+        crate::api::same_secret(key, &state.config.api_key)
     } else if let Some(hmac) = header("x-hmac-authorization") {
         hmac_ok(
             &state.config.api_key,

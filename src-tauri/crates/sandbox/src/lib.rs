@@ -49,6 +49,13 @@ pub struct SandboxConfig {
     /// Where to POST signed attachment webhooks (also settable at run time through
     /// `PUT /_admin/webhooks`).
     pub webhook_url: Option<String>,
+    /// With a token, `/_admin/*` answers only requests that carry `Authorization: Bearer TOKEN`;
+    /// without, it is open (the test server `attache sandbox`, documented in the README).
+    pub admin_token: Option<String>,
+    /// Answer only requests whose `Host` names this machine's loopback (`127.0.0.1`, `[::1]`,
+    /// `localhost`): a web page that points its own host name at 127.0.0.1 (DNS rebinding)
+    /// is refused instead of reaching the site from the browser.
+    pub loopback_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,8 +76,32 @@ impl SandboxConfig {
             hmac_secret: None,
             app: None,
             webhook_url: None,
+            admin_token: None,
+            loopback_only: false,
         }
     }
+
+    /// The Demo site the app starts for itself: the same data, but a key and an admin token
+    /// made for this run and known only to this process (the published `demo-api-key` opens
+    /// nothing here, and no other local user or web page can switch faults on or read the
+    /// request log), and only loopback host names answered.
+    pub fn in_app(data_dir: PathBuf) -> Self {
+        Self {
+            api_key: run_secret(),
+            admin_token: Some(run_secret()),
+            loopback_only: true,
+            ..Self::demo(data_dir)
+        }
+    }
+}
+
+/// 244 random bits from the OS generator (two v4 UUIDs), for secrets that live one run.
+fn run_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// A running sandbox. Dropping it (or calling [`Sandbox::shutdown`]) stops the server.

@@ -163,10 +163,14 @@ impl Attache {
         running: Option<String>,
         crm: DemoCrm,
     ) -> Result<Self, ServiceError> {
-        let config = SandboxConfig::demo(home.demo_dir());
+        // A Demo site already running elsewhere (`attache sandbox`, with its published key),
+        // e.g. one a test kills the client under, or one shared by several machines on a
+        // training day; else our own, whose key is made for this run.
+        let config = match running {
+            Some(_) => SandboxConfig::demo(home.demo_dir()),
+            None => SandboxConfig::in_app(home.demo_dir()),
+        };
         let (api_key, site_id) = (config.api_key.clone(), config.site_id.clone());
-        // A Demo site already running elsewhere (`attache sandbox`), e.g. one a test kills the
-        // client under, or one shared by several machines on a training day.
         let (demo, base_url) = match running {
             Some(url) => (None, url),
             None => {
