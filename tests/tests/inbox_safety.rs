@@ -181,3 +181,68 @@ async fn a_file_whose_attachment_was_deleted_in_the_crm_is_attached_again() {
         .is_file());
     watching.stop().await;
 }
+
+/// A scanner emptying more files into the inbox than the watcher follows at once, while its
+/// event queue overflows: every file is still filed, exactly once, in turns, well before the
+/// minute's periodic rescan would have found the ones turned away; and `--once` does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_files_is_taken_in_turns_and_each_is_filed_once() {
+    use attache_service::inbox::InboxLimits;
+    const FILES: usize = 60;
+    let root = tempfile::tempdir().unwrap();
+    let sandbox = demo_sandbox(&root.path().join("site")).await;
+    let app = Arc::new(open_demo(&root.path().join("home"), &sandbox.base_url(), Crm::Wix).await);
+    app.contacts().refresh().await.unwrap();
+    app.uploads().start();
+    app.inbox().set_limits(InboxLimits {
+        followed: 8,
+        event_batches: 1,
+    });
+    let ana = contact_named(&app, "Ana Silva");
+    let name = |n: usize| format!("Ana Silva flood {n:03}.pdf");
+
+    let inbox = root.path().join("Inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let watching = app.inbox().watch(settings(&inbox, None)).await.unwrap();
+    for n in 0..FILES {
+        std::fs::write(inbox.join(name(n)), pdf_bytes(&name(n))).unwrap();
+    }
+    let items = inbox_items_until(&app, "flood", Duration::from_secs(45), |items| {
+        items
+            .iter()
+            .filter(|i| i.state == InboxState::Filed)
+            .count()
+            == FILES
+    })
+    .await;
+    assert!(
+        items.iter().all(|i| i.state == InboxState::Filed),
+        "{items:#?}"
+    );
+    watching.stop().await;
+    let counts = attachment_counts(&sandbox.base_url(), &ana.id).await;
+    for n in 0..FILES {
+        assert_eq!(counts.get(&name(n)), Some(&1), "{}", name(n));
+    }
+
+    // `attache watch --once` over a folder holding more than it follows: all of them.
+    let batch = root.path().join("Batch");
+    std::fs::create_dir_all(&batch).unwrap();
+    let later = |n: usize| format!("Ana Silva batch {n:03}.pdf");
+    for n in 0..30 {
+        std::fs::write(batch.join(later(n)), pdf_bytes(&later(n))).unwrap();
+    }
+    let summary = app.inbox().file_once(settings(&batch, None)).await.unwrap();
+    assert_eq!(
+        (
+            summary.filed.len(),
+            summary.needs_filing.len(),
+            summary.failed.len()
+        ),
+        (30, 0, 0)
+    );
+    let counts = attachment_counts(&sandbox.base_url(), &ana.id).await;
+    for n in 0..30 {
+        assert_eq!(counts.get(&later(n)), Some(&1), "{}", later(n));
+    }
+}

@@ -700,10 +700,17 @@ async fn write_body(resp: Response, dest: &Path) -> Result<u64, EspoError> {
 }
 
 async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, EspoError> {
-    let bytes = resp
-        .bytes()
+    let limit = attache_transport::JSON_LIMIT;
+    let body = attache_transport::read_capped(resp, limit)
         .await
         .map_err(|e| EspoError::Decode(format!("the answer was cut: {e}")))?;
+    if body.truncated {
+        return Err(EspoError::Decode(format!(
+            "the answer is larger than {} MiB, which no EspoCRM list page is; not read",
+            limit >> 20
+        )));
+    }
+    let bytes = body.bytes;
     serde_json::from_slice(&bytes).map_err(|e| {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
         EspoError::Decode(format!("{e} in {head:?}"))
@@ -744,6 +751,25 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_cut_at_its_limit_with_a_reason() {
+        use futures::StreamExt;
+        let blocks =
+            futures::stream::iter(std::iter::once(bytes::Bytes::from_static(b"{\"list\": [")))
+                .chain(futures::stream::repeat_with(|| {
+                    bytes::Bytes::from_static(&[b' '; 64 * 1024])
+                }))
+                .map(Ok::<_, std::io::Error>);
+        let resp = http::Response::builder()
+            .status(200)
+            .body(reqwest::Body::wrap_stream(blocks))
+            .unwrap();
+        match decode::<serde_json::Value>(Response::from(resp)).await {
+            Err(EspoError::Decode(why)) => assert!(why.contains("larger than 32 MiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

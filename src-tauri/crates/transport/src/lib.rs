@@ -66,6 +66,52 @@ pub fn client_with(settings: HttpSettings) -> Result<reqwest::Client, TransportE
         .map_err(|e| classify(&e, "the HTTP client"))
 }
 
+/// The most a JSON answer may weigh. The largest real page (1,000 Wix contacts) is a few MB;
+/// a server that sends more is broken or hostile, and is not read into memory.
+pub const JSON_LIMIT: usize = 32 << 20;
+/// How much of an error answer is read: enough for any message the CRMs send.
+pub const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// An answer's body, read up to a limit.
+#[derive(Debug, Default)]
+pub struct Capped {
+    /// The first bytes of the body, at most the limit.
+    pub bytes: Bytes,
+    /// The body went on past the limit (and was not read further).
+    pub truncated: bool,
+}
+
+/// Reads `resp`'s body, but never more than `limit` bytes of it into memory: a body announced
+/// as larger is not read at all; one that grows past the limit is cut there. Either way the
+/// connection is dropped, not drained.
+pub async fn read_capped(resp: reqwest::Response, limit: usize) -> Result<Capped, TransportError> {
+    let host = resp.url().host_str().unwrap_or_default().to_owned();
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(Capped {
+            bytes: Bytes::new(),
+            truncated: true,
+        });
+    }
+    let mut stream = resp.bytes_stream();
+    let mut body = bytes::BytesMut::new();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|e| classify(&e, &host))?;
+        let room = limit - body.len();
+        if piece.len() > room {
+            body.extend_from_slice(&piece[..room]);
+            return Ok(Capped {
+                bytes: body.freeze(),
+                truncated: true,
+            });
+        }
+        body.extend_from_slice(&piece);
+    }
+    Ok(Capped {
+        bytes: body.freeze(),
+        truncated: false,
+    })
+}
+
 /// Sends `request` with `body` (`total` bytes) as its streamed body, failing it as
 /// [`TransportKind::Stalled`] when no byte of the body is taken for `stall` (the peer stopped
 /// reading, or the link died without a reset). Once the whole body is out, the client's own
@@ -565,5 +611,58 @@ mod tests {
         let t = classify(&e, "127.0.0.1");
         assert_eq!(t.kind, TransportKind::Stalled, "{t:?}");
         assert!(t.kind.is_transient());
+    }
+
+    /// A server that answers with headers and then body bytes without end.
+    fn endless(content_length: Option<u64>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let length =
+                content_length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
+            let _ = write!(stream, "HTTP/1.1 500 Oops\r\n{length}\r\n");
+            let block = [b'x'; 64 * 1024];
+            // Stops when the client hangs up; 1 GiB at most.
+            for _ in 0..16 * 1024 {
+                if stream.write_all(&block).is_err() {
+                    return;
+                }
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_body_past_its_limit_is_cut_there_without_reading_the_rest() {
+        for announced in [None, Some(1u64 << 30)] {
+            let port = endless(announced);
+            let resp = client()
+                .unwrap()
+                .get(format!("http://127.0.0.1:{port}/"))
+                .send()
+                .await
+                .unwrap();
+            let capped = read_capped(resp, 100_000).await.unwrap();
+            assert!(capped.truncated, "{announced:?}");
+            let expected = if announced.is_some() { 0 } else { 100_000 };
+            assert_eq!(capped.bytes.len(), expected, "{announced:?}");
+        }
+        let (addr, _) = serve(|_| {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec()
+        });
+        let resp = client()
+            .unwrap()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap();
+        let capped = read_capped(resp, 5).await.unwrap();
+        assert_eq!(
+            (&capped.bytes[..], capped.truncated),
+            (&b"hello"[..], false)
+        );
     }
 }

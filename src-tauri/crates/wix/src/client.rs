@@ -619,11 +619,17 @@ fn has_more(meta: Option<&PagingMetadata>, offset: u32, got: usize, page: u32) -
 }
 
 pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, WixError> {
-    let bytes = resp
-        .bytes()
+    let limit = attache_transport::JSON_LIMIT;
+    let body = attache_transport::read_capped(resp, limit)
         .await
         .map_err(|e| WixError::Decode(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| WixError::Decode(e.to_string()))
+    if body.truncated {
+        return Err(WixError::Decode(format!(
+            "the answer is larger than {} MiB, which no Wix answer is; not read",
+            limit >> 20
+        )));
+    }
+    serde_json::from_slice(&body.bytes).map_err(|e| WixError::Decode(e.to_string()))
 }
 
 /// Worth another try: the connection failed, or Wix answered 429/500/503/504.
@@ -660,8 +666,11 @@ pub(crate) async fn error_from(resp: Response) -> WixError {
         .canonical_reason()
         .unwrap_or("error")
         .to_owned();
-    let body = resp.bytes().await.unwrap_or_default();
-    let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+    // Only the head of an error answer is read; a cut one is parsed as no body at all.
+    let body = attache_transport::read_capped(resp, attache_transport::ERROR_BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    let parsed: ErrorBody = serde_json::from_slice(&body.bytes).unwrap_or_default();
     let details = parsed.details.unwrap_or_default();
     let app = details.application_error.unwrap_or_default();
     let violations = details
@@ -760,6 +769,36 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// A body that never ends: what a broken or hostile server can send.
+    fn endless(status: u16, head: &'static [u8]) -> Response {
+        use futures::StreamExt;
+        let blocks = futures::stream::iter(std::iter::once(bytes::Bytes::from_static(head)))
+            .chain(futures::stream::repeat_with(|| {
+                bytes::Bytes::from_static(&[b' '; 64 * 1024])
+            }))
+            .map(Ok::<_, std::io::Error>);
+        let resp = http::Response::builder()
+            .status(status)
+            .body(reqwest::Body::wrap_stream(blocks))
+            .unwrap();
+        Response::from(resp)
+    }
+
+    #[tokio::test]
+    async fn endless_answers_are_cut_at_their_limit_with_a_reason() {
+        match decode::<serde_json::Value>(endless(200, b"{\"contacts\": [")).await {
+            Err(WixError::Decode(why)) => assert!(why.contains("larger than 32 MiB"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // An error answer is read up to its limit; its status still says what happened.
+        match error_from(endless(503, b"{\"message\": \"busy\"")).await {
+            WixError::Api {
+                status, message, ..
+            } => assert_eq!((status, message.as_str()), (503, "Service Unavailable")),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use attache_core::AppHome;
 pub use crate::names::contact_folder_name;
 pub use matching::{validate as validate_rule, BadRule, FileMatch, Matcher};
 pub use runner::{network_file_system, InboxSummary, InboxWatch};
-pub use settle::{Settled, Settling, QUIET_CLOSED, QUIET_OPEN, QUIET_UNKNOWN};
+pub use settle::{Settled, Settling, FOLLOWED_MAX, QUIET_CLOSED, QUIET_OPEN, QUIET_UNKNOWN};
 pub use store::{FoundFile, InboxStore};
 
 use crate::accounts::Config;
@@ -32,6 +32,27 @@ pub struct Inbox {
     store: InboxStore,
     contacts: Arc<Contacts>,
     uploads: Arc<Uploads>,
+    limits: std::sync::Mutex<InboxLimits>,
+}
+
+/// How much a watcher holds in memory at once, whatever arrives: a scanner emptying ten
+/// thousand files into a folder, or a storm of file events.
+#[derive(Debug, Clone, Copy)]
+pub struct InboxLimits {
+    /// Files followed until complete; more wait for a catch-up read of the folders.
+    pub followed: usize,
+    /// Batches of file events waiting for the runner; past it events are dropped and the
+    /// folders are read again instead, which loses nothing.
+    pub event_batches: usize,
+}
+
+impl Default for InboxLimits {
+    fn default() -> Self {
+        Self {
+            followed: settle::FOLLOWED_MAX,
+            event_batches: 256,
+        }
+    }
 }
 
 impl Inbox {
@@ -47,7 +68,17 @@ impl Inbox {
             store: InboxStore::open(&home.inbox_db())?,
             contacts,
             uploads,
+            limits: Default::default(),
         })
+    }
+
+    /// Sets the limits watchers started from now on use (tests make them small).
+    pub fn set_limits(&self, limits: InboxLimits) {
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner()) = limits;
+    }
+
+    fn limits(&self) -> InboxLimits {
+        *self.limits.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The durable record of the files taken on (tests and benchmarks read it).

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -197,8 +198,10 @@ struct Runner {
     /// When rows were last re-read for jobs started elsewhere (a file filed by hand).
     reloaded_at: Instant,
     events: broadcast::Sender<InboxEvent>,
-    raw: mpsc::UnboundedReceiver<DebounceEventResult>,
-    raw_sender: mpsc::UnboundedSender<DebounceEventResult>,
+    raw: mpsc::Receiver<DebounceEventResult>,
+    raw_sender: mpsc::Sender<DebounceEventResult>,
+    /// Event batches were dropped because `raw` was full: read the folders instead.
+    raw_overflowed: Arc<AtomicBool>,
     _watchers: Vec<AnyDebouncer>,
     problems: Vec<String>,
     published_at: i64,
@@ -231,19 +234,21 @@ impl Runner {
         }
         let lock = take_inbox_lock(&inbox.home.inbox_lock())?;
         let (matcher, matcher_source) = inbox.matcher(&settings.rules)?;
-        let (raw_sender, raw) = mpsc::unbounded_channel();
+        let limits = inbox.limits();
+        let (raw_sender, raw) = mpsc::channel(limits.event_batches.max(1));
         let mut runner = Self {
             inbox,
             settings,
             folders,
             matcher,
             matcher_source,
-            settling: Settling::new(),
+            settling: Settling::with_limit(limits.followed),
             waiting_on: HashMap::new(),
             reloaded_at: Instant::now(),
             events,
             raw,
             raw_sender,
+            raw_overflowed: Arc::new(AtomicBool::new(false)),
             _watchers: Vec::new(),
             problems: Vec::new(),
             published_at: now_ms(),
@@ -266,8 +271,11 @@ impl Runner {
                 .poll
                 .unwrap_or_else(|| network_file_system(folder).is_some());
             let sender = self.raw_sender.clone();
+            let overflowed = self.raw_overflowed.clone();
             let handler = move |result: DebounceEventResult| {
-                let _ = sender.send(result);
+                if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(result) {
+                    overflowed.store(true, Ordering::Relaxed);
+                }
             };
             let started = if poll {
                 let config = notify::Config::default().with_poll_interval(POLL_EVERY);
@@ -355,12 +363,32 @@ impl Runner {
             match entry {
                 // Links are listed, not followed, so that `take_on` reports them.
                 Ok(e) if e.file_type().is_file() || e.path_is_symlink() => {
-                    self.settling.found(e.path(), now)
+                    if !self.handled_before(dir, e.path()) {
+                        self.settling.found(e.path(), now)
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "inbox scan"),
             }
         }
+    }
+
+    /// A file this inbox took on before, unchanged since (kept after filing, waiting for
+    /// review, failed): not followed again, so a folder of old files costs no room.
+    fn handled_before(&self, dir: &Path, path: &Path) -> bool {
+        let Some((size, modified_ns)) = settle_stat(path) else {
+            return false;
+        };
+        let found = FoundFile {
+            inbox: dir.to_owned(),
+            path: path.to_owned(),
+            size,
+            modified_ns,
+        };
+        matches!(
+            self.inbox.store.known(&self.inbox.account, &found),
+            Ok(Some(_))
+        )
     }
 
     fn on_events(&mut self, result: DebounceEventResult) {
@@ -454,6 +482,10 @@ impl Runner {
                 _ = rescan.tick(), if !once => self.scan_all(),
                 _ = finished.changed() => {}
                 _ = tokio::time::sleep(pause) => {}
+            }
+            // Events dropped, or files turned away while the list was full: read the folders.
+            if self.raw_overflowed.swap(false, Ordering::Relaxed) | self.settling.take_catch_up() {
+                self.scan_all();
             }
             let settled = self.settling.take_settled(Instant::now(), settle_stat);
             for file in settled {

@@ -44,15 +44,56 @@ pub struct Settled {
     pub modified_ns: i64,
 }
 
-/// The files being watched until they are complete.
-#[derive(Debug, Default)]
+/// How many files are followed at once by default. Each costs a `stat` per look; a folder
+/// holding more new files than this is taken in turns (see [`Settling::take_catch_up`]).
+pub const FOLLOWED_MAX: usize = 10_000;
+
+/// The files being watched until they are complete, at most a limit of them at once.
+#[derive(Debug)]
 pub struct Settling {
     candidates: HashMap<PathBuf, Candidate>,
+    limit: usize,
+    /// A file was turned away because the list was full: the folders must be read again once
+    /// there is room, or it would wait for the next periodic rescan.
+    overflowed: bool,
+}
+
+impl Default for Settling {
+    fn default() -> Self {
+        Self::with_limit(FOLLOWED_MAX)
+    }
 }
 
 impl Settling {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            candidates: HashMap::new(),
+            limit: limit.max(1),
+            overflowed: false,
+        }
+    }
+
+    /// Whether files were turned away and there is room again (half the list free): the caller
+    /// reads the folders again to pick them up. True once per overflow.
+    pub fn take_catch_up(&mut self) -> bool {
+        if self.overflowed && self.candidates.len() <= self.limit / 2 {
+            self.overflowed = false;
+            return true;
+        }
+        false
+    }
+
+    /// Room for `path`: already followed, or the list is not full (else noted as overflow).
+    fn admits(&mut self, path: &Path) -> bool {
+        if self.candidates.len() < self.limit || self.candidates.contains_key(path) {
+            return true;
+        }
+        self.overflowed = true;
+        false
     }
 
     /// Bytes were written (or the file was created): wait for the close.
@@ -67,6 +108,9 @@ impl Settling {
 
     /// Found by a scan or a polling watcher. Says nothing new about a file already followed.
     pub fn found(&mut self, path: &Path, now: Instant) {
+        if !self.admits(path) {
+            return;
+        }
         self.candidates.entry(path.to_owned()).or_insert(Candidate {
             writer: Writer::Unknown,
             seen: None,
@@ -82,6 +126,9 @@ impl Settling {
     }
 
     fn note(&mut self, path: &Path, writer: Writer, now: Instant) {
+        if !self.admits(path) {
+            return;
+        }
         let c = self.candidates.entry(path.to_owned()).or_insert(Candidate {
             writer,
             seen: None,
@@ -235,5 +282,26 @@ mod tests {
             s.take_settled(t0 + QUIET_CLOSED * 4, stat).is_empty(),
             "changed after its close: waits"
         );
+    }
+
+    #[test]
+    fn past_its_limit_it_turns_files_away_and_asks_for_a_catch_up_once_there_is_room() {
+        let t0 = Instant::now();
+        let mut s = Settling::with_limit(4);
+        for name in ["a", "b", "c", "d", "e", "f"] {
+            s.closed(Path::new(name), t0);
+        }
+        assert_eq!(s.len(), 4);
+        // A file already followed is still heard about when the list is full.
+        s.written(Path::new("a"), t0);
+        assert!(!s.take_catch_up(), "no room yet");
+        let stat = |_: &Path| Some((1, 1));
+        s.take_settled(t0, stat);
+        let taken = s.take_settled(t0 + QUIET_OPEN, stat);
+        assert_eq!(taken.len(), 4);
+        assert!(s.take_catch_up(), "room again: read the folders");
+        assert!(!s.take_catch_up(), "once per overflow");
+        s.found(Path::new("e"), t0);
+        assert_eq!(s.len(), 1);
     }
 }
