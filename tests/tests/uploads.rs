@@ -674,3 +674,57 @@ async fn files_filed_as_espocrm_documents_are_checked_then_linked_as_documents()
         .message
         .contains("Wix keeps no separate document records"));
 }
+
+/// A CRM that stores a file under a tidied name (NFC, or with the characters servers refuse
+/// replaced) still has each file attached once: the engine recognises its file under the new
+/// name instead of resending it forever, even when the answer to the upload is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crm_that_renames_files_still_gets_each_once() {
+    use attache_sandbox::faults::Renaming;
+    for crm in [Crm::Wix, Crm::Espo] {
+        for rename in [Renaming::Nfc, Renaming::Cleaned] {
+            let w = world_on(crm).await;
+            let ana = w.contact("Ana Silva").await;
+            let before = w.names_on(&ana).await;
+            let sent = [
+                "Cafe\u{301} offer.pdf",
+                "Deed #4 & plan {lot 12}.pdf",
+                "Re\u{301}sume\u{301} 100%.pdf",
+            ];
+            let paths: Vec<PathBuf> = sent.iter().map(|n| pdf(&w.files, n, n)).collect();
+            set_faults(
+                &w.sandbox,
+                &Faults {
+                    rename,
+                    lost_response_rate: if crm == Crm::Wix { 0.5 } else { 0.0 },
+                    ..Faults::default()
+                },
+            )
+            .await;
+            let report = w
+                .app
+                .uploads()
+                .queue_files(&ana, paths, false)
+                .await
+                .unwrap();
+            let ids: Vec<i64> = report.queued.iter().map(|j| j.id).collect();
+            assert_eq!(ids.len(), sent.len(), "{crm:?} {rename:?}: {report:?}");
+            let ended = run_until_done(&w.app, &ids).await;
+            let case = format!("{crm:?} {rename:?}");
+            for job in &ended {
+                assert_eq!(job.state, JobState::Done, "{case}: {job:#?}");
+            }
+            let after = w.names_on(&ana).await;
+            let added: HashMap<&String, usize> = after
+                .iter()
+                .map(|(name, n)| (name, n - before.get(name).copied().unwrap_or(0)))
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            let stored: Vec<String> = sent.iter().map(|n| rename.apply(n)).collect();
+            assert_eq!(added.len(), sent.len(), "{case}: {added:?}");
+            for name in &stored {
+                assert_eq!(added.get(name), Some(&1), "{case}: {name:?} in {added:?}");
+            }
+        }
+    }
+}

@@ -7,6 +7,22 @@ pub fn fold(text: &str) -> String {
     ascii.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A file name as CRMs keep it recognisable: transliterated to lower-case ASCII (NFC and NFD
+/// spellings, "é" and "e" alike) with only letters and digits kept, so "Deed #4: plan.pdf"
+/// stored as "Deed _4_ plan.pdf" has the same key. A name with no letter or digit is its
+/// lower-case self.
+pub fn file_name_key(name: &str) -> String {
+    let key: String = fold(name)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    if key.is_empty() {
+        name.to_lowercase()
+    } else {
+        key
+    }
+}
+
 /// Only the digits: "+1 (207) 555-0142" -> "12075550142".
 pub fn digits(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()

@@ -1463,7 +1463,7 @@ async fn upload(
     let mut record = StoredAttachment {
         id: id.clone(),
         contact_id: pending.contact_id.clone(),
-        file_name: pending.file_name.clone(),
+        file_name: state.faults().rename.apply(&pending.file_name),
         mime_type: pending.mime_type.clone(),
         size_bytes: size,
         created_date: site::now_iso(),

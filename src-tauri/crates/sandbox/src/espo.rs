@@ -759,7 +759,7 @@ async fn create_attachment(
     tokio::fs::write(&path, &bytes).await.map_err(storage)?;
     let record = EspoFile {
         id: id.clone(),
-        name,
+        name: state.faults().rename.apply(&name),
         mime_type: str_field(&body, "type").map(str::to_owned),
         declared_size: declared,
         received: bytes.len() as u64,

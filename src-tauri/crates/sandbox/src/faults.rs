@@ -9,7 +9,10 @@
 //! `url-ttl=2s` (upload URLs expire), `expired=0.2` (share of upload URLs found
 //! expired when used), `rate=200` (requests per minute per site, 429 beyond), `list-lag=500ms`
 //! (a new attachment is left out of its contact's list for that long after it was stored, as
-//! an eventually consistent listing does).
+//! an eventually consistent listing does), `rename=nfc` or `rename=cleaned` (the name an
+//! upload is stored under is not quite the one sent: Unicode-normalised to NFC, or that and
+//! the characters many servers refuse, `\ / : * ? " < > | # % & { }` and controls, replaced by
+//! `_`, as CRMs that tidy file names do).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -29,6 +32,40 @@ pub struct Faults {
     pub expired_url_rate: f64,
     pub rate_limit_per_minute: Option<u32>,
     pub list_lag_ms: u64,
+    pub rename: Renaming,
+}
+
+/// How the site changes the name an upload is stored under.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Renaming {
+    /// Stored as sent.
+    #[default]
+    None,
+    /// Unicode-normalised to NFC ("Cafe\u{301}" is stored "Caf\u{e9}").
+    Nfc,
+    /// NFC, and each character servers often refuse replaced by `_`.
+    Cleaned,
+}
+
+impl Renaming {
+    pub fn apply(self, name: &str) -> String {
+        if self == Renaming::None {
+            return name.to_owned();
+        }
+        let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(name);
+        if self == Renaming::Nfc {
+            return nfc.into_owned();
+        }
+        nfc.chars()
+            .map(|c| match c {
+                '\\' | '/' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '#' | '%' | '&' | '{'
+                | '}' => '_',
+                c if c.is_control() => '_',
+                c => c,
+            })
+            .collect()
+    }
 }
 
 impl Faults {
@@ -57,11 +94,19 @@ impl Faults {
                 "expired" => faults.expired_url_rate = share()?,
                 "url-ttl" => faults.upload_url_ttl_ms = Some(millis(value)?),
                 "list-lag" => faults.list_lag_ms = millis(value)?,
+                "rename" => {
+                    faults.rename = match value {
+                        "none" => Renaming::None,
+                        "nfc" => Renaming::Nfc,
+                        "cleaned" => Renaming::Cleaned,
+                        other => return Err(format!("rename: none, nfc or cleaned, not {other:?}")),
+                    }
+                }
                 "rate" => {
                     faults.rate_limit_per_minute =
                         Some(value.parse().map_err(|_| format!("rate: {value:?} is not a whole number"))?)
                 }
-                other => return Err(format!("unknown fault {other:?} (latency, 5xx, 429, reset, lost, expired, url-ttl, rate, list-lag)")),
+                other => return Err(format!("unknown fault {other:?} (latency, 5xx, 429, reset, lost, expired, url-ttl, rate, list-lag, rename)")),
             }
         }
         Ok(faults)
@@ -120,7 +165,7 @@ mod tests {
     #[test]
     fn parses_every_fault_and_refuses_nonsense() {
         let f = Faults::parse(
-            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200,list-lag=1s",
+            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200,list-lag=1s,rename=nfc",
         )
         .unwrap();
         assert_eq!(
@@ -135,12 +180,22 @@ mod tests {
                 expired_url_rate: 0.4,
                 rate_limit_per_minute: Some(200),
                 list_lag_ms: 1000,
+                rename: Renaming::Nfc,
             }
         );
+        assert!(Faults::parse("rename=upper").is_err());
         assert!(Faults::parse("5xx=2").is_err());
         assert!(Faults::parse("boom=1").is_err());
         assert!(Faults::parse("latency").is_err());
         assert_eq!(Faults::parse("").unwrap(), Faults::default());
+    }
+
+    #[test]
+    fn renaming_normalises_and_cleans() {
+        let nfd = "Cafe\u{301} #2: a/b.pdf";
+        assert_eq!(Renaming::None.apply(nfd), nfd);
+        assert_eq!(Renaming::Nfc.apply(nfd), "Caf\u{e9} #2: a/b.pdf");
+        assert_eq!(Renaming::Cleaned.apply(nfd), "Caf\u{e9} _2_ a_b.pdf");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use attache_core::normalize::file_name_key;
 use attache_core::retry::{retrying, Retry};
 use attache_core::upload::{verified_range, UploadSource};
 use futures::TryStreamExt;
@@ -601,7 +602,9 @@ impl WixClient {
         Ok(found
             .into_iter()
             .filter(|f| {
-                f.display_name.as_deref() == Some(source.file_name.as_str())
+                // The name as Wix may have tidied it (normalised, characters replaced).
+                f.display_name.as_deref().map(file_name_key)
+                    == Some(file_name_key(&source.file_name))
                     && f.size() == Some(source.size)
             })
             .collect())

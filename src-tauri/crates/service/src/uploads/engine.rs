@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use attache_core::normalize::file_name_key;
 use attache_core::retry::RetryPolicy;
 use attache_core::upload::{
     stat, BatchSummary, InspectedFile, JobState, Progress, UploadEvent, UploadJob, UploadSource,
@@ -309,7 +310,8 @@ impl Inner {
             if active.len() >= self.concurrency + VERIFYING_AT_MOST {
                 break;
             }
-            let key = (job.contact_id.clone(), job.file_name.to_lowercase());
+            // Two files whose names a CRM could store alike go one after the other.
+            let key = (job.contact_id.clone(), file_name_key(&job.file_name));
             if active.contains_key(&job.id) || busy.contains(&key) {
                 continue;
             }
@@ -833,10 +835,36 @@ enum Look {
     Everything,
 }
 
+/// Whether a listed attachment's name can be the file queued under `queued`: the same name
+/// up to what CRMs do to names they store (case, Unicode normalisation, accents, characters
+/// they replace or drop; see [`file_name_key`]). The size check and the baseline keep a foreign
+/// file from passing for ours.
 fn same_name(listed: &str, queued: &str) -> bool {
-    listed == queued || listed.to_lowercase() == queued.to_lowercase()
+    listed == queued || file_name_key(listed) == file_name_key(queued)
 }
 
 fn store_error(e: StoreError) -> BackendError {
     BackendError::new(ErrorCode::Storage, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_a_crm_tidied_are_still_the_same_name() {
+        for (sent, stored) in [
+            ("Cafe\u{301} offer.pdf", "Caf\u{e9} offer.pdf"),
+            ("Deed #4: plan.pdf", "Deed _4_ plan.pdf"),
+            ("Scan.PDF", "scan.pdf"),
+            ("Résumé.pdf", "Resume.pdf"),
+            ("Договор.pdf", "Dogovor.pdf"),
+            ("★.pdf", "★.pdf"),
+        ] {
+            assert!(same_name(stored, sent), "{sent:?} stored as {stored:?}");
+        }
+        for (a, b) in [("Scan 1.pdf", "Scan 2.pdf"), ("Offer.pdf", "Offer.png")] {
+            assert!(!same_name(a, b), "{a:?} vs {b:?}");
+        }
+    }
 }
