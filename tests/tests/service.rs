@@ -473,3 +473,61 @@ async fn the_in_app_demo_site_answers_only_the_app() {
     // None of that touched the app: it lists the Demo site's clients as always.
     assert!(app.contacts().refresh().await.unwrap() >= 12);
 }
+
+/// Renders given up for their time still hold their turn until their thread ends, so a grid of
+/// slow pictures never has more renders running than there are turns; and a picture that could
+/// not be made is not rendered again on the next repaint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_renders_keep_their_turn_and_failures_are_remembered() {
+    let home = tempfile::tempdir().unwrap();
+    let app = open(home.path())
+        .await
+        .with_thumb_time_limit(std::time::Duration::from_micros(1));
+    app.contacts().refresh().await.unwrap();
+    let ana = app.contacts().search("Ana Silva", 0, 1).contacts.remove(0);
+    let mut photo = Vec::new();
+    image::RgbImage::from_fn(3000, 2000, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    })
+    .write_to(
+        &mut std::io::Cursor::new(&mut photo),
+        image::ImageFormat::Png,
+    )
+    .unwrap();
+    // Six different files (bytes after the end of a PNG are ignored by decoders).
+    let files: Vec<std::path::PathBuf> = (0..6u8)
+        .map(|n| {
+            let path = home.path().join(format!("facade {n}.png"));
+            let mut bytes = photo.clone();
+            bytes.push(n);
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect();
+    let report = app.uploads().queue_files(&ana, files, false).await.unwrap();
+    let ids: Vec<i64> = report.queued.iter().map(|j| j.id).collect();
+    assert_eq!(ids.len(), 6);
+
+    let ask_all =
+        || futures::future::join_all(ids.iter().map(|id| app.thumbnails().of_upload(*id, 256)));
+    for answer in ask_all().await {
+        let message = ErrorPayload::from(answer.unwrap_err()).message;
+        assert!(message.contains("took too long"), "{message}");
+    }
+    assert_eq!(app.thumbnails().rendered(), 6);
+    // The next repaint: answered from memory, nothing rendered again.
+    let started = std::time::Instant::now();
+    for answer in ask_all().await {
+        assert!(answer.is_err());
+    }
+    assert!(started.elapsed() < std::time::Duration::from_millis(200));
+    assert_eq!(app.thumbnails().rendered(), 6);
+    // Let the abandoned threads end, then look at how many ever ran at once.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let turns = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let peak = app.thumbnails().renders_peak();
+    assert!(
+        peak >= 1 && peak <= turns,
+        "{peak} renders at once, {turns} turns"
+    );
+}

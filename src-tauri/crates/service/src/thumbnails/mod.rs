@@ -1,7 +1,10 @@
 //! The thumbnails room: pictures of attachments and of files waiting in the upload tray, from
 //! the disk cache or rendered now. One render per picture however many ask at once (the grid
 //! and Quick Look, two windows), a few pictures at a time (each takes a core), off the async
-//! threads, each within a time limit.
+//! threads, each within a time limit. Memory is bounded per render (files over 256 MB are not
+//! read, pictures and PDF images past their pixel limits are refused before decoding) and in
+//! all (a render given up for its time keeps its turn until its thread ends); what could not
+//! be made is remembered, not rendered again on every repaint.
 
 mod cache;
 pub mod render;
@@ -39,7 +42,7 @@ fn thumb_size(asked: u32) -> u32 {
 }
 
 /// Why a thumbnail could not be had; the window shows the type icon instead.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ThumbnailError {
     #[error("no thumbnail for {0}")]
     NoPicture(String),
@@ -57,8 +60,15 @@ pub struct Thumbnails {
     contacts: Arc<Contacts>,
     uploads: Arc<Uploads>,
     cache: ThumbCache,
-    /// Renders running at once (each takes a core).
-    renders: tokio::sync::Semaphore,
+    /// Renders running at once (each takes a core). A render's permit is held by its thread,
+    /// so one given up for its time goes on counting until it really ends.
+    renders: Arc<tokio::sync::Semaphore>,
+    /// Render threads running now, and the most seen at once (tests read it).
+    running: Arc<RunningRenders>,
+    /// Pictures that could not be made, with why: asked again (every repaint of the grid),
+    /// they fail at once instead of rendering again. Their content never changes (keys are
+    /// attachment ids and content hashes); a restart tries once more.
+    failed: std::sync::Mutex<HashMap<(String, u32), ThumbnailError>>,
     /// One lock per thumbnail being rendered, so simultaneous asks for the same picture wait
     /// for one render instead of making two.
     rendering: std::sync::Mutex<HashMap<(String, u32), RenderLock>>,
@@ -66,6 +76,30 @@ pub struct Thumbnails {
     renders_done: AtomicU64,
     time_limit: Duration,
 }
+
+/// How many render threads run, and the most that ever ran at once.
+#[derive(Default)]
+struct RunningRenders {
+    now: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl RunningRenders {
+    fn enter(self: &Arc<Self>) -> impl Drop {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        struct Leaving(Arc<RunningRenders>);
+        impl Drop for Leaving {
+            fn drop(&mut self) {
+                self.0.now.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Leaving(self.clone())
+    }
+}
+
+/// Failures remembered at most; past it the memory starts over (they are cheap to find again).
+const FAILURES_REMEMBERED: usize = 10_000;
 
 /// Renders kept before thumbnails were kept per account lie loose in the cache's root: no one
 /// can tell whose documents they show (so sign-out could not delete them), and they are cheap
@@ -98,9 +132,11 @@ impl Thumbnails {
                 home.thumbs_dir().join(crate::safe_file_name(account)),
                 CACHE_BYTES,
             ),
-            renders: tokio::sync::Semaphore::new(
+            renders: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            )),
+            running: Default::default(),
+            failed: Default::default(),
             rendering: Default::default(),
             renders_done: Default::default(),
             time_limit: TIME_LIMIT,
@@ -123,6 +159,10 @@ impl Thumbnails {
         let key = format!("{}-{attachment_id}", self.account);
         if let Some(hit) = self.cache.get(&key, thumb_size(size)) {
             return Ok(hit);
+        }
+        // Known not to render: not even downloaded again.
+        if let Some(failure) = self.failure(&(key.clone(), thumb_size(size))) {
+            return Err(failure.into());
         }
         let attachment = self.contacts.cached_attachment(contact_id, attachment_id)?;
         let source = if attachment.has_preview() {
@@ -171,34 +211,26 @@ impl Thumbnails {
             .entry(flight_key.clone())
             .or_default()
             .clone();
-        let result = async {
+        let result: Result<_, ServiceError> = async {
             let _same_picture = flight.lock().await;
-            // Another ask may have rendered it while this one waited.
+            // Another ask may have rendered it, or found it cannot be, while this one waited.
             if let Some(hit) = self.cache.get(key, size) {
                 return Ok(hit);
             }
-            // The semaphore is never closed.
-            let _turn = self.renders.acquire().await.expect("render semaphore open");
-            self.renders_done.fetch_add(1, Ordering::Relaxed);
-            let render = tokio::task::spawn_blocking(move || render_file(&source, size));
-            // On time-out the blocking thread is left to finish on its own (a thread cannot be
-            // stopped safely); its result is dropped and the caller shows the type icon.
-            let thumb = tokio::time::timeout(self.time_limit, render)
-                .await
-                .map_err(|_| {
-                    tracing::warn!(file = %file_name, "thumbnail render exceeded its time limit");
-                    ThumbnailError::TimedOut(file_name.to_owned())
-                })?
-                .map_err(|_| ThumbnailError::RenderPanicked(file_name.to_owned()))?
-                .map_err(|reason| {
-                    tracing::info!(file = %file_name, "no thumbnail: {reason}");
-                    ThumbnailError::Unrenderable {
-                        file: file_name.to_owned(),
-                        reason,
-                    }
-                })?;
-            let path = self.cache.put(key, size, &thumb)?;
-            Ok((path, thumb.mime))
+            if let Some(failure) = self.failure(&flight_key) {
+                return Err(failure.into());
+            }
+            let made = self.render_now(source, file_name, size).await;
+            match made {
+                Ok(thumb) => {
+                    let path = self.cache.put(key, size, &thumb)?;
+                    Ok((path, thumb.mime))
+                }
+                Err(failure) => {
+                    self.remember_failure(flight_key.clone(), failure.clone());
+                    Err(failure.into())
+                }
+            }
         }
         .await;
         // The last ask out removes the lock, so the map holds only renders in progress.
@@ -207,6 +239,65 @@ impl Thumbnails {
             rendering.remove(&flight_key);
         }
         result
+    }
+
+    /// Renders `source` on a blocking thread within the time limit. The thread holds its render
+    /// permit until it ends, even when it was given up for its time: a slow file cannot make
+    /// more renders run than there are permits.
+    async fn render_now(
+        &self,
+        source: PathBuf,
+        file_name: &str,
+        size: u32,
+    ) -> Result<Thumbnail, ThumbnailError> {
+        // The semaphore is never closed.
+        let turn = self
+            .renders
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("render semaphore open");
+        self.renders_done.fetch_add(1, Ordering::Relaxed);
+        let running = self.running.clone();
+        let render = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            let _running = running.enter();
+            render_file(&source, size)
+        });
+        // On time-out the blocking thread is left to finish on its own (a thread cannot be
+        // stopped safely); its result is dropped and the caller shows the type icon.
+        tokio::time::timeout(self.time_limit, render)
+            .await
+            .map_err(|_| {
+                tracing::warn!(file = %file_name, "thumbnail render exceeded its time limit");
+                ThumbnailError::TimedOut(file_name.to_owned())
+            })?
+            .map_err(|_| ThumbnailError::RenderPanicked(file_name.to_owned()))?
+            .map_err(|reason| {
+                tracing::info!(file = %file_name, "no thumbnail: {reason}");
+                ThumbnailError::Unrenderable {
+                    file: file_name.to_owned(),
+                    reason,
+                }
+            })
+    }
+
+    fn failure(&self, key: &(String, u32)) -> Option<ThumbnailError> {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed.get(key).cloned()
+    }
+
+    fn remember_failure(&self, key: (String, u32), failure: ThumbnailError) {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.len() >= FAILURES_REMEMBERED {
+            failed.clear();
+        }
+        failed.insert(key, failure);
+    }
+
+    /// The most render threads that ran at once since opening (time-outs included).
+    pub fn renders_peak(&self) -> usize {
+        self.running.peak.load(Ordering::SeqCst)
     }
 
     /// How many thumbnails were rendered (not served from the cache) since opening.

@@ -34,6 +34,11 @@ pub const PREVIEW_SIZE: u32 = 1024;
 const MAX_PIXELS: u64 = 120_000_000;
 /// Memory `image` may allocate while decoding one picture.
 const MAX_DECODE_BYTES: u64 = 512 << 20;
+/// Images inside a PDF with more pixels than this are refused before the page is drawn: a
+/// 600 dpi A4 scan is 35 M; a PDF bomb declares billions in a few kilobytes of zeros.
+const MAX_PDF_IMAGE_PIXELS: u64 = 64_000_000;
+/// Files larger than this are not read for a thumbnail (the type icon shows instead).
+pub const MAX_SOURCE_BYTES: u64 = 256 << 20;
 /// PDF pages larger than this (points, either side) are refused: no real document is.
 const MAX_PAGE_POINTS: f32 = 20_000.0;
 /// JPEG quality of photo thumbnails.
@@ -66,6 +71,8 @@ pub enum ThumbError {
     Unsupported(String),
     #[error("the picture claims {width}×{height} pixels, more than Attaché decodes")]
     TooLarge { width: u64, height: u64 },
+    #[error("the file is {} MB, too large to preview", bytes / 1_000_000)]
+    FileTooLarge { bytes: u64 },
     #[error("the PDF is password-protected")]
     Encrypted,
     #[error("the PDF has no pages")]
@@ -116,24 +123,48 @@ fn kind_of(bytes: &[u8]) -> Result<Kind, ThumbError> {
 /// A thumbnail of the file at `path`, at most `max_side` pixels on its long side (never
 /// enlarged).
 pub fn render_file(path: &Path, max_side: u32) -> Result<Thumbnail, ThumbError> {
-    let bytes = std::fs::read(path).map_err(|e| ThumbError::Io(e.to_string()))?;
-    render(&bytes, max_side)
+    use std::io::Read;
+    let io = |e: std::io::Error| ThumbError::Io(e.to_string());
+    let file = std::fs::File::open(path).map_err(io)?;
+    let announced = file.metadata().map_err(io)?.len();
+    if announced > MAX_SOURCE_BYTES {
+        return Err(ThumbError::FileTooLarge { bytes: announced });
+    }
+    // Read once, never past the limit, even if the file grows meanwhile.
+    let mut bytes = Vec::with_capacity(announced as usize);
+    file.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(ThumbError::FileTooLarge {
+            bytes: bytes.len() as u64,
+        });
+    }
+    render_bytes(std::borrow::Cow::Owned(bytes), max_side)
 }
 
 /// A thumbnail of `bytes` (see [`render_file`]).
 pub fn render(bytes: &[u8], max_side: u32) -> Result<Thumbnail, ThumbError> {
+    render_bytes(std::borrow::Cow::Borrowed(bytes), max_side)
+}
+
+/// Bytes read for the purpose are parsed in place; a PDF is copied only from borrowed bytes.
+fn render_bytes(bytes: std::borrow::Cow<'_, [u8]>, max_side: u32) -> Result<Thumbnail, ThumbError> {
     let max_side = max_side.clamp(16, 4096);
-    match kind_of(bytes)? {
-        Kind::Jpeg => encode_photo(jpeg(bytes, max_side)?, max_side),
+    match kind_of(&bytes)? {
+        Kind::Jpeg => encode_photo(jpeg(&bytes, max_side)?, max_side),
         Kind::Raster(format) => {
-            let image = raster(bytes, format)?;
+            let image = raster(&bytes, format)?;
             if image.color().has_alpha() {
                 encode_png(shrink_rgba(image.to_rgba8(), max_side)?)
             } else {
                 encode_photo(image.to_rgb8(), max_side)
             }
         }
-        Kind::Pdf => encode_png(shrink_rgba(pdf_first_page(bytes, max_side)?, max_side)?),
+        Kind::Pdf => encode_png(shrink_rgba(
+            pdf_first_page(bytes.into_owned(), max_side)?,
+            max_side,
+        )?),
     }
 }
 
@@ -258,17 +289,18 @@ fn raster(bytes: &[u8], format: ImageFormat) -> Result<DynamicImage, ThumbError>
     })
 }
 
-fn pdf_first_page(bytes: &[u8], max_side: u32) -> Result<RgbaImage, ThumbError> {
+fn pdf_first_page(bytes: Vec<u8>, max_side: u32) -> Result<RgbaImage, ThumbError> {
     use hayro::hayro_interpret::InterpreterSettings;
     use hayro::hayro_syntax::{LoadPdfError, Pdf};
     use hayro::vello_cpu::color::palette::css::WHITE;
 
-    let pdf = Pdf::new(bytes.to_vec()).map_err(|e| match e {
+    let pdf = Pdf::new(bytes).map_err(|e| match e {
         LoadPdfError::Decryption(_) => ThumbError::Encrypted,
         LoadPdfError::Invalid => ThumbError::Corrupt("not a readable PDF".into()),
     })?;
     let pages = pdf.pages();
     let page = pages.first().ok_or(ThumbError::NoPages)?;
+    pdf_images_within_limits(&pdf, page)?;
     let (width, height) = page.render_dimensions();
     if !(width.is_finite() && height.is_finite())
         || width < 1.0
@@ -297,6 +329,52 @@ fn pdf_first_page(bytes: &[u8], max_side: u32) -> Result<RgbaImage, ThumbError> 
     // The white background makes every pixel opaque, so premultiplied equals straight alpha.
     RgbaImage::from_raw(w, h, pixmap.data_as_u8_slice().to_vec())
         .ok_or_else(|| ThumbError::Corrupt("the page rendered to an empty picture".into()))
+}
+
+/// hayro decodes an image at its full size whatever scale it is drawn at, so every image the
+/// file defines (XObjects, their soft masks) and every inline image on the first page is
+/// measured first; one past [`MAX_PDF_IMAGE_PIXELS`] refuses the render before any is decoded.
+/// (Inline images inside form XObjects are not reached by this look; they are rare and
+/// limited by the file size.)
+fn pdf_images_within_limits(
+    pdf: &hayro::hayro_syntax::Pdf,
+    page: &hayro::hayro_syntax::page::Page<'_>,
+) -> Result<(), ThumbError> {
+    use hayro::hayro_syntax::content::ops::TypedInstruction;
+    use hayro::hayro_syntax::object::dict::keys::{H, HEIGHT, IMAGE, SUBTYPE, W, WIDTH};
+    use hayro::hayro_syntax::object::{Dict, Name, Object};
+
+    let check = |dict: &Dict<'_>| -> Result<(), ThumbError> {
+        let side = |short: &[u8], long: &[u8]| {
+            dict.get::<f64>(long)
+                .or_else(|| dict.get::<f64>(short))
+                .unwrap_or(0.0)
+                .max(0.0) as u64
+        };
+        let (width, height) = (side(W, WIDTH), side(H, HEIGHT));
+        if width.saturating_mul(height) > MAX_PDF_IMAGE_PIXELS {
+            return Err(ThumbError::TooLarge { width, height });
+        }
+        Ok(())
+    };
+    for object in pdf.objects() {
+        if let Object::Stream(stream) = object {
+            let dict = stream.dict();
+            if dict
+                .get::<Name<'_>>(SUBTYPE)
+                .is_some_and(|n| n.as_ref() == IMAGE)
+            {
+                check(dict)?;
+            }
+        }
+    }
+    let mut ops = page.typed_operations();
+    while let Some(op) = ops.next() {
+        if let TypedInstruction::InlineImage(image) = op {
+            check(image.0.dict())?;
+        }
+    }
+    Ok(())
 }
 
 fn resize(src: Image<'_>, max_side: u32, pixel_type: PixelType) -> Result<Vec<u8>, ThumbError> {
@@ -478,12 +556,16 @@ mod tests {
 
     /// The sample PDF with `extra` objects (numbered from 5) and `trailer_extra` in its trailer.
     fn pdf_with(extra: &[&str], trailer_extra: &str) -> Vec<u8> {
-        let content = b"0 0 0 rg 100 500 300 200 re f";
+        pdf_page("0 0 0 rg 100 500 300 200 re f", "", extra, trailer_extra)
+    }
+
+    /// A one-page PDF drawing `content` with `resources`, `extra` objects numbered from 5.
+    fn pdf_page(content: &str, resources: &str, extra: &[&str], trailer_extra: &str) -> Vec<u8> {
         let mut objects = vec![
             "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
             "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>".to_string(),
-            format!("<< /Length {} >>\nstream\n{}\nendstream", content.len(), String::from_utf8_lossy(content)),
+            format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << {resources} >> >>"),
+            format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
         ];
         objects.extend(extra.iter().map(|o| o.to_string()));
         let mut out = b"%PDF-1.4\n".to_vec();
@@ -560,6 +642,61 @@ mod tests {
             Err(ThumbError::TooLarge {
                 width: 60_000,
                 height: 60_000
+            })
+        );
+    }
+
+    #[test]
+    fn a_pdf_bomb_is_refused_before_any_image_is_decoded() {
+        let image = |w: u32, h: u32| {
+            format!("<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ColorSpace /DeviceGray /BitsPerComponent 8 /Length 0 >>\nstream\n\nendstream")
+        };
+        let draw = "q 612 0 0 792 0 0 cm /Im1 Do Q";
+        let uses_it = "/XObject << /Im1 5 0 R >>";
+        // 9,000 × 9,000 declared in a few bytes: hayro would decode all 81 M pixels.
+        let bomb = pdf_page(draw, uses_it, &[&image(9000, 9000)], "");
+        assert_eq!(
+            render(&bomb, 256),
+            Err(ThumbError::TooLarge {
+                width: 9000,
+                height: 9000
+            })
+        );
+        // Not even drawn: defined anywhere in the file is enough.
+        let unused = pdf_page("0 0 0 rg 0 0 10 10 re f", "", &[&image(60000, 60000)], "");
+        assert!(matches!(
+            render(&unused, 256),
+            Err(ThumbError::TooLarge { .. })
+        ));
+        // An inline image on the page, abbreviated keys.
+        let inline = pdf_page(
+            "q 100 0 0 100 0 0 cm BI /W 20000 /H 20000 /CS /G /BPC 8 ID \x00 EI Q",
+            "",
+            &[],
+            "",
+        );
+        assert_eq!(
+            render(&inline, 256),
+            Err(ThumbError::TooLarge {
+                width: 20000,
+                height: 20000
+            })
+        );
+        // A scan-sized image is drawn.
+        let scan = pdf_page(draw, uses_it, &[&image(2480, 3508)], "");
+        assert!(render(&scan, 256).is_ok(), "{:?}", render(&scan, 256));
+    }
+
+    #[test]
+    fn a_file_past_the_size_limit_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.pdf");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_SOURCE_BYTES + 1).unwrap(); // sparse: no disk used
+        assert_eq!(
+            render_file(&path, 256),
+            Err(ThumbError::FileTooLarge {
+                bytes: MAX_SOURCE_BYTES + 1
             })
         );
     }
