@@ -197,6 +197,7 @@ async fn a_flood_of_files_is_taken_in_turns_and_each_is_filed_once() {
     app.inbox().set_limits(InboxLimits {
         followed: 8,
         event_batches: 1,
+        ..InboxLimits::default()
     });
     let ana = contact_named(&app, "Ana Silva");
     let name = |n: usize| format!("Ana Silva flood {n:03}.pdf");

@@ -3,6 +3,7 @@
 //! (`runner`), with a durable record of each file (`store`). [`Inbox`] is what the window and
 //! the CLI call; its settings and rules belong to one account.
 
+pub mod claims;
 mod events;
 mod matching;
 mod runner;
@@ -44,6 +45,9 @@ pub struct InboxLimits {
     /// Batches of file events waiting for the runner; past it events are dropped and the
     /// folders are read again instead, which loses nothing.
     pub event_batches: usize,
+    /// How long a machine sharing a watched folder may be silent before its claims are taken
+    /// over (`ATTACHE_INBOX_CLAIM_LEASE_MS` sets it for a process; tests shorten it).
+    pub claim_lease: std::time::Duration,
 }
 
 impl Default for InboxLimits {
@@ -51,6 +55,10 @@ impl Default for InboxLimits {
         Self {
             followed: settle::FOLLOWED_MAX,
             event_batches: 256,
+            claim_lease: std::env::var("ATTACHE_INBOX_CLAIM_LEASE_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map_or(claims::LEASE, std::time::Duration::from_millis),
         }
     }
 }

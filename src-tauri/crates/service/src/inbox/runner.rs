@@ -24,6 +24,7 @@ use notify_debouncer_full::{new_debouncer_opt, DebounceEventResult, Debouncer, R
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::claims::{self, Claim, Claims};
 use super::events::{classify, Action, OnDisk};
 use super::matching::{FileMatch, Matcher};
 use super::safety::{self, NotPlain};
@@ -208,6 +209,14 @@ struct Runner {
     published_settling: u32,
     /// Held while watching: two processes filing the same folders would race to move files.
     _lock: std::fs::File,
+    /// Which files this machine files, in folders other machines may watch too.
+    claims: Claims,
+    settling_limit: usize,
+    /// Files another machine holds, looked at again when its claim could have lapsed (a lease
+    /// later) rather than at the next rescan.
+    held_elsewhere: HashMap<PathBuf, Instant>,
+    beaten_at: Option<Instant>,
+    beat_every: Duration,
 }
 
 impl Runner {
@@ -233,6 +242,7 @@ impl Runner {
             folders.push(path);
         }
         let lock = take_inbox_lock(&inbox.home.inbox_lock())?;
+        let inbox_home = inbox.home.clone();
         let (matcher, matcher_source) = inbox.matcher(&settings.rules)?;
         let limits = inbox.limits();
         let (raw_sender, raw) = mpsc::channel(limits.event_batches.max(1));
@@ -243,6 +253,7 @@ impl Runner {
             matcher,
             matcher_source,
             settling: Settling::with_limit(limits.followed),
+            settling_limit: limits.followed,
             waiting_on: HashMap::new(),
             reloaded_at: Instant::now(),
             events,
@@ -254,6 +265,11 @@ impl Runner {
             published_at: now_ms(),
             published_settling: 0,
             _lock: lock,
+            claims: Claims::new(claims::machine_id(&inbox_home)).with_lease(limits.claim_lease),
+            held_elsewhere: HashMap::new(),
+            beaten_at: None,
+            // Several beats per lease, so a machine that is alive never looks silent.
+            beat_every: claims::HEARTBEAT_EVERY.min(limits.claim_lease / 4),
         };
         runner.start_watchers();
         runner.resume_uploading()?;
@@ -336,7 +352,9 @@ impl Runner {
     }
 
     fn scan_all(&mut self) {
+        self.beat();
         for folder in self.folders.clone() {
+            self.claims.sweep(&folder);
             self.scan(&folder, Instant::now());
         }
         // Files waiting for review that the user moved, renamed or deleted meanwhile.
@@ -389,6 +407,32 @@ impl Runner {
             self.inbox.store.known(&self.inbox.account, &found),
             Ok(Some(_))
         )
+    }
+
+    /// Files held by another machine whose claim may have lapsed: followed again.
+    fn look_again_at_held_files(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PathBuf> = self
+            .held_elsewhere
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in due {
+            self.held_elsewhere.remove(&path);
+            self.settling.found(&path, now);
+        }
+    }
+
+    /// Tells the other machines watching these folders that this one is alive, when due.
+    fn beat(&mut self) {
+        if self
+            .beaten_at
+            .is_none_or(|at| at.elapsed() >= self.beat_every)
+        {
+            self.claims.beat(&self.folders);
+            self.beaten_at = Some(Instant::now());
+        }
     }
 
     fn on_events(&mut self, result: DebounceEventResult) {
@@ -487,6 +531,8 @@ impl Runner {
             if self.raw_overflowed.swap(false, Ordering::Relaxed) | self.settling.take_catch_up() {
                 self.scan_all();
             }
+            self.beat();
+            self.look_again_at_held_files();
             let settled = self.settling.take_settled(Instant::now(), settle_stat);
             for file in settled {
                 if let Err(e) = self.take_on(file).await {
@@ -534,6 +580,15 @@ impl Runner {
                 tracing::warn!(file = %file.path.display(), "inbox: {why}");
                 return Ok(());
             }
+        }
+        // Another machine watching the same folder files it (or filed it and kept it).
+        if let Claim::Theirs { machine } = self.claims.claim(&inbox, &found) {
+            tracing::debug!(file = %file.path.display(), %machine, "inbox: claimed by another machine");
+            if self.held_elsewhere.len() < self.settling_limit {
+                let again = Instant::now() + self.claims.lease();
+                self.held_elsewhere.insert(file.path.clone(), again);
+            }
+            return Ok(());
         }
         self.refresh_matcher()?;
         let inside = file
@@ -637,9 +692,17 @@ impl Runner {
                 match job.state {
                     JobState::Done => match put_away(&item, &job, self.settings.after) {
                         Ok(PutAway::Done(filed_path)) => {
-                            store.mark_filed(id, filed_path.as_deref())?
+                            store.mark_filed(id, filed_path.as_deref())?;
+                            let claimed = found_of(&item);
+                            if self.settings.after == AfterFiling::Keep {
+                                self.claims.mark_filed(&item.inbox, &claimed);
+                            } else {
+                                self.claims.release(&item.inbox, &claimed);
+                            }
                         }
                         Ok(PutAway::LeftAlone(why)) => {
+                            // The file claimed is no longer there; the one there now is new.
+                            self.claims.release(&item.inbox, &found_of(&item));
                             // What was sent is attached; what is there now is another file,
                             // which the inbox takes on as such.
                             tracing::warn!(file = %item.path.display(), "attached, but left in place: {why}");
@@ -777,6 +840,16 @@ fn take_inbox_lock(path: &Path) -> Result<std::fs::File, ServiceError> {
             "the inbox folders are already being watched by another Attaché (the app or `attache watch`)".into(),
         )),
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+/// The file an inbox row was taken on as.
+fn found_of(item: &InboxItem) -> FoundFile {
+    FoundFile {
+        inbox: item.inbox.clone(),
+        path: item.path.clone(),
+        size: item.size,
+        modified_ns: item.modified_ns,
     }
 }
 

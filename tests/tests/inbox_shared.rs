@@ -1,0 +1,165 @@
+//! One scanner folder watched by two machines (two `attache watch` processes with their own
+//! homes, as the agent's laptop and the office PC): each file is filed by one of them, once;
+//! and the files a machine had claimed when it vanished are filed by the other after a while.
+
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use attache_tests::{attache_logged, cli_attachment_counts, start_sandbox_process};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const LEASE_MS: &str = "1500";
+
+fn watch(home: &Path, url: &str, inbox: &Path) -> Killed {
+    std::fs::create_dir_all(home).unwrap();
+    let mut cmd = attache_logged(home, url);
+    cmd.env("ATTACHE_INBOX_CLAIM_LEASE_MS", LEASE_MS)
+        .arg("watch")
+        .arg(inbox);
+    Killed(cmd.spawn().unwrap())
+}
+
+fn arrive(folder: &Path, name: &str) {
+    let part = folder.join(format!("{name}.part"));
+    std::fs::write(&part, format!("%PDF-1.4\n% {name}\n%%EOF\n")).unwrap();
+    std::fs::rename(&part, folder.join(name)).unwrap();
+}
+
+fn names_in(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn until(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_machines_on_one_folder_file_each_scan_once() {
+    let site = tempfile::tempdir().unwrap();
+    let homes = tempfile::tempdir().unwrap();
+    let share = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox_process(site.path(), &["--faults", "latency=20ms"]);
+    let url = sandbox.base_url.clone();
+    let folder = share.path().join("Hiroshi Tanaka");
+    std::fs::create_dir_all(&folder).unwrap();
+    let (laptop, office) = (homes.path().join("laptop"), homes.path().join("office"));
+
+    // Some scans wait in the folder before either starts; the rest arrive while both watch.
+    let names: Vec<String> = (0..40).map(|i| format!("scan {i:02}.pdf")).collect();
+    for name in &names[..15] {
+        arrive(&folder, name);
+    }
+    let a = watch(&laptop, &url, share.path());
+    let b = watch(&office, &url, share.path());
+    for name in &names[15..] {
+        std::thread::sleep(Duration::from_millis(50));
+        arrive(&folder, name);
+    }
+    let filed = share.path().join("Filed").join("Hiroshi Tanaka");
+    until("every scan filed", Duration::from_secs(90), || {
+        names_in(&filed).len() >= names.len() && names_in(&folder).is_empty()
+    });
+    // A moment for a second copy, were one on its way.
+    std::thread::sleep(Duration::from_secs(2));
+    drop((a, b));
+
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(names_in(&filed), expected, "each filed once, none twice");
+    let counts = cli_attachment_counts(&laptop, &url, "h.tanaka@example.jp");
+    for name in &names {
+        assert_eq!(
+            counts.get(name),
+            Some(&1),
+            "{name} attached once: {counts:?}"
+        );
+    }
+    // Both machines were there: each left a heartbeat; no claim is left for a moved file.
+    let claims = share.path().join(".attache-claims");
+    assert_eq!(names_in(&claims.join("machines")).len(), 2);
+    let left: Vec<String> = names_in(&claims)
+        .into_iter()
+        .filter(|n| n.ends_with(".claim"))
+        .collect();
+    assert!(left.is_empty(), "claims of moved files remain: {left:?}");
+}
+
+#[test]
+fn the_scans_a_vanished_machine_had_claimed_are_filed_by_the_other() {
+    let site = tempfile::tempdir().unwrap();
+    let homes = tempfile::tempdir().unwrap();
+    let share = tempfile::tempdir().unwrap();
+    // Every request takes 4 s: the laptop claims the scans, then dies before any can land.
+    let sandbox = start_sandbox_process(site.path(), &["--faults", "latency=4s"]);
+    let url = sandbox.base_url.clone();
+    let folder = share.path().join("Hiroshi Tanaka");
+    std::fs::create_dir_all(&folder).unwrap();
+    let names: Vec<String> = (0..5).map(|i| format!("contract {i}.pdf")).collect();
+    for name in &names {
+        arrive(&folder, name);
+    }
+    let claims = share.path().join(".attache-claims");
+    let claimed = || {
+        names_in(&claims)
+            .iter()
+            .filter(|n| n.ends_with(".claim"))
+            .count()
+    };
+    let laptop_home = homes.path().join("laptop");
+    let laptop = watch(&laptop_home, &url, share.path());
+    until("the laptop's claims", Duration::from_secs(60), || {
+        claimed() == names.len()
+    });
+    drop(laptop); // SIGKILL: the laptop vanishes with its claims
+
+    // The office machine starts on a fast site: it waits out the laptop's lease, then files all.
+    let admin = reqwest::blocking::Client::new();
+    admin
+        .put(format!("{url}/_admin/faults"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    let office_home = homes.path().join("office");
+    let office = watch(&office_home, &url, share.path());
+    let filed = share.path().join("Filed").join("Hiroshi Tanaka");
+    until(
+        "the office files the laptop's scans",
+        Duration::from_secs(60),
+        || names_in(&filed).len() == names.len(),
+    );
+    drop(office);
+    let counts = cli_attachment_counts(&office_home, &url, "h.tanaka@example.jp");
+    for name in &names {
+        assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
+    }
+    let mut log = String::new();
+    for entry in std::fs::read_dir(&office_home).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("log-") {
+            log += &std::fs::read_to_string(entry.path()).unwrap_or_default();
+        }
+    }
+    assert!(log.contains("taking over the claim"), "{log}");
+}
