@@ -821,4 +821,33 @@ mod tests {
         );
         assert_eq!(settings_of(&AppUser::default()), UploadSettings::default());
     }
+
+    // Fuzzing by property: whatever EspoCRM (or something in front of it) answers, the client
+    // gets an error with the status and a readable reason, or a value; never a panic.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_answer_is_an_error_or_a_value(
+            status in 400u16..600,
+            reason in proptest::collection::vec(32u8..=255, 0..120),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            list in "\\{\"total\": -?[0-9]{0,12}, \"list\": \\[\\PC{0,80}\\]\\}",
+        ) {
+            let mut answer = http::Response::builder().status(status);
+            if let Ok(value) = http::HeaderValue::from_bytes(&reason) {
+                answer = answer.header("x-status-reason", value);
+            }
+            let resp = answer.body(body.clone()).unwrap();
+            match error_from(&Method::GET, "Contact", Response::from(resp)) {
+                EspoError::Api { status: got, .. } => proptest::prop_assert_eq!(got, status),
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            for body in [body, list.into_bytes()] {
+                let resp = http::Response::builder().status(200).body(body).unwrap();
+                let _ = runtime.block_on(decode::<crate::wire::ListResponse<crate::wire::Contact>>(Response::from(resp)));
+            }
+        }
+    }
 }

@@ -815,4 +815,33 @@ mod tests {
             "http://127.0.0.1:9/prefix/contacts/v4/contacts"
         );
     }
+
+    // Fuzzing by property: any error answer becomes an `Api` error with its status, any body a
+    // decode error or a value, never a panic.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_error_answer_keeps_its_status(
+            status in 400u16..600,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
+            json_body in "\\{\"message\": \"\\PC{0,20}\", \"details\": \\{\"(applicationError|validationError)\": \\PC{0,60}\\}\\}",
+            retry_after in "\\PC{0,8}",
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            for body in [body.clone(), json_body.clone().into_bytes()] {
+                let resp = http::Response::builder()
+                    .status(status)
+                    .header("retry-after", retry_after.as_str().parse::<http::HeaderValue>().unwrap_or(http::HeaderValue::from_static("1")))
+                    .body(body)
+                    .unwrap();
+                match runtime.block_on(error_from(Response::from(resp))) {
+                    WixError::Api { status: got, .. } => proptest::prop_assert_eq!(got, status),
+                    other => proptest::prop_assert!(false, "{:?}", other),
+                }
+            }
+            let resp = http::Response::builder().status(200).body(body).unwrap();
+            let _ = runtime.block_on(decode::<crate::wire::ListContactsResponse>(Response::from(resp)));
+        }
+    }
 }

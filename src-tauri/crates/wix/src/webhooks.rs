@@ -412,4 +412,56 @@ mod tests {
         let any = WebhookVerifier::new(PUBLIC_KEY).unwrap();
         assert!(any.verify(&theirs).is_ok());
     }
+
+    // Fuzzing by property (cargo-fuzz needs a nightly toolchain this machine cannot fetch):
+    // whatever arrives at the webhook URL gets an answer, never a panic.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text, and text shaped like a JWT (three dot-separated base64url parts), is refused
+        /// as malformed or badly signed.
+        #[test]
+        fn any_body_is_refused_plainly(
+            body in "\\PC{0,300}|[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,120}\\.[A-Za-z0-9_-]{0,90}"
+        ) {
+            let v = WebhookVerifier::new(PUBLIC_KEY).unwrap();
+            proptest::prop_assert!(v.verify(&body).is_err());
+        }
+
+        /// Correctly signed tokens whose content is anything at all: decoded or refused as
+        /// malformed, never a panic, never another error.
+        #[test]
+        fn any_signed_content_is_decoded_or_refused_as_malformed(
+            data in "\\PC{0,200}",
+            event_type in "wix\\.contacts\\.v4\\.attachment_(created|deleted)|\\PC{0,20}",
+            entity in proptest::option::of("\\PC{0,80}"),
+            entity_id in proptest::option::of("[a-z0-9-]{0,12}"),
+        ) {
+            let v = WebhookVerifier::new(PUBLIC_KEY).unwrap();
+            let exp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 600;
+            // The envelope itself arbitrary...
+            let raw = sign_claims(&json!({"data": data, "exp": exp}));
+            let outcome = v.verify(&raw);
+            proptest::prop_assert!(
+                matches!(outcome, Err(WebhookError::Malformed(_))) || outcome.is_ok(),
+                "{:?}", outcome
+            );
+            // ...and a well-formed envelope around an arbitrary event.
+            let event = json!({
+                "id": "e", "entityId": entity_id,
+                "createdEvent": {"entity": entity},
+                "deletedEvent": {"deletedEntity": entity},
+            });
+            let jwt = sign(&event_type, "inst", "site", &event);
+            let outcome = v.verify(&jwt);
+            proptest::prop_assert!(
+                matches!(outcome, Err(WebhookError::Malformed(_))) || outcome.is_ok(),
+                "{:?}", outcome
+            );
+        }
+    }
 }

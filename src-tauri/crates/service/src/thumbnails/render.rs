@@ -700,4 +700,37 @@ mod tests {
             })
         );
     }
+
+    // Fuzzing by property: damaged pictures and PDFs (a real one cut or with bytes flipped, or
+    // a signature followed by noise) give a thumbnail or a reason, never a panic.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn damaged_files_give_a_thumbnail_or_a_reason(
+            which in 0usize..3,
+            cut in 0.0f64..1.0,
+            flips in proptest::collection::vec((0.0f64..1.0, proptest::num::u8::ANY), 0..8),
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let mut bytes = match which {
+                0 => photo(64, 48),
+                1 => sample_pdf(),
+                _ => {
+                    let mut png = Vec::new();
+                    RgbaImage::new(20, 10).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+                    png
+                }
+            };
+            for (at, value) in flips {
+                let i = ((bytes.len() - 1) as f64 * at) as usize;
+                bytes[i] = value;
+            }
+            bytes.truncate(((bytes.len() as f64) * cut) as usize + 1);
+            let _ = render(&bytes, 128);
+            let mut noisy = bytes[..bytes.len().min(16)].to_vec();
+            noisy.extend_from_slice(&noise);
+            let _ = render(&noisy, 128);
+        }
+    }
 }

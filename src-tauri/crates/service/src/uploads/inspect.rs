@@ -500,4 +500,33 @@ mod tests {
         #[cfg(unix)]
         assert!(kinds.contains(&RejectionKind::FolderLoop), "{rejected:?}");
     }
+
+    // Fuzzing by property: the sniffing takes any name and any first bytes, and answers a type
+    // or a refusal with a reason; a PDF by content and by name is always a PDF.
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_name_and_content_get_a_type_or_a_reason(
+            stem in "\\PC{0,16}",
+            ext in "(pdf|PDF|jpg|png|heic|docx|xlsx|txt|csv|exe|sh|zip|bin|\\PC{0,5})",
+            magic in proptest::sample::select(vec![
+                &b""[..], b"%PDF-1.7\n", b"\xFF\xD8\xFF\xE0", b"\x89PNG\r\n\x1a\n",
+                b"PK\x03\x04", b"MZ", b"#!/bin/sh\n", b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            ]),
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let name = format!("{stem}.{ext}");
+            let head = [magic, &rest[..]].concat();
+            match content_type(Path::new(&name), &name, &head) {
+                Ok(mime) => {
+                    proptest::prop_assert!(mime.contains('/'), "{:?}", mime);
+                    if magic.starts_with(b"%PDF") && ext.eq_ignore_ascii_case("pdf") {
+                        proptest::prop_assert_eq!(mime, "application/pdf");
+                    }
+                }
+                Err(rejection) => proptest::prop_assert!(!rejection.message.is_empty()),
+            }
+        }
+    }
 }
