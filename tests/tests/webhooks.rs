@@ -267,4 +267,57 @@ async fn verified_events_refresh_the_contact_and_bad_ones_are_refused() {
     .unwrap();
     assert!(answer.1.starts_with("HTTP/1.1 408"), "{:?}", answer.1);
     assert!(answer.0 < Duration::from_secs(20), "{:?}", answer.0);
+
+    // Senders that open connection after connection and never finish their headers: past 64
+    // open connections the next is closed at once, each held one is closed after 5 s, and a
+    // real delivery gets through as soon as they are gone.
+    let host = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let slow = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let started = std::time::Instant::now();
+        let conns: Vec<std::net::TcpStream> = (0..100)
+            .map(|_| {
+                let mut tcp = std::net::TcpStream::connect(&host).unwrap();
+                tcp.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .unwrap();
+                tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                tcp
+            })
+            .collect();
+        // Each connection is closed by the receiver (EOF): when, relative to the start.
+        let watchers: Vec<_> = conns
+            .into_iter()
+            .map(|mut tcp| {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 256];
+                    while let Ok(n) = tcp.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    started.elapsed()
+                })
+            })
+            .collect();
+        watchers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .collect::<Vec<Duration>>()
+    })
+    .await
+    .unwrap();
+    let quickly = slow.iter().filter(|t| **t < Duration::from_secs(2)).count();
+    assert!(
+        quickly >= 36,
+        "connections past 64 closed at once: {slow:?}"
+    );
+    assert!(
+        slow.iter().all(|t| *t < Duration::from_secs(15)),
+        "every trickling connection closed: {slow:?}"
+    );
+    assert_eq!(post(jwt.clone()).await.unwrap().status(), 200);
 }

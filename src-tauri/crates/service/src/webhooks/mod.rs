@@ -53,6 +53,13 @@ const MAX_BODY: usize = 256 << 10;
 const DELIVERY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 /// Deliveries handled at once; more wait their turn.
 const DELIVERIES_AT_ONCE: usize = 32;
+/// Connections open at once; more are closed at once (a sender opening connections and never
+/// finishing its headers cannot hold more than this).
+const CONNECTIONS_AT_ONCE: usize = 64;
+/// How long a sender may take to send a request's headers.
+const HEADER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long one connection may stay open, keep-alive included (Wix sends one delivery each).
+const CONNECTION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Webhooks {
     pub fn new(contacts: Arc<Contacts>, uploads: Arc<Uploads>) -> Self {
@@ -168,12 +175,45 @@ pub async fn listen(
         ));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!("webhook receiver stopped: {e}");
-        }
-    });
+    let task = tokio::spawn(serve(listener, router));
     Ok((bound, task))
+}
+
+/// Accepts connections, at most [`CONNECTIONS_AT_ONCE`], each with [`HEADER_TIME`] to send its
+/// headers and [`CONNECTION_TIME`] in all: what the body limit and the delivery timeout cannot
+/// bound, a sender that opens many connections and trickles its headers.
+async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let open = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_AT_ONCE));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait a moment rather than spin.
+                tracing::warn!("webhook receiver: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "webhook receiver: {CONNECTIONS_AT_ONCE} connections open, one more closed"
+            );
+            continue; // dropped: closed
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIME)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIME, connection).await {
+                Ok(Err(e)) => tracing::debug!("webhook connection: {e}"),
+                Ok(Ok(())) | Err(_) => {}
+            }
+        });
+    }
 }
 
 async fn deliver(State(r): State<Arc<Receiver>>, body: Bytes) -> impl IntoResponse {
