@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test deps ui build types ui-test rust-test keyring-test e2e bench clean
+.PHONY: run test deps ui build types ui-test rust-test keyring-test e2e bench soak clean
 
 ## Opens the app on the built-in Demo site (installs what is missing, builds first).
 run: build
@@ -46,6 +46,13 @@ keyring-test: build
 
 e2e: build
 	./.ci/e2e.sh
+
+## Everything at once for a while (SOAK_SECS, default 180; SOAK_SEED replays a run): files
+## arriving in watched folders on both CRMs, batches dropped, every sandbox fault, processes
+## SIGKILLed; then the invariants: each file attached once, none lost, nothing secret on disk.
+soak: deps
+	$(CARGO) build -p attache-cli
+	$(CARGO) test -p attache-tests --test soak -- --ignored --nocapture
 
 ## Benchmarks, with ratios against a peer measured in the same run.
 bench:

@@ -25,6 +25,9 @@ impl From<StoreError> for ErrorPayload {
 pub(crate) fn prepare(mut conn: Connection, migrations: &[&str]) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // What is deleted or replaced (an upload URL once its job ends) is overwritten in the file,
+    // not left readable in free pages.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     // The app and a CLI may share the file; writers wait for each other.
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -529,12 +529,14 @@ impl UploadQueue {
     }
 
     fn write_done(conn: &Connection, id: i64, attachment_id: &str) -> Result<(), StoreError> {
+        // Its upload target (a URL that takes one upload: a capability) is forgotten with the
+        // job's end; `secure_delete` overwrites it in the file.
         // Only a job still running ends here: one cancelled meanwhile stays cancelled (a retry
         // finds its attachment if its bytes did land).
         conn.execute(
             &format!(
                 "UPDATE upload_jobs SET state = 'done', attachment_id = ?2, error_code = NULL, error_message = NULL, \
-                 updated_at = ?3 WHERE id = ?1 AND {UNFINISHED}"
+                 target = NULL, updated_at = ?3 WHERE id = ?1 AND {UNFINISHED}"
             ),
             params![id, attachment_id, now_ms()],
         )?;
@@ -571,7 +573,7 @@ impl UploadQueue {
     /// Cancels a job that is not finished; returns whether it was.
     pub fn cancel(&self, id: i64) -> Result<bool, StoreError> {
         let changed = self.conn().execute(
-            "UPDATE upload_jobs SET state = 'cancelled', updated_at = ?2 WHERE id = ?1 AND state IN ('queued', 'sending', 'verifying', 'failed')",
+            "UPDATE upload_jobs SET state = 'cancelled', target = NULL, updated_at = ?2 WHERE id = ?1 AND state IN ('queued', 'sending', 'verifying', 'failed')",
             params![id, now_ms()],
         )?;
         Ok(changed == 1)
