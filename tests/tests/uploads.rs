@@ -728,3 +728,33 @@ async fn a_crm_that_renames_files_still_gets_each_once() {
         }
     }
 }
+
+/// A queued file replaced by a link to a private file before it is sent (the window between
+/// the check and the send): the engine does not read through the link; the job fails saying
+/// why, and nothing of the private file reaches the CRM.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_swapped_for_a_link_after_queuing_is_not_read_through() {
+    for crm in [Crm::Wix, Crm::Espo] {
+        let w = world_on(crm).await;
+        let ana = w.contact("Ana Silva").await;
+        let path = pdf(&w.files, "Scan.pdf", "scan");
+        let report = w
+            .app
+            .uploads()
+            .queue_files(&ana, vec![path.clone()], false)
+            .await
+            .unwrap();
+        let id = report.queued[0].id;
+        let secret = w.files.join("id_rsa");
+        std::fs::write(&secret, b"-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&secret, &path).unwrap();
+
+        let ended = run_until_done(&w.app, &[id]).await;
+        assert_eq!(ended[0].state, JobState::Failed, "{crm:?}: {:#?}", ended[0]);
+        let why = &ended[0].error.as_ref().unwrap().message;
+        assert!(why.contains("is a link"), "{crm:?}: {why}");
+        assert!(!w.names_on(&ana).await.contains_key("Scan.pdf"), "{crm:?}");
+    }
+}

@@ -98,8 +98,12 @@ impl BodyState {
                 return None;
             }
             if self.file.is_none() {
-                let mut file = match tokio::fs::File::open(&self.path).await {
-                    Ok(f) => f,
+                let path = self.path.clone();
+                let opened = tokio::task::spawn_blocking(move || open_plain(&path))
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e)));
+                let mut file = match opened {
+                    Ok(f) => tokio::fs::File::from_std(f),
                     Err(e) => {
                         self.finished = true;
                         return Some(Err(e));
@@ -203,9 +207,40 @@ fn body_stream(
     })
 }
 
-/// Size and modification time, the cheap identity checked before and after reading.
+/// Opens a file to be sent, never through a link: a link put in the file's place after it was
+/// checked (to `~/.ssh/id_rsa`, say) fails here instead of being read. Only regular files open
+/// (a FIFO would block the reader for ever; a device is not a document).
+pub fn open_plain(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is a link, and links are not followed",
+            );
+        }
+        e
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Size and modification time, the cheap identity checked before and after reading (of the
+/// path itself: a link is not followed).
 pub fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
-    let meta = std::fs::metadata(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
     let modified = meta
         .modified()
         .ok()

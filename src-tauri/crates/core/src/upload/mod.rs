@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use body::{stat, verified_body, verified_range, FileChanged, Progress, UploadSource};
+pub use body::{
+    open_plain, stat, verified_body, verified_range, FileChanged, Progress, UploadSource,
+};
 pub use rules::{ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules};
 
 use crate::ErrorPayload;

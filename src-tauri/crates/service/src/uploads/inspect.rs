@@ -3,12 +3,11 @@
 //! then checked against its extension); and whether the CRM accepts that type. The content hash
 //! computed here keys the upload job, so the same file to the same contact is noticed.
 
-use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use attache_core::upload::{
-    stat, ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
+    open_plain, stat, ConvertTarget, InspectedFile, Rejection, RejectionKind, UploadRules,
 };
 
 /// How much of the head `infer` sees: enough for the OOXML markers inside a zip's first entries.
@@ -49,7 +48,8 @@ fn io_rejection(path: &Path, e: &std::io::Error) -> Rejection {
 /// Checks one regular file (blocking: run it off the async threads).
 pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Rejection> {
     let name = display_name(path);
-    let meta = std::fs::metadata(path).map_err(|e| io_rejection(path, &e))?;
+    // The path itself: a link is refused by `open_plain` below, not followed.
+    let meta = std::fs::symlink_metadata(path).map_err(|e| io_rejection(path, &e))?;
     if meta.is_dir() {
         return Err(reject(
             path,
@@ -78,7 +78,7 @@ pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Re
             ),
         ));
     }
-    let mut file = File::open(path).map_err(|e| io_rejection(path, &e))?;
+    let mut file = open_plain(path).map_err(|e| io_rejection(path, &e))?;
     let mut head = vec![0u8; SNIFF_BYTES.min(size as usize)];
     file.read_exact(&mut head)
         .map_err(|e| io_rejection(path, &e))?;
@@ -128,7 +128,7 @@ pub fn inspect(path: &Path, rules: &dyn UploadRules) -> Result<InspectedFile, Re
 /// comes before the upload starts, so it must keep well ahead of the network.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
     const BLOCK: usize = 8 << 20;
-    let mut file = File::open(path)?;
+    let mut file = open_plain(path)?;
     let mut hasher = blake3::Hasher::new();
     let mut block = vec![0u8; BLOCK];
     loop {
@@ -309,13 +309,23 @@ pub fn human_size(bytes: u64) -> String {
 
 /// Expands what the user dropped or named: files as they are, folders walked (links followed,
 /// loops reported, hidden and temporary files skipped: `.DS_Store`, `~$draft.docx`, `x.part`).
+/// A file the user chose, as a link: the file it points to now, which is what they meant (the
+/// engine never follows links itself, so one swapped in later is refused, not read).
+fn resolved(path: &Path) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match is_link {
+        true => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        false => path.to_path_buf(),
+    }
+}
+
 pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Rejection>) {
     let mut files = Vec::new();
     let mut rejected = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
             Err(e) => rejected.push(io_rejection(path, &e)),
-            Ok(m) if !m.is_dir() => files.push(path.clone()),
+            Ok(m) if !m.is_dir() => files.push(resolved(path)),
             Ok(_) => {
                 let walk = walkdir::WalkDir::new(path)
                     .follow_links(true)
@@ -325,7 +335,7 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Rejection>) {
                     .filter_entry(|e| e.depth() == 0 || !is_ignored_name(e.file_name()))
                 {
                     match entry {
-                        Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+                        Ok(e) if e.file_type().is_file() => files.push(resolved(e.path())),
                         Ok(_) => {}
                         Err(e) if e.loop_ancestor().is_some() => {
                             let at = e.path().unwrap_or(path).to_path_buf();
@@ -499,6 +509,36 @@ mod tests {
         assert!(kinds.contains(&RejectionKind::Vanished), "{rejected:?}");
         #[cfg(unix)]
         assert!(kinds.contains(&RejectionKind::FolderLoop), "{rejected:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dropped_link_means_its_file_and_a_link_is_never_read_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = write(dir.path(), "contract.pdf", PDF);
+        let link = dir.path().join("link to contract.pdf");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // Dropped (or found in a dropped folder): the file it points to is what is queued.
+        let (files, rejected) = expand(std::slice::from_ref(&link));
+        assert!(rejected.is_empty());
+        assert_eq!(files, vec![real.canonicalize().unwrap()]);
+        let (files, _) = expand(&[dir.path().to_path_buf()]);
+        assert_eq!(files.len(), 2);
+        assert!(files.iter().all(|f| f == &real.canonicalize().unwrap()));
+        // Checked directly (what the engine does before sending): refused, not followed.
+        let r = inspect(&link, &Rules).unwrap_err();
+        assert_eq!(r.kind, RejectionKind::Unreadable);
+        assert!(r.message.contains("is a link"), "{}", r.message);
+        // Nor a FIFO, which would block the reader.
+        let fifo = dir.path().join("pipe.pdf");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        assert!(inspect(&fifo, &Rules).is_err());
+        let e = open_plain(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 
     // Fuzzing by property: the sniffing takes any name and any first bytes, and answers a type

@@ -543,6 +543,9 @@ impl UploadQueue {
         Ok(())
     }
 
+    /// Ends a job as failed. Its upload URL goes with it: a retry (by the user, or the inbox a
+    /// minute later) prepares a new one, and its kept baseline still finds an attachment an
+    /// earlier attempt made, the list having caught up by then.
     pub fn mark_failed(&self, id: i64, error: &ErrorPayload) -> Result<(), StoreError> {
         let code = serde_json::to_value(error.code)?
             .as_str()
@@ -551,8 +554,8 @@ impl UploadQueue {
         // A job cancelled while its task was ending stays cancelled, not failed.
         self.conn().execute(
             &format!(
-                "UPDATE upload_jobs SET state = 'failed', error_code = ?2, error_message = ?3, updated_at = ?4 \
-                 WHERE id = ?1 AND {UNFINISHED}"
+                "UPDATE upload_jobs SET state = 'failed', error_code = ?2, error_message = ?3, target = NULL, \
+                 updated_at = ?4 WHERE id = ?1 AND {UNFINISHED}"
             ),
             params![id, code, error.message, now_ms()],
         )?;
