@@ -50,9 +50,10 @@ e2e: build
 ## Everything at once for a while (SOAK_SECS, default 180; SOAK_SEED replays a run): files
 ## arriving in watched folders on both CRMs, batches dropped, every sandbox fault, processes
 ## SIGKILLed; then the invariants: each file attached once, none lost, nothing secret on disk.
-soak: deps
-	$(CARGO) build -p attache-cli
-	$(CARGO) test -p attache-tests --test soak -- --ignored --nocapture
+soak: build
+	$(CARGO) test -p attache-tests --test soak --no-run
+	WEBKIT_DISABLE_COMPOSITING_MODE=1 dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" \
+		$(CARGO) test -p attache-tests --test soak -- --ignored --nocapture
 
 ## Benchmarks, with ratios against a peer measured in the same run.
 bench:

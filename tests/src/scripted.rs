@@ -54,6 +54,10 @@ struct State {
     /// Every call so far, in order.
     calls: Vec<Op>,
     stop_at: Option<(usize, Moment)>,
+    /// Lists leave sizes out (as Wix's do); `file_size` tells them, or fails while
+    /// `size_failures` lasts.
+    hide_sizes: bool,
+    size_failures: usize,
 }
 
 impl ScriptedCrm {
@@ -118,6 +122,27 @@ impl ScriptedCrm {
             .get(contact_id)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Lists without sizes from now on, as Wix's do: the engine must ask `file_size`.
+    pub fn hide_sizes(&self) {
+        self.state().hide_sizes = true;
+    }
+
+    /// The next `n` size reads fail (a HEAD answered 503).
+    pub fn fail_size_reads(&self, n: usize) {
+        self.state().size_failures = n;
+    }
+
+    fn listed(&self, contact_id: &str) -> Vec<Attachment> {
+        let hide = self.state().hide_sizes;
+        let mut listed = self.attachments_of(contact_id);
+        if hide {
+            for a in &mut listed {
+                a.size_bytes = None;
+            }
+        }
+        listed
     }
 
     /// Someone else attaching a file (from the CRM's own site, another machine).
@@ -214,16 +239,33 @@ impl CrmBackend for ScriptedCrm {
 
     async fn list_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
         let n = self.enter(Op::ListAttachments).await;
-        let listed = self.attachments_of(contact_id);
+        let listed = self.listed(contact_id);
         self.after_effect(n, Op::ListAttachments).await;
         Ok(listed)
     }
 
     async fn recent_attachments(&self, contact_id: &str) -> Result<Vec<Attachment>, BackendError> {
         let n = self.enter(Op::RecentAttachments).await;
-        let listed = self.attachments_of(contact_id);
+        let listed = self.listed(contact_id);
         self.after_effect(n, Op::RecentAttachments).await;
         Ok(listed)
+    }
+
+    async fn file_size(&self, attachment: &Attachment) -> Result<Option<u64>, BackendError> {
+        let mut state = self.state();
+        if state.size_failures > 0 {
+            state.size_failures -= 1;
+            return Err(BackendError::new(
+                ErrorCode::Unavailable,
+                "HEAD answered 503",
+            ));
+        }
+        Ok(state
+            .attachments
+            .values()
+            .flatten()
+            .find(|a| a.id == attachment.id)
+            .and_then(|a| a.size_bytes))
     }
 
     async fn download_file(&self, _: &Attachment, _: &Path) -> Result<u64, BackendError> {

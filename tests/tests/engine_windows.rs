@@ -205,3 +205,50 @@ fn a_same_named_file_attached_by_someone_else_meanwhile_does_not_complete_the_jo
         assert_eq!(attachment.size_bytes, Some(job.size));
     }
 }
+
+/// The hole the soak found: a file sent, its answer lost, then written again (a new scan under
+/// the same name) before the retry, on a CRM whose lists leave sizes out and whose size reads
+/// fail for a while. The first content's attachment must not pass for the second's: the
+/// second is sent, and the job names the attachment of what it sent.
+#[test]
+fn an_earlier_contents_attachment_never_completes_the_job_for_new_content() {
+    let probe = ScriptedCrm::with_contacts(&["Noah Brooks"]);
+    let contact = probe.contact("Noah Brooks");
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("Scan.pdf");
+    std::fs::write(&scan, "%PDF-1.4\n% first\n%%EOF\n").unwrap();
+    run(
+        &dir.path().join("probe"),
+        &probe,
+        Some((&contact, vec![scan.clone()])),
+    )
+    .unwrap();
+    let send = probe.calls().iter().position(|op| *op == Op::Send).unwrap();
+
+    let crm = ScriptedCrm::with_contacts(&["Noah Brooks"]);
+    crm.hide_sizes();
+    crm.stop_at(send, Moment::AfterEffect);
+    let home = dir.path().join("home");
+    assert!(run(&home, &crm, Some((&contact, vec![scan.clone()]))).is_none());
+    assert_eq!(
+        crm.attachments_of(&contact.id).len(),
+        1,
+        "the first scan landed"
+    );
+
+    let second = "%PDF-1.4\n% the second scan, longer than the first\n%%EOF\n";
+    std::fs::write(&scan, second).unwrap();
+    crm.go_on();
+    crm.fail_size_reads(3);
+    let jobs = run(&home, &crm, None).expect("no stop");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Done, "{:?}", jobs[0]);
+    assert_eq!(jobs[0].size, second.len() as u64);
+    let held = crm.attachments_of(&contact.id);
+    assert_eq!(held.len(), 2, "the second content was sent: {held:?}");
+    let own = held
+        .iter()
+        .find(|a| Some(a.id.as_str()) == jobs[0].attachment_id.as_deref())
+        .unwrap();
+    assert_eq!(own.size_bytes, Some(second.len() as u64));
+}

@@ -5,7 +5,8 @@
 //! in its own process): files keep arriving in two watched folders per CRM (one watched by
 //! events, one polled), some are overwritten while they wait, links to private files are thrown
 //! in; batches are dropped on clients (`attache upload`); the sandbox injects 5xx, 429 with
-//! Retry-After, cut uploads, lost answers, expired upload URLs, list lag and renamed files
+//! Retry-After, cut uploads, lost answers, expired upload URLs, stalled uploads, list lag and
+//! renamed files
 //! (switched at random); the `attache watch` and `attache upload` processes are SIGKILLed at
 //! random and restarted. Then the faults stop, the work is finished (`attache watch --once`, the
 //! batches dropped again, as a user would), and the invariants are checked over the CRM and the
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use attache_core::normalize::file_name_key;
 use attache_core::CrmBackend;
 use attache_tests::fixtures::demo_wix;
-use attache_tests::{attache_logged, start_sandbox_process};
+use attache_tests::{attache_logged, start_sandbox_process, workspace_binary};
 
 /// A process killed (SIGKILL) when dropped.
 struct Proc(Child);
@@ -53,6 +54,7 @@ fn faults(rename: &str) -> serde_json::Value {
         "expiredUrlRate": 0.03,
         "uploadUrlTtlMs": 20_000,
         "listLagMs": 300,
+        "stallRate": 0.02,
         "rename": rename,
     })
 }
@@ -60,6 +62,9 @@ fn faults(rename: &str) -> serde_json::Value {
 /// One CRM's side of the soak.
 struct Side {
     crm: &'static str,
+    /// Watched by the app itself (`attache-desktop`, in the virtual display `make soak` opens)
+    /// rather than `attache watch`.
+    app: bool,
     account: &'static str,
     home: PathBuf,
     /// Watched by events, and polled.
@@ -79,15 +84,42 @@ impl Side {
     fn command(&self, url: &str) -> Command {
         let mut cmd = attache_logged(&self.home, url);
         cmd.env("ATTACHE_ACCOUNT", self.account)
-            .env("ATTACHE_INBOX_CLAIM_LEASE_MS", "3000");
+            .env("ATTACHE_INBOX_CLAIM_LEASE_MS", "3000")
+            // Stalled uploads are given up after 2 s, not a minute.
+            .env("ATTACHE_STALL_TIMEOUT_MS", "2000");
         cmd
     }
 
     fn start_watch(&mut self, url: &str) {
-        let mut cmd = self.command(url);
-        cmd.arg("watch");
+        let cmd = if self.app {
+            let mut cmd = Command::new(workspace_binary("attache-desktop"));
+            let log = self.home.join(format!("app-log-{}.txt", self.kills));
+            cmd.env("ATTACHE_HOME", &self.home)
+                .env("ATTACHE_DEMO_URL", url)
+                .env("ATTACHE_LOG", "info")
+                .env("ATTACHE_INBOX_CLAIM_LEASE_MS", "3000")
+                .env("ATTACHE_STALL_TIMEOUT_MS", "2000")
+                .env("XDG_DATA_HOME", self.home.join("xdg-data"))
+                .env("XDG_CONFIG_HOME", self.home.join("xdg-config"))
+                // Software rendering in the virtual display (see .ci/e2e.sh).
+                .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+                .env("NO_AT_BRIDGE", "1")
+                .env("GDK_BACKEND", "x11")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap());
+            cmd
+        } else {
+            let mut cmd = self.command(url);
+            cmd.arg("watch");
+            cmd
+        };
+        let mut cmd = cmd;
         self.watch = Some(Proc(cmd.spawn().unwrap()));
     }
+}
+
+fn workspace_binary_exists(name: &str) -> bool {
+    std::panic::catch_unwind(|| workspace_binary(name)).is_ok()
 }
 
 fn pdf(rng: &mut fastrand::Rng, label: &str) -> Vec<u8> {
@@ -148,9 +180,21 @@ fn soak() {
     let private = root.path().join("private");
     std::fs::create_dir_all(&private).unwrap();
 
-    let mut sides: Vec<Side> = [("Wix", "demo"), ("EspoCRM", "demo-espo")]
+    // With a display (`make soak` opens a virtual one), the app itself watches the Wix side's
+    // folders and is the one SIGKILLed there; without, `attache watch` stands in for it.
+    let with_app =
+        std::env::var_os("DISPLAY").is_some() && workspace_binary_exists("attache-desktop");
+    println!(
+        "soak: the Wix side is watched by {}",
+        if with_app {
+            "the app (attache-desktop)"
+        } else {
+            "attache watch (no DISPLAY)"
+        }
+    );
+    let mut sides: Vec<Side> = [("Wix", "demo", with_app), ("EspoCRM", "demo-espo", false)]
         .into_iter()
-        .map(|(crm, account)| {
+        .map(|(crm, account, app)| {
             let base = root.path().join(account);
             let home = base.join("home");
             let inboxes = [base.join("Scans"), base.join("Share")];
@@ -174,6 +218,7 @@ fn soak() {
             std::fs::write(home.join("config.json"), config.to_string()).unwrap();
             Side {
                 crm,
+                app,
                 account,
                 home,
                 inboxes,
@@ -348,7 +393,11 @@ fn soak() {
             // Wix's list may leave the size out: then the file says it (HEAD).
             let size = match a.size_bytes {
                 Some(size) => size,
-                None => runtime.block_on(wix.file_size(&a)).unwrap_or(0),
+                None => runtime
+                    .block_on(wix.file_size(&a))
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
             };
             *on_site
                 .entry((c, file_name_key(&a.file_name), size))
@@ -524,7 +573,7 @@ fn soak() {
     println!(
         "soak: {:.0} s, {} inbox files ({overwrites} overwritten), {} dropped in batches, {} links, \
          {kills} processes SIGKILLed, {fault_switches} fault switches (5xx 4%, 429 3%, cut 5%, lost 5%, \
-         expired 3%, list lag 300 ms, renames none/nfc/cleaned), {} attachments checked: {} violations",
+         expired 3%, stalls 2%, list lag 300 ms, renames none/nfc/cleaned), {} attachments checked: {} violations",
         started.elapsed().as_secs_f64().min(secs as f64),
         totals.0,
         totals.1,

@@ -104,7 +104,7 @@ async fn lists_all_demo_contacts_and_their_attachments() {
         .unwrap();
     let preview = image::open(out.join("p.jpg")).unwrap();
     assert!(preview.width() <= 400 && preview.height() <= 400);
-    assert_eq!(CrmBackend::file_size(&wix, pdf).await, Some(n));
+    assert_eq!(CrmBackend::file_size(&wix, pdf).await.unwrap(), Some(n));
 
     // An expired or revoked file URL (here: a wrong token) is refreshed from the API, once.
     let mut stale = pdf.clone();

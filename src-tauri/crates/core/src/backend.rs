@@ -56,9 +56,11 @@ pub trait CrmBackend: UploadRules + Send + Sync + 'static {
     ) -> Result<u64, BackendError>;
 
     /// The file's size in bytes when the CRM's listing does not carry it (Wix's does not), found
-    /// cheaply (e.g. a HEAD request). `None` when unknown; the UI then shows no size.
-    async fn file_size(&self, _attachment: &Attachment) -> Option<u64> {
-        None
+    /// cheaply (e.g. a HEAD request). `Ok(None)` when the CRM cannot tell (the UI then shows no
+    /// size); an error when it could not be asked now, which the upload engine must not take
+    /// for "cannot tell" (a failed HEAD once let another file's attachment pass for ours).
+    async fn file_size(&self, _attachment: &Attachment) -> Result<Option<u64>, BackendError> {
+        Ok(None)
     }
 
     /// Gets somewhere to send a file for this contact (Wix: a generated upload URL). The engine

@@ -1430,6 +1430,17 @@ async fn upload(
     let id = uuid::Uuid::new_v4().to_string();
     let final_path = state.site.file_path(&id);
     let part_path = final_path.with_extension("part");
+    if Faults::roll(faults.stall_rate) {
+        // Take the first piece, then stop reading: the client's body stops moving.
+        let mut stream = body.into_data_stream();
+        let _ = stream.next().await;
+        tokio::time::sleep(crate::faults::STALL_HOLD).await;
+        return Err(ApiError::application(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UPLOAD_STALLED",
+            "the upload stalled",
+        ));
+    }
     if Faults::roll(faults.reset_rate) {
         // Take part of the body, then hang up: the client sees the connection fail mid-upload.
         let mut stream = body.into_data_stream();

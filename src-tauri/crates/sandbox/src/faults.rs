@@ -6,6 +6,8 @@
 //! 500/503/504 before any work), `429=0.05` (share answered 429 with `Retry-After: 1`),
 //! `reset=0.1` (share of upload PUTs cut off mid-body; nothing stored), `lost=0.05` (share of
 //! upload PUTs stored and then answered 503, as when the connection dies after the commit),
+//! `stall=0.05` (share of upload PUTs whose body stops being read after the first piece, for
+//! [`STALL_HOLD`], as a congested or sleeping peer does; nothing stored),
 //! `url-ttl=2s` (upload URLs expire), `expired=0.2` (share of upload URLs found
 //! expired when used), `rate=200` (requests per minute per site, 429 beyond), `list-lag=500ms`
 //! (a new attachment is left out of its contact's list for that long after it was stored, as
@@ -20,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// How long a stalled upload is held before the site gives up on it (clients give up first).
+pub const STALL_HOLD: Duration = Duration::from_secs(120);
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Faults {
@@ -33,6 +38,7 @@ pub struct Faults {
     pub rate_limit_per_minute: Option<u32>,
     pub list_lag_ms: u64,
     pub rename: Renaming,
+    pub stall_rate: f64,
 }
 
 /// How the site changes the name an upload is stored under.
@@ -92,6 +98,7 @@ impl Faults {
                 "reset" => faults.reset_rate = share()?,
                 "lost" => faults.lost_response_rate = share()?,
                 "expired" => faults.expired_url_rate = share()?,
+                "stall" => faults.stall_rate = share()?,
                 "url-ttl" => faults.upload_url_ttl_ms = Some(millis(value)?),
                 "list-lag" => faults.list_lag_ms = millis(value)?,
                 "rename" => {
@@ -106,7 +113,7 @@ impl Faults {
                     faults.rate_limit_per_minute =
                         Some(value.parse().map_err(|_| format!("rate: {value:?} is not a whole number"))?)
                 }
-                other => return Err(format!("unknown fault {other:?} (latency, 5xx, 429, reset, lost, expired, url-ttl, rate, list-lag, rename)")),
+                other => return Err(format!("unknown fault {other:?} (latency, 5xx, 429, reset, lost, expired, stall, url-ttl, rate, list-lag, rename)")),
             }
         }
         Ok(faults)
@@ -165,7 +172,7 @@ mod tests {
     #[test]
     fn parses_every_fault_and_refuses_nonsense() {
         let f = Faults::parse(
-            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200,list-lag=1s,rename=nfc",
+            "latency=50ms, 5xx=0.1,429=0.05,reset=0.2,lost=0.3,url-ttl=2s,expired=0.4,rate=200,list-lag=1s,rename=nfc,stall=0.5",
         )
         .unwrap();
         assert_eq!(
@@ -181,6 +188,7 @@ mod tests {
                 rate_limit_per_minute: Some(200),
                 list_lag_ms: 1000,
                 rename: Renaming::Nfc,
+                stall_rate: 0.5,
             }
         );
         assert!(Faults::parse("rename=upper").is_err());

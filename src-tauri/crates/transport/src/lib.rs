@@ -45,7 +45,11 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(10),
-            stall_timeout: STALL_TIMEOUT,
+            // `ATTACHE_STALL_TIMEOUT_MS` shortens it for a process (the soak's stalled uploads).
+            stall_timeout: std::env::var("ATTACHE_STALL_TIMEOUT_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map_or(STALL_TIMEOUT, Duration::from_millis),
             max_redirects: 5,
         }
     }

@@ -99,8 +99,11 @@ impl CrmBackend for WixClient {
             .await
     }
 
-    async fn file_size(&self, attachment: &Attachment) -> Option<u64> {
-        self.content_length(attachment.file_url.as_deref()?).await
+    async fn file_size(&self, attachment: &Attachment) -> Result<Option<u64>, BackendError> {
+        match attachment.file_url.as_deref() {
+            Some(url) => Ok(self.content_length(url).await?),
+            None => Ok(None),
+        }
     }
 
     async fn prepare_upload(

@@ -566,23 +566,34 @@ impl WixClient {
 
 impl WixClient {
     /// `Content-Length` of a file URL, by HEAD (no credentials, as for downloads).
-    pub async fn content_length(&self, url: &str) -> Option<u64> {
+    /// The size a file URL answers a HEAD with: `Ok(None)` when the host cannot tell (no
+    /// length, HEAD not allowed), an error when it could not be asked (a cut, a 5xx, a 429).
+    pub async fn content_length(&self, url: &str) -> Result<Option<u64>, WixError> {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         let resp = self
             .http
             .head(url)
             .timeout(CALL_TIMEOUT)
             .send()
             .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
+            .map_err(|e| WixError::Transport(attache_transport::classify(&e, &host)))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::METHOD_NOT_ALLOWED
+            || status == reqwest::StatusCode::NOT_IMPLEMENTED
+        {
+            return Ok(None);
         }
-        resp.headers()
-            .get(reqwest::header::CONTENT_LENGTH)?
-            .to_str()
-            .ok()?
-            .parse()
-            .ok()
+        if !status.is_success() {
+            return Err(error_from(resp).await);
+        }
+        Ok(resp
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()))
     }
 }
 

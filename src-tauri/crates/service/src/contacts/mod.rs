@@ -164,7 +164,7 @@ impl Contacts {
                 async move {
                     a.size_bytes = match known.or(downloaded) {
                         Some(size) => Some(size),
-                        None => backend.file_size(&a).await,
+                        None => backend.file_size(&a).await.ok().flatten(),
                     };
                     a
                 }

@@ -589,7 +589,14 @@ impl Inner {
         for a in candidates {
             let size = match a.size_bytes {
                 Some(size) => Some(size),
-                None => self.backend.file_size(a).await,
+                None => match self.backend.file_size(a).await {
+                    Ok(size) => size,
+                    Err(e) => {
+                        // Not known now is not "cannot be known": a later look decides.
+                        tracing::info!(job = job.id, attachment = %a.id, "size not read ({}); looked at again later", e.message);
+                        continue;
+                    }
+                },
             };
             match size {
                 Some(size) if size != job.size => {
@@ -651,9 +658,16 @@ impl Inner {
                 job.file_name
             );
         }
+        let changed = file.content_hash != job.content_hash;
         self.queue
             .update_content(job.id, &file)
             .map_err(store_error)?;
+        if changed {
+            // What earlier attempts sent was other content: its attachment, landed or landing,
+            // is not this content's, and its target is spent. A fresh baseline and target.
+            job.baseline = None;
+            job.target = None;
+        }
         job.size = file.size;
         job.modified_ns = file.modified_ns;
         job.content_hash = file.content_hash;

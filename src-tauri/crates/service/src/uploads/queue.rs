@@ -510,10 +510,23 @@ impl UploadQueue {
     }
 
     /// The file changed before or while sending: the job now carries the new content.
+    /// The file changed since it was queued: the job now carries its new content. When the
+    /// content itself changed, the baseline and target of earlier attempts (made for the old
+    /// content) are dropped with it.
     pub fn update_content(&self, id: i64, file: &InspectedFile) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE upload_jobs SET size = ?2, modified_ns = ?3, content_hash = ?4, mime_type = ?5, updated_at = ?6 WHERE id = ?1",
-            params![id, file.size as i64, file.modified_ns, file.content_hash, file.mime_type, now_ms()],
+            "UPDATE upload_jobs SET size = ?2, modified_ns = ?3, \
+             baseline = CASE WHEN content_hash = ?4 THEN baseline ELSE NULL END, \
+             target = CASE WHEN content_hash = ?4 THEN target ELSE NULL END, \
+             content_hash = ?4, mime_type = ?5, updated_at = ?6 WHERE id = ?1",
+            params![
+                id,
+                file.size as i64,
+                file.modified_ns,
+                file.content_hash,
+                file.mime_type,
+                now_ms()
+            ],
         )?;
         Ok(())
     }
