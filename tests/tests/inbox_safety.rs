@@ -247,3 +247,72 @@ async fn a_flood_of_files_is_taken_in_turns_and_each_is_filed_once() {
         assert_eq!(counts.get(&later(n)), Some(&1), "{}", later(n));
     }
 }
+
+/// A scan written again while its first version is on its way (the scanner re-scans under the
+/// same name): the new version is filed once, by its own item; the first version's job does
+/// not switch to the new content (which would send it twice) and leaves no failure behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_written_again_while_on_its_way_is_filed_once() {
+    let root = tempfile::tempdir().unwrap();
+    let sandbox = demo_sandbox(&root.path().join("site")).await;
+    let app = Arc::new(open_demo(&root.path().join("home"), &sandbox.base_url(), Crm::Wix).await);
+    app.contacts().refresh().await.unwrap();
+    app.uploads().start();
+    let ana = contact_named(&app, "Ana Silva");
+    let inbox = root.path().join("Inbox");
+    std::fs::create_dir_all(inbox.join("Ana Silva")).unwrap();
+    let watching = app.inbox().watch(settings(&inbox, None)).await.unwrap();
+    // Every request takes 0.4 s: the first version is still being prepared when the
+    // second arrives.
+    attache_tests::fixtures::set_faults(
+        &sandbox.base_url(),
+        &serde_json::json!({"latencyMs": 1000}),
+    )
+    .await;
+    let path = inbox.join("Ana Silva").join("Scan.pdf");
+    let first = pdf_bytes("the first scan");
+    let second = pdf_bytes("the second scan, which is longer than the first one was");
+    let write = |bytes: &[u8]| {
+        let part = inbox.join("Ana Silva").join("Scan.pdf.part");
+        std::fs::write(&part, bytes).unwrap();
+        std::fs::rename(&part, &path).unwrap();
+    };
+    write(&first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write(&second);
+    let filed = inbox.join("Filed").join("Ana Silva");
+    let items = inbox_items_until(
+        &app,
+        "the second version filed",
+        Duration::from_secs(90),
+        |items| {
+            std::fs::read(filed.join("Scan.pdf")).ok().as_deref() == Some(&second[..])
+                && items.iter().all(|i| i.state != InboxState::Uploading)
+        },
+    )
+    .await;
+    watching.stop().await;
+    attache_tests::fixtures::set_faults(&sandbox.base_url(), &serde_json::json!({})).await;
+    assert!(
+        items.iter().all(|i| i.state != InboxState::Failed),
+        "no failure left behind: {items:#?}"
+    );
+    let wix = demo_wix(&sandbox.base_url());
+    let mut sizes = Vec::new();
+    for a in attache_core::CrmBackend::list_attachments(&wix, &ana.id)
+        .await
+        .unwrap()
+    {
+        if a.file_name == "Scan.pdf" {
+            sizes.push(
+                attache_core::CrmBackend::file_size(&wix, &a)
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+    }
+    let second_copies = sizes.iter().filter(|s| **s == second.len() as u64).count();
+    assert_eq!(second_copies, 1, "the second version once: {sizes:?}");
+    assert!(sizes.len() <= 2, "the first at most once: {sizes:?}");
+}

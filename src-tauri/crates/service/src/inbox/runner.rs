@@ -723,6 +723,11 @@ impl Runner {
                         &ErrorPayload::new(ErrorCode::InvalidInput, "its upload was cancelled"),
                         None,
                     )?,
+                    // Written again since: the new version is an item of its own, and this
+                    // one describes a file that no longer exists.
+                    _ if item.path.exists() && !safety::is_the_sent_file(&item.path, &job) => {
+                        store.forget(id)?;
+                    }
                     _ => {
                         let error = job.error.clone().unwrap_or_else(|| {
                             ErrorPayload::new(ErrorCode::Internal, "upload failed")

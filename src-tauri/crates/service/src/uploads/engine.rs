@@ -651,6 +651,17 @@ impl Inner {
                     BackendError::new(ErrorCode::Internal, format!("file check stopped: {e}"))
                 })?;
         let file = inspected.map_err(|r| BackendError::new(ErrorCode::InvalidInput, r.message))?;
+        if file.content_hash != job.content_hash
+            && self.queue.is_pinned(job.id).map_err(store_error)?
+        {
+            return Err(BackendError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{} was written again after it was queued; the new version is filed on its own",
+                    job.file_name
+                ),
+            ));
+        }
         if file.content_hash != job.content_hash {
             tracing::info!(
                 job = job.id,

@@ -269,6 +269,11 @@ impl Uploads {
                     .enqueue(&self.account, contact_id, contact_name, &file, true)?;
             }
         }
+        // The inbox files this content; if the file is written again, the new version is a new
+        // file of the inbox's, so this job must not switch to it (it would be sent twice).
+        if let Enqueued::New(new) = &job {
+            self.queue.pin(new.id)?;
+        }
         self.engine.poke();
         Ok(Ok(job.job().id))
     }

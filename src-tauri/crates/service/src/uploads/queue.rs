@@ -78,6 +78,11 @@ CREATE TABLE resumable_uploads (
 -- inbox follows its files' jobs by id and "already attached" is known from them.
 ALTER TABLE upload_jobs ADD COLUMN cleared INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- A job whose content is pinned sends exactly what was queued or fails: the inbox takes a
+-- file written again as a new file of its own, so its job must not follow the change too.
+ALTER TABLE upload_jobs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Which resumable upload: the same bytes from the same place to the same folder.
@@ -510,6 +515,23 @@ impl UploadQueue {
     }
 
     /// The file changed before or while sending: the job now carries the new content.
+    /// Pins a job to the content it was queued with (see the `pinned` column).
+    pub fn pin(&self, id: i64) -> Result<(), StoreError> {
+        self.conn()
+            .execute("UPDATE upload_jobs SET pinned = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn is_pinned(&self, id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT pinned FROM upload_jobs WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()?
+            == Some(1))
+    }
+
     /// The file changed since it was queued: the job now carries its new content. When the
     /// content itself changed, the baseline and target of earlier attempts (made for the old
     /// content) are dropped with it.
