@@ -46,6 +46,17 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A child process SIGKILLed (no cleanup, no flush) when dropped, however the test ends: how
+/// the crash tests kill `attache watch` and `attache upload`.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An `attache sandbox` in its own process, killed when dropped (however the test ends).
 pub struct SandboxProcess {
     child: std::process::Child,

@@ -5,20 +5,10 @@
 
 #![cfg(unix)]
 
-use std::process::Child;
 use std::time::Duration;
 
 use attache_tests::cli_attachment_counts;
-use attache_tests::{attache_logged, start_sandbox_process};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use attache_tests::{attache_logged, start_sandbox_process, Killed};
 
 #[test]
 fn watch_killed_at_random_moments_loses_nothing_and_attaches_nothing_twice() {

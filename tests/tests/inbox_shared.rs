@@ -5,19 +5,9 @@
 #![cfg(unix)]
 
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
-use attache_tests::{attache_logged, cli_attachment_counts, start_sandbox_process};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use attache_tests::{attache_logged, cli_attachment_counts, start_sandbox_process, Killed};
 
 const LEASE_MS: &str = "1500";
 

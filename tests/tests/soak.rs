@@ -19,23 +19,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use attache_core::normalize::file_name_key;
 use attache_core::CrmBackend;
 use attache_tests::fixtures::demo_wix;
-use attache_tests::{attache_logged, start_sandbox_process, workspace_binary};
-
-/// A process killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use attache_tests::{attache_logged, start_sandbox_process, workspace_binary, Killed};
 
 const CONTACTS: [(&str, &str); 3] = [
     ("Hiroshi Tanaka", "h.tanaka@example.jp"),
@@ -70,9 +60,9 @@ struct Side {
     /// Watched by events, and polled.
     inboxes: [PathBuf; 2],
     drops: PathBuf,
-    watch: Option<Proc>,
+    watch: Option<Killed>,
     next_kill: Instant,
-    uploads: Vec<(Proc, Instant)>,
+    uploads: Vec<(Killed, Instant)>,
     /// Every path written in the inboxes, with each version's bytes (last is current).
     written: BTreeMap<PathBuf, Vec<Vec<u8>>>,
     links: Vec<(PathBuf, PathBuf, Vec<u8>)>,
@@ -114,7 +104,7 @@ impl Side {
             cmd
         };
         let mut cmd = cmd;
-        self.watch = Some(Proc(cmd.spawn().unwrap()));
+        self.watch = Some(Killed(cmd.spawn().unwrap()));
     }
 }
 
@@ -299,7 +289,7 @@ fn soak() {
             let mut cmd = side.command(&url);
             cmd.arg("upload").arg(email).args(&files);
             let kill_at = Instant::now() + Duration::from_millis(rng.u64(100..6_000));
-            side.uploads.push((Proc(cmd.spawn().unwrap()), kill_at));
+            side.uploads.push((Killed(cmd.spawn().unwrap()), kill_at));
             side.batches.push((contact, files));
         }
         // Kill what is due (SIGKILL), restart the watcher at once.
