@@ -153,3 +153,51 @@ fn the_scans_a_vanished_machine_had_claimed_are_filed_by_the_other() {
     }
     assert!(log.contains("taking over the claim"), "{log}");
 }
+
+/// A machine that sent a scan and vanished before it heard back (the answer lost, the site's
+/// list still lagging): the machine that takes over its claim finds that upload on the client
+/// and files the scan without sending it a second time.
+#[test]
+fn a_scan_a_vanished_machine_had_sent_is_not_sent_again() {
+    let site = tempfile::tempdir().unwrap();
+    let homes = tempfile::tempdir().unwrap();
+    let share = tempfile::tempdir().unwrap();
+    // Uploads are stored, then answered 503; new attachments stay out of lists for a minute.
+    let sandbox = start_sandbox_process(site.path(), &["--faults", "lost=1,list-lag=60s"]);
+    let url = sandbox.base_url.clone();
+    let folder = share.path().join("Hiroshi Tanaka");
+    std::fs::create_dir_all(&folder).unwrap();
+    arrive(&folder, "deed.pdf");
+    let admin = reqwest::blocking::Client::new();
+    let uploads_seen = || -> (u64, u64) {
+        let v: serde_json::Value = admin
+            .get(format!("{url}/_admin/uploads-in-flight"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        (v["now"].as_u64().unwrap(), v["peak"].as_u64().unwrap())
+    };
+    let laptop = watch(&homes.path().join("laptop"), &url, share.path());
+    until(
+        "the laptop's upload stored",
+        Duration::from_secs(60),
+        || uploads_seen() == (0, 1),
+    );
+    drop(laptop); // vanishes before it could see its upload listed
+
+    admin
+        .put(format!("{url}/_admin/faults"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    let office_home = homes.path().join("office");
+    let office = watch(&office_home, &url, share.path());
+    let filed = share.path().join("Filed").join("Hiroshi Tanaka");
+    until("the office files the deed", Duration::from_secs(60), || {
+        names_in(&filed) == ["deed.pdf"]
+    });
+    drop(office);
+    let counts = cli_attachment_counts(&office_home, &url, "h.tanaka@example.jp");
+    assert_eq!(counts.get("deed.pdf"), Some(&1), "sent once: {counts:?}");
+}

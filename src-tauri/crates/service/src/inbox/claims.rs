@@ -38,6 +38,9 @@ pub enum Claim {
     Ours,
     /// Another machine does (or did); leave it alone.
     Theirs { machine: String },
+    /// This machine files it, taken over from one that vanished, which may have sent it
+    /// already.
+    TakenOver { from: String },
 }
 
 /// What a claim file says.
@@ -126,9 +129,15 @@ impl Claims {
         let wanted = self.held(inbox, file, false);
         let path = claim_path(inbox, file);
         // Two rounds: a stale claim moved aside, then our own made.
+        let mut taken_from = None;
         for _ in 0..2 {
             match create_new(&path, &wanted) {
-                Ok(()) => return Claim::Ours,
+                Ok(()) => {
+                    return match taken_from {
+                        Some(from) => Claim::TakenOver { from },
+                        None => Claim::Ours,
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
                     tracing::warn!(folder = %inbox.display(), "no claim could be written, filing alone: {e}");
@@ -159,6 +168,7 @@ impl Claims {
                 };
             }
             tracing::info!(file = %file.path.display(), from = %held.machine, "taking over the claim of a machine silent for {:?}", self.lease);
+            taken_from = Some(held.machine);
         }
         Claim::Theirs {
             machine: "another machine".into(),
@@ -375,7 +385,12 @@ mod tests {
             &inbox.join(CLAIMS_FOLDER).join("machines").join("laptop-1"),
             LEASE * 2,
         );
-        assert_eq!(office.claim(inbox, &scan), Claim::Ours);
+        assert_eq!(
+            office.claim(inbox, &scan),
+            Claim::TakenOver {
+                from: "laptop-1".into()
+            }
+        );
         assert_eq!(
             laptop.claim(inbox, &scan),
             Claim::Theirs {

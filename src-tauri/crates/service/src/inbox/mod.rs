@@ -157,7 +157,7 @@ impl Inbox {
         }
         match self
             .uploads
-            .enqueue_path(&contact.id, &contact.display_name, &item.path)
+            .enqueue_path(&contact.id, &contact.display_name, &item.path, false)
             .await?
         {
             Ok(job_id) => {

@@ -582,7 +582,9 @@ impl Runner {
             }
         }
         // Another machine watching the same folder files it (or filed it and kept it).
-        if let Claim::Theirs { machine } = self.claims.claim(&inbox, &found) {
+        let claim = self.claims.claim(&inbox, &found);
+        let taken_over = matches!(claim, Claim::TakenOver { .. });
+        if let Claim::Theirs { machine } = claim {
             tracing::debug!(file = %file.path.display(), %machine, "inbox: claimed by another machine");
             if self.held_elsewhere.len() < self.settling_limit {
                 let again = Instant::now() + self.claims.lease();
@@ -608,7 +610,7 @@ impl Runner {
                 match self
                     .inbox
                     .uploads
-                    .enqueue_path(&contact_id, &contact_name, &file.path)
+                    .enqueue_path(&contact_id, &contact_name, &file.path, taken_over)
                     .await?
                 {
                     Ok(job_id) => {

@@ -235,11 +235,14 @@ impl Uploads {
 
     /// Checks one file and queues it for a contact: the job's id (a new job, or the one that
     /// already has, or had, the same content there), or why the file was refused.
+    /// `taken_over`: the file was claimed by another machine that vanished, which may have sent
+    /// it already (see [`UploadQueue::may_have_landed_already`]).
     pub async fn enqueue_path(
         &self,
         contact_id: &str,
         contact_name: &str,
         path: &Path,
+        taken_over: bool,
     ) -> Result<Result<i64, Rejection>, ServiceError> {
         let backend = self.backend.clone();
         let owned = path.to_owned();
@@ -273,6 +276,9 @@ impl Uploads {
         // file of the inbox's, so this job must not switch to it (it would be sent twice).
         if let Enqueued::New(new) = &job {
             self.queue.pin(new.id)?;
+            if taken_over {
+                self.queue.may_have_landed_already(new.id)?;
+            }
         }
         self.engine.poke();
         Ok(Ok(job.job().id))

@@ -515,6 +515,17 @@ impl UploadQueue {
     }
 
     /// The file changed before or while sending: the job now carries the new content.
+    /// A job whose file another machine may already have sent (its claim was taken over from a
+    /// machine that vanished): its baseline is empty, so the first look takes a same-named
+    /// attachment of the same size as the one that machine made, instead of sending again.
+    pub fn may_have_landed_already(&self, id: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE upload_jobs SET baseline = '[]' WHERE id = ?1 AND baseline IS NULL",
+            [id],
+        )?;
+        Ok(())
+    }
+
     /// Pins a job to the content it was queued with (see the `pinned` column).
     pub fn pin(&self, id: i64) -> Result<(), StoreError> {
         self.conn()
