@@ -46,29 +46,51 @@ fn until(what: &str, within: Duration, done: impl Fn() -> bool) {
     }
 }
 
+/// One shared folder, `Hiroshi Tanaka/` inside it, a sandbox with `faults` in its own process,
+/// and a place for each machine's home.
+struct Share {
+    _dirs: [tempfile::TempDir; 3],
+    _sandbox: attache_tests::SandboxProcess,
+    url: String,
+    homes: std::path::PathBuf,
+    root: std::path::PathBuf,
+    folder: std::path::PathBuf,
+}
+
+fn share(faults: &str) -> Share {
+    let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+    let sandbox = start_sandbox_process(dirs[0].path(), &["--faults", faults]);
+    let root = dirs[2].path().to_path_buf();
+    let folder = root.join("Hiroshi Tanaka");
+    std::fs::create_dir_all(&folder).unwrap();
+    Share {
+        url: sandbox.base_url.clone(),
+        homes: dirs[1].path().to_path_buf(),
+        _sandbox: sandbox,
+        _dirs: dirs,
+        root,
+        folder,
+    }
+}
+
 #[test]
 fn two_machines_on_one_folder_file_each_scan_once() {
-    let site = tempfile::tempdir().unwrap();
-    let homes = tempfile::tempdir().unwrap();
-    let share = tempfile::tempdir().unwrap();
-    let sandbox = start_sandbox_process(site.path(), &["--faults", "latency=20ms"]);
-    let url = sandbox.base_url.clone();
-    let folder = share.path().join("Hiroshi Tanaka");
-    std::fs::create_dir_all(&folder).unwrap();
-    let (laptop, office) = (homes.path().join("laptop"), homes.path().join("office"));
+    let shared = share("latency=20ms");
+    let (url, folder) = (&shared.url, &shared.folder);
+    let (laptop, office) = (shared.homes.join("laptop"), shared.homes.join("office"));
 
     // Some scans wait in the folder before either starts; the rest arrive while both watch.
     let names: Vec<String> = (0..40).map(|i| format!("scan {i:02}.pdf")).collect();
     for name in &names[..15] {
         arrive(&folder, name);
     }
-    let a = watch(&laptop, &url, share.path());
-    let b = watch(&office, &url, share.path());
+    let a = watch(&laptop, url, &shared.root);
+    let b = watch(&office, url, &shared.root);
     for name in &names[15..] {
         std::thread::sleep(Duration::from_millis(50));
         arrive(&folder, name);
     }
-    let filed = share.path().join("Filed").join("Hiroshi Tanaka");
+    let filed = shared.root.join("Filed").join("Hiroshi Tanaka");
     until("every scan filed", Duration::from_secs(90), || {
         names_in(&filed).len() >= names.len() && names_in(&folder).is_empty()
     });
@@ -79,7 +101,7 @@ fn two_machines_on_one_folder_file_each_scan_once() {
     let mut expected = names.clone();
     expected.sort();
     assert_eq!(names_in(&filed), expected, "each filed once, none twice");
-    let counts = cli_attachment_counts(&laptop, &url, "h.tanaka@example.jp");
+    let counts = cli_attachment_counts(&laptop, url, "h.tanaka@example.jp");
     for name in &names {
         assert_eq!(
             counts.get(name),
@@ -88,7 +110,7 @@ fn two_machines_on_one_folder_file_each_scan_once() {
         );
     }
     // Both machines were there: each left a heartbeat; no claim is left for a moved file.
-    let claims = share.path().join(".attache-claims");
+    let claims = shared.root.join(".attache-claims");
     assert_eq!(names_in(&claims.join("machines")).len(), 2);
     let left: Vec<String> = names_in(&claims)
         .into_iter()
@@ -99,27 +121,22 @@ fn two_machines_on_one_folder_file_each_scan_once() {
 
 #[test]
 fn the_scans_a_vanished_machine_had_claimed_are_filed_by_the_other() {
-    let site = tempfile::tempdir().unwrap();
-    let homes = tempfile::tempdir().unwrap();
-    let share = tempfile::tempdir().unwrap();
     // Every request takes 4 s: the laptop claims the scans, then dies before any can land.
-    let sandbox = start_sandbox_process(site.path(), &["--faults", "latency=4s"]);
-    let url = sandbox.base_url.clone();
-    let folder = share.path().join("Hiroshi Tanaka");
-    std::fs::create_dir_all(&folder).unwrap();
+    let shared = share("latency=4s");
+    let (url, folder, homes) = (&shared.url, &shared.folder, &shared.homes);
     let names: Vec<String> = (0..5).map(|i| format!("contract {i}.pdf")).collect();
     for name in &names {
         arrive(&folder, name);
     }
-    let claims = share.path().join(".attache-claims");
+    let claims = shared.root.join(".attache-claims");
     let claimed = || {
         names_in(&claims)
             .iter()
             .filter(|n| n.ends_with(".claim"))
             .count()
     };
-    let laptop_home = homes.path().join("laptop");
-    let laptop = watch(&laptop_home, &url, share.path());
+    let laptop_home = homes.join("laptop");
+    let laptop = watch(&laptop_home, url, &shared.root);
     until("the laptop's claims", Duration::from_secs(60), || {
         claimed() == names.len()
     });
@@ -132,16 +149,16 @@ fn the_scans_a_vanished_machine_had_claimed_are_filed_by_the_other() {
         .json(&serde_json::json!({}))
         .send()
         .unwrap();
-    let office_home = homes.path().join("office");
-    let office = watch(&office_home, &url, share.path());
-    let filed = share.path().join("Filed").join("Hiroshi Tanaka");
+    let office_home = homes.join("office");
+    let office = watch(&office_home, url, &shared.root);
+    let filed = shared.root.join("Filed").join("Hiroshi Tanaka");
     until(
         "the office files the laptop's scans",
         Duration::from_secs(60),
         || names_in(&filed).len() == names.len(),
     );
     drop(office);
-    let counts = cli_attachment_counts(&office_home, &url, "h.tanaka@example.jp");
+    let counts = cli_attachment_counts(&office_home, url, "h.tanaka@example.jp");
     for name in &names {
         assert_eq!(counts.get(name), Some(&1), "{name}: {counts:?}");
     }
@@ -159,14 +176,9 @@ fn the_scans_a_vanished_machine_had_claimed_are_filed_by_the_other() {
 /// and files the scan without sending it a second time.
 #[test]
 fn a_scan_a_vanished_machine_had_sent_is_not_sent_again() {
-    let site = tempfile::tempdir().unwrap();
-    let homes = tempfile::tempdir().unwrap();
-    let share = tempfile::tempdir().unwrap();
     // Uploads are stored, then answered 503; new attachments stay out of lists for a minute.
-    let sandbox = start_sandbox_process(site.path(), &["--faults", "lost=1,list-lag=60s"]);
-    let url = sandbox.base_url.clone();
-    let folder = share.path().join("Hiroshi Tanaka");
-    std::fs::create_dir_all(&folder).unwrap();
+    let shared = share("lost=1,list-lag=60s");
+    let (url, folder, homes) = (&shared.url, &shared.folder, &shared.homes);
     arrive(&folder, "deed.pdf");
     let admin = reqwest::blocking::Client::new();
     let uploads_seen = || -> (u64, u64) {
@@ -178,7 +190,7 @@ fn a_scan_a_vanished_machine_had_sent_is_not_sent_again() {
             .unwrap();
         (v["now"].as_u64().unwrap(), v["peak"].as_u64().unwrap())
     };
-    let laptop = watch(&homes.path().join("laptop"), &url, share.path());
+    let laptop = watch(&homes.join("laptop"), url, &shared.root);
     until(
         "the laptop's upload stored",
         Duration::from_secs(60),
@@ -191,13 +203,13 @@ fn a_scan_a_vanished_machine_had_sent_is_not_sent_again() {
         .json(&serde_json::json!({}))
         .send()
         .unwrap();
-    let office_home = homes.path().join("office");
-    let office = watch(&office_home, &url, share.path());
-    let filed = share.path().join("Filed").join("Hiroshi Tanaka");
+    let office_home = homes.join("office");
+    let office = watch(&office_home, url, &shared.root);
+    let filed = shared.root.join("Filed").join("Hiroshi Tanaka");
     until("the office files the deed", Duration::from_secs(60), || {
         names_in(&filed) == ["deed.pdf"]
     });
     drop(office);
-    let counts = cli_attachment_counts(&office_home, &url, "h.tanaka@example.jp");
+    let counts = cli_attachment_counts(&office_home, url, "h.tanaka@example.jp");
     assert_eq!(counts.get("deed.pdf"), Some(&1), "sent once: {counts:?}");
 }
