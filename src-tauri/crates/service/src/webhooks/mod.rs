@@ -185,6 +185,7 @@ pub async fn listen(
 async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let open = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_AT_ONCE));
+    let mut refusing = false;
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -196,11 +197,15 @@ async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
             }
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::warn!(
-                "webhook receiver: {CONNECTIONS_AT_ONCE} connections open, one more closed"
-            );
-            continue; // dropped: closed
+            // Dropped, so closed. Said once per flood: a line per refused connection would
+            // let a flood of connections flood the log too.
+            if !refusing {
+                tracing::warn!("webhook receiver: {CONNECTIONS_AT_ONCE} connections open; more are closed until some end");
+                refusing = true;
+            }
+            continue;
         };
+        refusing = false;
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
         tokio::spawn(async move {
             let _permit = permit;
