@@ -57,6 +57,23 @@ struct Share {
     folder: std::path::PathBuf,
 }
 
+impl Share {
+    /// The site stops misbehaving.
+    fn faults_off(&self) {
+        let answer = reqwest::blocking::Client::new()
+            .put(format!("{}/_admin/faults", self.url))
+            .json(&serde_json::json!({}))
+            .send()
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+
+    /// Where the client's scans go once filed.
+    fn filed(&self) -> std::path::PathBuf {
+        self.root.join("Filed").join("Hiroshi Tanaka")
+    }
+}
+
 fn share(faults: &str) -> Share {
     let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
     let sandbox = start_sandbox_process(dirs[0].path(), &["--faults", faults]);
@@ -90,7 +107,7 @@ fn two_machines_on_one_folder_file_each_scan_once() {
         std::thread::sleep(Duration::from_millis(50));
         arrive(&folder, name);
     }
-    let filed = shared.root.join("Filed").join("Hiroshi Tanaka");
+    let filed = shared.filed();
     until("every scan filed", Duration::from_secs(90), || {
         names_in(&filed).len() >= names.len() && names_in(&folder).is_empty()
     });
@@ -143,15 +160,10 @@ fn the_scans_a_vanished_machine_had_claimed_are_filed_by_the_other() {
     drop(laptop); // SIGKILL: the laptop vanishes with its claims
 
     // The office machine starts on a fast site: it waits out the laptop's lease, then files all.
-    let admin = reqwest::blocking::Client::new();
-    admin
-        .put(format!("{url}/_admin/faults"))
-        .json(&serde_json::json!({}))
-        .send()
-        .unwrap();
+    shared.faults_off();
     let office_home = homes.join("office");
     let office = watch(&office_home, url, &shared.root);
-    let filed = shared.root.join("Filed").join("Hiroshi Tanaka");
+    let filed = shared.filed();
     until(
         "the office files the laptop's scans",
         Duration::from_secs(60),
@@ -198,14 +210,10 @@ fn a_scan_a_vanished_machine_had_sent_is_not_sent_again() {
     );
     drop(laptop); // vanishes before it could see its upload listed
 
-    admin
-        .put(format!("{url}/_admin/faults"))
-        .json(&serde_json::json!({}))
-        .send()
-        .unwrap();
+    shared.faults_off();
     let office_home = homes.join("office");
     let office = watch(&office_home, url, &shared.root);
-    let filed = shared.root.join("Filed").join("Hiroshi Tanaka");
+    let filed = shared.filed();
     until("the office files the deed", Duration::from_secs(60), || {
         names_in(&filed) == ["deed.pdf"]
     });

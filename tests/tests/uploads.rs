@@ -48,6 +48,18 @@ impl World {
         contact_named(&self.app, name)
     }
 
+    /// Queues one file for `contact`, which must be accepted: its job's id.
+    async fn queue_one(&self, contact: &Contact, path: &Path) -> i64 {
+        let report = self
+            .app
+            .uploads()
+            .queue_files(contact, vec![path.to_path_buf()], false)
+            .await
+            .unwrap();
+        assert_eq!(report.queued.len(), 1, "{report:?}");
+        report.queued[0].id
+    }
+
     /// What is really on the site, with the faults switched off first.
     async fn names_on(&self, contact: &Contact) -> HashMap<String, usize> {
         set_faults(&self.sandbox, &Faults::default()).await;
@@ -451,13 +463,7 @@ async fn bytes_that_landed_before_a_crash_on(crm: Crm) {
     let w = world_on(crm).await;
     let ana = w.contact("Ana Silva").await;
     let path = pdf(&w.files, "Offer.pdf", "offer");
-    let report = w
-        .app
-        .uploads()
-        .queue_files(&ana, vec![path.clone()], false)
-        .await
-        .unwrap();
-    let id = report.queued[0].id;
+    let id = w.queue_one(&ana, &path).await;
 
     // What a crashed run leaves: the job marked sending with its baseline and upload target,
     // the bytes accepted by Wix, and the process gone before it could write "done".
@@ -739,13 +745,7 @@ async fn a_file_swapped_for_a_link_after_queuing_is_not_read_through() {
         let w = world_on(crm).await;
         let ana = w.contact("Ana Silva").await;
         let path = pdf(&w.files, "Scan.pdf", "scan");
-        let report = w
-            .app
-            .uploads()
-            .queue_files(&ana, vec![path.clone()], false)
-            .await
-            .unwrap();
-        let id = report.queued[0].id;
+        let id = w.queue_one(&ana, &path).await;
         let secret = w.files.join("id_rsa");
         std::fs::write(&secret, b"-----BEGIN OPENSSH PRIVATE KEY-----\n").unwrap();
         std::fs::remove_file(&path).unwrap();

@@ -700,17 +700,14 @@ async fn write_body(resp: Response, dest: &Path) -> Result<u64, EspoError> {
 }
 
 async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, EspoError> {
-    let limit = attache_transport::JSON_LIMIT;
-    let body = attache_transport::read_capped(resp, limit)
+    let bytes = attache_transport::read_json(resp)
         .await
-        .map_err(|e| EspoError::Decode(format!("the answer was cut: {e}")))?;
-    if body.truncated {
-        return Err(EspoError::Decode(format!(
-            "the answer is larger than {} MiB, which no EspoCRM list page is; not read",
-            limit >> 20
-        )));
-    }
-    let bytes = body.bytes;
+        .map_err(|e| match e {
+            attache_transport::BodyError::Transport(e) => {
+                EspoError::Decode(format!("the answer was cut: {e}"))
+            }
+            too_large => EspoError::Decode(too_large.to_string()),
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         let head = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
         EspoError::Decode(format!("{e} in {head:?}"))

@@ -494,14 +494,10 @@ fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Compares secrets without an early exit, so timing does not tell how much of a guess was right.
+/// Compares secrets in constant time, so timing does not tell how much of a guess was right.
 pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
+    use subtle::ConstantTimeEq;
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
 async fn require_api_key(State(state): State<Shared>, req: Request, next: Next) -> Response {

@@ -85,6 +85,24 @@ pub struct Capped {
     pub truncated: bool,
 }
 
+/// Why a JSON answer was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the answer is larger than {} MiB, which no CRM answer is; not read", JSON_LIMIT >> 20)]
+    TooLarge,
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// A JSON answer's body, whole: one past [`JSON_LIMIT`] is refused, not read into memory.
+pub async fn read_json(resp: reqwest::Response) -> Result<Bytes, BodyError> {
+    let body = read_capped(resp, JSON_LIMIT).await?;
+    if body.truncated {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(body.bytes)
+}
+
 /// Reads `resp`'s body, but never more than `limit` bytes of it into memory: a body announced
 /// as larger is not read at all; one that grows past the limit is cut there. Either way the
 /// connection is dropped, not drained.

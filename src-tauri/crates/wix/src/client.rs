@@ -569,17 +569,13 @@ impl WixClient {
     /// The size a file URL answers a HEAD with: `Ok(None)` when the host cannot tell (no
     /// length, HEAD not allowed), an error when it could not be asked (a cut, a 5xx, a 429).
     pub async fn content_length(&self, url: &str) -> Result<Option<u64>, WixError> {
-        let host = reqwest::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
         let resp = self
             .http
             .head(url)
             .timeout(CALL_TIMEOUT)
             .send()
             .await
-            .map_err(|e| WixError::Transport(attache_transport::classify(&e, &host)))?;
+            .map_err(|e| self.transport(&e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::METHOD_NOT_ALLOWED
             || status == reqwest::StatusCode::NOT_IMPLEMENTED
@@ -630,17 +626,10 @@ fn has_more(meta: Option<&PagingMetadata>, offset: u32, got: usize, page: u32) -
 }
 
 pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, WixError> {
-    let limit = attache_transport::JSON_LIMIT;
-    let body = attache_transport::read_capped(resp, limit)
+    let bytes = attache_transport::read_json(resp)
         .await
         .map_err(|e| WixError::Decode(e.to_string()))?;
-    if body.truncated {
-        return Err(WixError::Decode(format!(
-            "the answer is larger than {} MiB, which no Wix answer is; not read",
-            limit >> 20
-        )));
-    }
-    serde_json::from_slice(&body.bytes).map_err(|e| WixError::Decode(e.to_string()))
+    serde_json::from_slice(&bytes).map_err(|e| WixError::Decode(e.to_string()))
 }
 
 /// Worth another try: the connection failed, or Wix answered 429/500/503/504.

@@ -101,10 +101,6 @@ impl Claims {
         self
     }
 
-    pub fn machine(&self) -> &str {
-        &self.machine
-    }
-
     pub fn lease(&self) -> Duration {
         self.lease
     }
@@ -114,8 +110,12 @@ impl Claims {
         for inbox in inboxes {
             let dir = inbox.join(CLAIMS_FOLDER).join("machines");
             // Written, not only touched: some network file systems keep a cached mtime.
-            let beat = std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(dir.join(&self.machine), now_ms().to_string()));
+            let beat = std::fs::create_dir_all(&dir).and_then(|()| {
+                std::fs::write(
+                    dir.join(&self.machine),
+                    crate::uploads::now_ms().to_string(),
+                )
+            });
             if let Err(e) = beat {
                 tracing::debug!(folder = %inbox.display(), "no heartbeat: {e}");
             }
@@ -208,9 +208,8 @@ impl Claims {
                 continue;
             }
             let Some(held) = read(&path) else { continue };
-            let still_there = std::fs::symlink_metadata(inbox.join(&held.file))
-                .ok()
-                .is_some_and(|m| m.len() == held.size && modified_ns(&m) == Some(held.modified_ns));
+            let still_there = attache_core::upload::stat(&inbox.join(&held.file))
+                .is_ok_and(|now| now == (held.size, held.modified_ns));
             if !still_there {
                 let _ = std::fs::remove_file(&path);
             }
@@ -301,19 +300,6 @@ fn age(path: &Path) -> Option<Duration> {
     )
 }
 
-fn modified_ns(meta: &std::fs::Metadata) -> Option<i64> {
-    let since = meta
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?;
-    Some(since.as_nanos() as i64)
-}
-
-fn now_ms() -> i64 {
-    crate::uploads::now_ms()
-}
-
 /// This home's name among the machines watching a folder: the computer's host name and a
 /// random part kept in the home (two homes on one computer are two watchers).
 pub fn machine_id(home: &attache_core::AppHome) -> String {
@@ -345,12 +331,12 @@ mod tests {
     fn found(inbox: &Path, name: &str) -> FoundFile {
         let path = inbox.join(name);
         std::fs::write(&path, name).unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
+        let (size, modified_ns) = attache_core::upload::stat(&path).unwrap();
         FoundFile {
             inbox: inbox.to_owned(),
             path,
-            size: meta.len(),
-            modified_ns: modified_ns(&meta).unwrap(),
+            size,
+            modified_ns,
         }
     }
 

@@ -211,7 +211,6 @@ struct Runner {
     _lock: std::fs::File,
     /// Which files this machine files, in folders other machines may watch too.
     claims: Claims,
-    settling_limit: usize,
     /// Files another machine holds, looked at again when its claim could have lapsed (a lease
     /// later) rather than at the next rescan.
     held_elsewhere: HashMap<PathBuf, Instant>,
@@ -242,9 +241,9 @@ impl Runner {
             folders.push(path);
         }
         let lock = take_inbox_lock(&inbox.home.inbox_lock())?;
-        let inbox_home = inbox.home.clone();
         let (matcher, matcher_source) = inbox.matcher(&settings.rules)?;
         let limits = inbox.limits();
+        let claims = Claims::new(claims::machine_id(&inbox.home)).with_lease(limits.claim_lease);
         let (raw_sender, raw) = mpsc::channel(limits.event_batches.max(1));
         let mut runner = Self {
             inbox,
@@ -253,7 +252,6 @@ impl Runner {
             matcher,
             matcher_source,
             settling: Settling::with_limit(limits.followed),
-            settling_limit: limits.followed,
             waiting_on: HashMap::new(),
             reloaded_at: Instant::now(),
             events,
@@ -265,7 +263,7 @@ impl Runner {
             published_at: now_ms(),
             published_settling: 0,
             _lock: lock,
-            claims: Claims::new(claims::machine_id(&inbox_home)).with_lease(limits.claim_lease),
+            claims,
             held_elsewhere: HashMap::new(),
             beaten_at: None,
             // Several beats per lease, so a machine that is alive never looks silent.
@@ -586,7 +584,7 @@ impl Runner {
         let taken_over = matches!(claim, Claim::TakenOver { .. });
         if let Claim::Theirs { machine } = claim {
             tracing::debug!(file = %file.path.display(), %machine, "inbox: claimed by another machine");
-            if self.held_elsewhere.len() < self.settling_limit {
+            if self.held_elsewhere.len() < self.settling.limit() {
                 let again = Instant::now() + self.claims.lease();
                 self.held_elsewhere.insert(file.path.clone(), again);
             }
@@ -866,20 +864,10 @@ fn backoff(failures: u32) -> Duration {
         .min(RETRY_MAX)
 }
 
-/// Size and time of a candidate as settling watches them: a link's own (it is never followed;
-/// `take_on` reports it), a file's otherwise.
+/// Size and time of a candidate as settling watches them: the path's own, so a link's (it is
+/// never followed; `take_on` reports it).
 fn settle_stat(path: &Path) -> Option<(u64, i64)> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i64);
-            Some((meta.len(), modified))
-        }
-        _ => attache_core::upload::stat(path).ok(),
-    }
+    attache_core::upload::stat(path).ok()
 }
 
 /// What became of a file whose upload was verified.

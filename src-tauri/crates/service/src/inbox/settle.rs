@@ -142,6 +142,11 @@ impl Settling {
         self.candidates.is_empty()
     }
 
+    /// The most files followed at once.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     pub fn len(&self) -> usize {
         self.candidates.len()
     }

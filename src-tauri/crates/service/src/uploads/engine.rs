@@ -651,9 +651,8 @@ impl Inner {
                     BackendError::new(ErrorCode::Internal, format!("file check stopped: {e}"))
                 })?;
         let file = inspected.map_err(|r| BackendError::new(ErrorCode::InvalidInput, r.message))?;
-        if file.content_hash != job.content_hash
-            && self.queue.is_pinned(job.id).map_err(store_error)?
-        {
+        let changed = file.content_hash != job.content_hash;
+        if changed && self.queue.is_pinned(job.id).map_err(store_error)? {
             return Err(BackendError::new(
                 ErrorCode::InvalidInput,
                 format!(
@@ -662,14 +661,13 @@ impl Inner {
                 ),
             ));
         }
-        if file.content_hash != job.content_hash {
+        if changed {
             tracing::info!(
                 job = job.id,
                 "{} changed since it was queued; sending the new content",
                 job.file_name
             );
         }
-        let changed = file.content_hash != job.content_hash;
         self.queue
             .update_content(job.id, &file)
             .map_err(store_error)?;

@@ -307,18 +307,20 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-/// Expands what the user dropped or named: files as they are, folders walked (links followed,
-/// loops reported, hidden and temporary files skipped: `.DS_Store`, `~$draft.docx`, `x.part`).
 /// A file the user chose, as a link: the file it points to now, which is what they meant (the
 /// engine never follows links itself, so one swapped in later is refused, not read).
 fn resolved(path: &Path) -> PathBuf {
     let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    match is_link {
-        true => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        false => path.to_path_buf(),
+    if is_link {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    } else {
+        path.to_path_buf()
     }
 }
 
+/// Expands what the user dropped or named: files as they are, folders walked (links followed,
+/// loops reported, hidden and temporary files skipped: `.DS_Store`, `~$draft.docx`, `x.part`),
+/// each link resolved to its file.
 pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Rejection>) {
     let mut files = Vec::new();
     let mut rejected = Vec::new();

@@ -236,7 +236,7 @@ impl Uploads {
     /// Checks one file and queues it for a contact: the job's id (a new job, or the one that
     /// already has, or had, the same content there), or why the file was refused.
     /// `taken_over`: the file was claimed by another machine that vanished, which may have sent
-    /// it already (see [`UploadQueue::may_have_landed_already`]).
+    /// it already (see [`UploadQueue::mark_inbox_job`]).
     pub async fn enqueue_path(
         &self,
         contact_id: &str,
@@ -275,10 +275,7 @@ impl Uploads {
         // The inbox files this content; if the file is written again, the new version is a new
         // file of the inbox's, so this job must not switch to it (it would be sent twice).
         if let Enqueued::New(new) = &job {
-            self.queue.pin(new.id)?;
-            if taken_over {
-                self.queue.may_have_landed_already(new.id)?;
-            }
+            self.queue.mark_inbox_job(new.id, taken_over)?;
         }
         self.engine.poke();
         Ok(Ok(job.job().id))

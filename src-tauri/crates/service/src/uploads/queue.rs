@@ -515,21 +515,18 @@ impl UploadQueue {
     }
 
     /// The file changed before or while sending: the job now carries the new content.
-    /// A job whose file another machine may already have sent (its claim was taken over from a
-    /// machine that vanished): its baseline is empty, so the first look takes a same-named
-    /// attachment of the same size as the one that machine made, instead of sending again.
-    pub fn may_have_landed_already(&self, id: i64) -> Result<(), StoreError> {
+    /// Marks a job the inbox queued: pinned to the content it was queued with (see the
+    /// `pinned` column), and, when `taken_over` (its file was claimed by a machine that
+    /// vanished, which may have sent it already), given an empty baseline, so its first look
+    /// takes a same-named attachment of its size as that machine's upload instead of sending
+    /// again. One statement: one write to disk.
+    pub fn mark_inbox_job(&self, id: i64, taken_over: bool) -> Result<(), StoreError> {
         self.conn().execute(
-            "UPDATE upload_jobs SET baseline = '[]' WHERE id = ?1 AND baseline IS NULL",
-            [id],
+            "UPDATE upload_jobs SET pinned = 1, \
+             baseline = CASE WHEN ?2 AND baseline IS NULL THEN '[]' ELSE baseline END \
+             WHERE id = ?1",
+            params![id, taken_over],
         )?;
-        Ok(())
-    }
-
-    /// Pins a job to the content it was queued with (see the `pinned` column).
-    pub fn pin(&self, id: i64) -> Result<(), StoreError> {
-        self.conn()
-            .execute("UPDATE upload_jobs SET pinned = 1 WHERE id = ?1", [id])?;
         Ok(())
     }
 
