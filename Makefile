@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test deps ui build types ui-test rust-test keyring-test e2e bench soak clean
+.PHONY: run test deps ui build types ui-test rust-test keyring-test e2e package package-test bench soak clean
 
 ## Opens the app on the built-in Demo site (installs what is missing, builds first).
 run: build
@@ -11,7 +11,7 @@ run: build
 
 ## Every test: generated types in sync, UI type check and unit tests, Rust unit and
 ## integration tests, and the end-to-end suite in a real window.
-test: deps types ui-test build rust-test keyring-test e2e
+test: deps types ui-test build rust-test keyring-test e2e package-test
 	@echo "make test: all suites passed"
 
 deps:
@@ -46,6 +46,17 @@ keyring-test: build
 
 e2e: build
 	./.ci/e2e.sh
+
+## The Debian package (release build): target/release/bundle/deb/attache_<version>_amd64.deb.
+## Install it with `sudo apt install ./target/release/bundle/deb/attache_*.deb`.
+package: ui
+	./.ci/package.sh release
+
+## Builds the package from the debug build, checks it (desktop-file-validate, lintian),
+## installs it, runs the Demo scenario in the installed app's window, purges it (needs root
+## or sudo). PROFILE=release checks the release package instead.
+package-test: build
+	./.ci/package-test.sh
 
 ## Everything at once for a while (SOAK_SECS, default 180; SOAK_SEED replays a run): files
 ## arriving in watched folders on both CRMs, batches dropped, every sandbox fault, processes

@@ -10,6 +10,9 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   webkit2gtk-driver xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools
   xdg-utils libglib2.0-bin shared-mime-info
+  # The package and the installed app's tests: checks, and test doubles of the tray host and
+  # the notification server (python3-dbus, run by Debian's python3).
+  lintian desktop-file-utils binutils python3-dbus python3-gi python3-xlib
 )
 # `make bench` compares against these peers (BENCH=1): libvips, ImageMagick, poppler, curl.
 if [ "${BENCH:-}" = 1 ]; then

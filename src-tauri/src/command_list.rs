@@ -31,6 +31,11 @@ macro_rules! with_commands {
             add_inbox_folder,
             file_inbox_item,
             retry_inbox_item,
+            desktop_state,
+            save_desktop_settings,
+            pause_uploads,
+            pause_watching,
+            take_opened_files,
         }
     };
 }

@@ -1,5 +1,6 @@
 //! IPC commands. Errors cross as `{code, message}` ([`ErrorPayload`]).
 
+use attache_core::desktop::{DesktopSettings, DesktopState, OpenedFiles};
 use attache_core::inbox::{
     InboxFolder, InboxItem, InboxOverview, InboxRule, InboxSettings, RuleKind,
 };
@@ -15,6 +16,7 @@ use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::core::{home, Core, Session};
+use crate::desktop::{self, Desktop, Pausable};
 
 type Reply<T> = Result<T, ErrorPayload>;
 
@@ -411,4 +413,59 @@ pub async fn file_inbox_item(
 #[tauri::command]
 pub async fn retry_inbox_item(core: State<'_, Core>, id: i64) -> Reply<()> {
     Ok(core.get().await?.inbox().retry_item(id)?)
+}
+
+// ---- the installed app: settings, pauses, files handed over ----
+
+#[tauri::command]
+pub async fn desktop_state(desktop: State<'_, Desktop>) -> Reply<DesktopState> {
+    Ok(DesktopState {
+        settings: desktop.settings(),
+        status: desktop.status(),
+    })
+}
+
+/// Saves the desktop settings (close to the tray, start at login, notifications).
+#[tauri::command]
+pub async fn save_desktop_settings(
+    desktop: State<'_, Desktop>,
+    handle: AppHandle,
+    settings: DesktopSettings,
+) -> Reply<DesktopState> {
+    Ok(DesktopState {
+        settings: desktop.save(&handle, settings)?,
+        status: desktop.status(),
+    })
+}
+
+#[tauri::command]
+pub async fn pause_uploads(handle: AppHandle, paused: bool) -> Reply<()> {
+    desktop::set_paused(&handle, Pausable::Uploads, paused).await
+}
+
+#[tauri::command]
+pub async fn pause_watching(handle: AppHandle, paused: bool) -> Reply<()> {
+    desktop::set_paused(&handle, Pausable::Watching, paused).await
+}
+
+/// The files handed over ("Open With", a second launch) since the last call, and the clients
+/// they may belong to, best first.
+#[tauri::command]
+pub async fn take_opened_files(
+    core: State<'_, Core>,
+    desktop: State<'_, Desktop>,
+) -> Reply<OpenedFiles> {
+    let files = desktop.take_opened();
+    if files.is_empty() {
+        return Ok(OpenedFiles::default());
+    }
+    let app = core.get().await?;
+    let suggestions = app.inbox().suggest_for(&files).unwrap_or_else(|e| {
+        tracing::warn!("no suggestions for opened files: {e}");
+        Vec::new()
+    });
+    Ok(OpenedFiles {
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+        suggestions,
+    })
 }

@@ -62,15 +62,19 @@ impl Core {
             }
         })?;
         let background = app.start(work).await;
-        if let Some(handle) = handle {
+        if let Some(handle) = &handle {
             forward(
                 handle.clone(),
                 UPLOADS_EVENT,
                 background.subscribe_uploads(),
             );
-            forward(handle, INBOX_EVENT, background.subscribe_inbox());
+            forward(handle.clone(), INBOX_EVENT, background.subscribe_inbox());
         }
-        Ok(Arc::new(Session { app, background }))
+        let session = Arc::new(Session { app, background });
+        if let Some(handle) = handle {
+            crate::desktop::follow(handle, Arc::downgrade(&session));
+        }
+        Ok(session)
     }
 
     /// The open session; the first caller opens it, the others wait for that.

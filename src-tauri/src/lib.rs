@@ -6,6 +6,7 @@
 mod command_list;
 mod commands;
 mod core;
+mod desktop;
 mod thumbs;
 
 use tauri::Manager;
@@ -27,15 +28,34 @@ pub fn run() {
         .init();
 
     let result = tauri::Builder::default()
+        // First: a second launch hands its arguments to this instance and exits before
+        // anything else starts (D-Bus name `app.attache.desktop.SingleInstance`).
+        .plugin(tauri_plugin_single_instance::init(|app, args, cwd| {
+            desktop::on_second_launch(app, args, cwd)
+        }))
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                // An ASCII file name (~/.config/autostart/attache.desktop), starting hidden.
+                .app_name("attache")
+                .arg("--hidden")
+                .build(),
+        )
         .manage(core::Core::default())
+        .manage(desktop::Desktop::default())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                desktop::on_close_requested(window, api);
+            }
+        })
         .register_asynchronous_uri_scheme_protocol("thumb", thumbs::handle)
         .invoke_handler(with_commands!(handler))
         .setup(|app| {
             // Start the core (and the Demo site) while the webview loads; commands await it.
             let handle = app.handle().clone();
             handle.state::<core::Core>().attach(handle.clone());
+            desktop::setup(&handle);
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = handle.state::<core::Core>().get().await {
                     tracing::error!("Attaché could not start: {}", e.message);

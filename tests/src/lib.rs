@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod proxy;
 pub mod scripted;
 pub mod webdriver;
+pub mod window;
 
 use std::path::PathBuf;
 
@@ -24,6 +25,14 @@ pub fn target_dir() -> PathBuf {
 
 /// A workspace binary built beside the tests (`make test` builds them first).
 pub fn workspace_binary(name: &str) -> PathBuf {
+    // The installed package's binaries instead (`.ci/package-test.sh`).
+    let installed = match name {
+        "attache-desktop" => std::env::var_os("ATTACHE_DESKTOP_BIN"),
+        _ => None,
+    };
+    if let Some(path) = installed {
+        return PathBuf::from(path);
+    }
     let path = target_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),

@@ -17,6 +17,10 @@ import type { InboxEvent } from './bindings/InboxEvent';
 import type { InboxItem } from './bindings/InboxItem';
 import type { InboxOverview } from './bindings/InboxOverview';
 import type { InboxSettings } from './bindings/InboxSettings';
+import type { DesktopSettings } from './bindings/DesktopSettings';
+import type { DesktopState } from './bindings/DesktopState';
+import type { NoticeTarget } from './bindings/NoticeTarget';
+import type { OpenedFiles } from './bindings/OpenedFiles';
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -89,6 +93,19 @@ export const api = {
     listen<InboxEvent>('inbox', (e) => handler(e.payload)),
   onUploads: (handler: (event: UploadEvent) => void): Promise<UnlistenFn> =>
     listen<UploadEvent>('uploads', (e) => handler(e.payload)),
+  // The installed app: settings, pauses (also in the tray), files from "Open With".
+  desktopState: () => call<DesktopState>('desktop_state'),
+  saveDesktopSettings: (settings: DesktopSettings) => call<DesktopState>('save_desktop_settings', { settings }),
+  pauseUploads: (paused: boolean) => call<null>('pause_uploads', { paused }),
+  pauseWatching: (paused: boolean) => call<null>('pause_watching', { paused }),
+  takeOpenedFiles: () => call<OpenedFiles>('take_opened_files'),
+  /** Files were handed to the app (a file manager's "Open With", a second launch). */
+  onFilesOpened: (handler: () => void): Promise<UnlistenFn> => listen('files-opened', () => handler()),
+  /** A notification was clicked: open what it was about. */
+  onNoticeOpened: (handler: (target: NoticeTarget) => void): Promise<UnlistenFn> =>
+    listen<NoticeTarget>('notice-opened', (e) => handler(e.payload)),
+  /** The tray changed a setting (a pause). */
+  onDesktopChanged: (handler: () => void): Promise<UnlistenFn> => listen('desktop-changed', () => handler()),
 };
 
 /** URL of an attachment's thumbnail (`size`: long side, 256 for the grid, 1024 for the larger

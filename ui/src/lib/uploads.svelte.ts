@@ -7,6 +7,8 @@ export class Uploads {
   jobs: UploadView[] = $state([]);
   active = $state(0);
   waiting = $state(0);
+  /** Paused from the tray or the window: nothing is sent until resumed. */
+  paused = $state(false);
 
   /** Replaces everything (the tray's first paint, from `list_uploads`). */
   reset(jobs: UploadView[]) {
@@ -26,6 +28,7 @@ export class Uploads {
     this.jobs = [...byId.values()].sort((a, b) => b.id - a.id);
     this.active = event.active;
     this.waiting = event.waiting;
+    this.paused = event.paused;
     return newlyDone;
   }
 

@@ -677,7 +677,7 @@ async fn watch(
     let background = app
         .start(Work {
             inbox: Some(settings),
-            webhooks: None,
+            ..Work::default()
         })
         .await;
     if let (false, Some(problem)) = background.inbox_status().await {
@@ -832,7 +832,6 @@ async fn webhooks_listen(
     app.webhooks()?;
     let background = app
         .start(Work {
-            inbox: None,
             webhooks: Some(WebhookReceiver {
                 addr,
                 verifier,
@@ -843,6 +842,7 @@ async fn webhooks_listen(
                     }
                 }),
             }),
+            ..Work::default()
         })
         .await;
     let Some(bound) = background.webhook_addr() else {

@@ -7,6 +7,7 @@
 //! Nothing here knows about Tauri, Wix or EspoCRM.
 
 pub mod backend;
+pub mod desktop;
 pub mod domain;
 pub mod error;
 pub mod home;

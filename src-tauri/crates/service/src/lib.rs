@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod contacts;
+pub mod desktop;
 mod durable;
 mod error;
 pub mod inbox;

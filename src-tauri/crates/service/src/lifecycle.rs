@@ -30,6 +30,10 @@ pub struct Work {
     /// Folders to watch; none (or no folders) watches nothing.
     pub inbox: Option<InboxSettings>,
     pub webhooks: Option<WebhookReceiver>,
+    /// Start with uploads paused (nothing sent until [`Background::pause_uploads`]`(false)`).
+    pub uploads_paused: bool,
+    /// Start with the folders not watched until [`Background::pause_watching`]`(false)`.
+    pub watching_paused: bool,
 }
 
 impl Work {
@@ -61,6 +65,8 @@ impl Work {
         Ok(Self {
             inbox: Some(inbox),
             webhooks,
+            uploads_paused: config.desktop.uploads_paused,
+            watching_paused: config.desktop.watching_paused,
         })
     }
 }
@@ -71,6 +77,9 @@ struct Watching {
     watch: Option<InboxWatch>,
     problem: Option<String>,
     forward: Option<JoinHandle<()>>,
+    /// What to watch (kept while paused, to resume with).
+    settings: InboxSettings,
+    paused: bool,
 }
 
 /// A session's running background work. Events keep flowing through the same channels when
@@ -88,6 +97,7 @@ impl Attache {
     /// `work` asks for. An inbox or a receiver that cannot start is reported by
     /// [`Background::inbox_status`] or the log; the queue runs regardless.
     pub async fn start(self: &Arc<Self>, work: Work) -> Background {
+        self.uploads().set_paused(work.uploads_paused);
         self.uploads().start();
         let webhooks = match (work.webhooks, self.webhooks()) {
             (Some(receiver), Ok(room)) => {
@@ -112,7 +122,10 @@ impl Attache {
         };
         let background = Background {
             app: self.clone(),
-            inbox: Default::default(),
+            inbox: tokio::sync::Mutex::new(Watching {
+                paused: work.watching_paused,
+                ..Watching::default()
+            }),
             inbox_events: broadcast::channel(64).0,
             webhook_addr: webhooks.as_ref().map(|(addr, _)| *addr),
             webhooks: std::sync::Mutex::new(webhooks.map(|(_, task)| task)),
@@ -160,7 +173,12 @@ impl Background {
     pub async fn restart_inbox(&self, settings: InboxSettings) {
         let mut inbox = self.inbox.lock().await;
         stop_watching(&mut inbox).await;
+        inbox.settings = settings.clone();
         if settings.folders.is_empty() {
+            return;
+        }
+        if inbox.paused {
+            inbox.problem = Some("Watching is paused (Resume watching in the tray menu)".into());
             return;
         }
         match self.app.inbox().watch(settings).await {
@@ -186,6 +204,31 @@ impl Background {
                 inbox.problem = Some(e.to_string());
             }
         }
+    }
+
+    /// Pauses or resumes the upload queue, and saves it so a restart stays paused. In-flight
+    /// uploads stop at once; see [`crate::uploads::Uploads::set_paused`].
+    pub fn pause_uploads(&self, paused: bool) -> Result<(), ServiceError> {
+        crate::desktop::update(self.app.home(), |s| s.uploads_paused = paused)?;
+        self.app.uploads().set_paused(paused);
+        Ok(())
+    }
+
+    /// Pauses or resumes watching the inbox folders (saved, as [`Background::pause_uploads`]).
+    /// Files that arrive meanwhile are filed on resume (the first scan finds them).
+    pub async fn pause_watching(&self, paused: bool) -> Result<(), ServiceError> {
+        crate::desktop::update(self.app.home(), |s| s.watching_paused = paused)?;
+        let settings = {
+            let mut inbox = self.inbox.lock().await;
+            inbox.paused = paused;
+            inbox.settings.clone()
+        };
+        self.restart_inbox(settings).await;
+        Ok(())
+    }
+
+    pub async fn watching_paused(&self) -> bool {
+        self.inbox.lock().await.paused
     }
 
     /// Whether the folders are watched, and the problem when they are not.

@@ -18,4 +18,8 @@ waiting: number,
 /**
  * Set once when the last job of a batch finishes: the summary to notify.
  */
-finishedBatch: BatchSummary | null, };
+finishedBatch: BatchSummary | null, 
+/**
+ * Uploads are paused (the tray): nothing is sent until resumed.
+ */
+paused: boolean, };

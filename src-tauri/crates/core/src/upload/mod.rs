@@ -155,6 +155,8 @@ pub struct UploadEvent {
     pub waiting: u32,
     /// Set once when the last job of a batch finishes: the summary to notify.
     pub finished_batch: Option<BatchSummary>,
+    /// Uploads are paused (the tray): nothing is sent until resumed.
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]

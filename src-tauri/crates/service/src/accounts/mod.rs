@@ -168,6 +168,9 @@ pub struct Config {
     /// A Wix webhook receiver the app serves while open (live refresh); without one it polls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<WebhookSettings>,
+    /// The installed app's settings (tray, start at login, notifications, pauses).
+    #[serde(default)]
+    pub desktop: attache_core::desktop::DesktopSettings,
 }
 
 /// `"webhooks": {"addr": "127.0.0.1:8787", "publicKeyFile": "/path/app-key.pem"}` in

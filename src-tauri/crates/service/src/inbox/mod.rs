@@ -11,9 +11,10 @@ mod safety;
 mod settle;
 mod store;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState};
+use attache_core::inbox::{InboxItem, InboxRule, InboxSettings, InboxState, Suggestion};
 use attache_core::AppHome;
 
 pub use crate::names::contact_folder_name;
@@ -119,6 +120,53 @@ impl Inbox {
         let matcher =
             Matcher::new(&contacts, rules).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         Ok((matcher, generation))
+    }
+
+    /// The clients files opened with Attaché (from a file manager's "Open With") may belong
+    /// to, best first: each file is matched as if it had arrived in the inbox inside its own
+    /// folder (folder name, e-mail, the saved rules, names in the file name); a client the
+    /// matcher would file to ranks before one it only suggests, and more files before fewer.
+    pub fn suggest_for(&self, paths: &[PathBuf]) -> Result<Vec<Suggestion>, ServiceError> {
+        let (matcher, _) = self.matcher(&self.settings()?.rules)?;
+        // (rank, first seen) per client: a decided match counts 1,000 per file.
+        let mut ranked: Vec<(Suggestion, u32)> = Vec::new();
+        let mut add = |s: Suggestion, weight: u32| match ranked
+            .iter_mut()
+            .find(|(r, _)| r.contact_id == s.contact_id)
+        {
+            Some((_, rank)) => *rank += weight,
+            None => ranked.push((s, weight)),
+        };
+        for path in paths {
+            let inside: PathBuf =
+                match (path.parent().and_then(|p| p.file_name()), path.file_name()) {
+                    (Some(folder), Some(name)) => Path::new(folder).join(name),
+                    (None, Some(name)) => PathBuf::from(name),
+                    _ => continue,
+                };
+            match matcher.match_file(&inside) {
+                FileMatch::Contact {
+                    contact_id,
+                    contact_name,
+                    reason,
+                } => add(
+                    Suggestion {
+                        contact_id,
+                        contact_name,
+                        why: reason.explain(),
+                    },
+                    1_000,
+                ),
+                FileMatch::NeedsFiling { suggestions } => {
+                    for s in suggestions {
+                        add(s, 1);
+                    }
+                }
+            }
+        }
+        // Stable: equal ranks keep the order they were first seen in.
+        ranked.sort_by_key(|(_, rank)| std::cmp::Reverse(*rank));
+        Ok(ranked.into_iter().map(|(s, _)| s).collect())
     }
 
     /// The latest rows, newest change first.

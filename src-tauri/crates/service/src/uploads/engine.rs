@@ -86,6 +86,8 @@ struct Inner {
     recents: SharedReads,
     /// Bumped whenever a job of this process ends, so waiters need not wait for the next event.
     finished: tokio::sync::watch::Sender<u64>,
+    /// Paused by the user (the tray): no job starts, none is in flight.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 struct Active {
@@ -118,6 +120,7 @@ impl UploadEngine {
                 listings: SharedReads::default(),
                 recents: SharedReads::default(),
                 finished: tokio::sync::watch::channel(0).0,
+                paused: Default::default(),
             }),
             tasks: Mutex::new(Vec::new()),
         }
@@ -145,6 +148,30 @@ impl UploadEngine {
     /// New jobs are in the queue: look now rather than at the next tick.
     pub fn poke(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Pauses or resumes every upload of this engine. Pausing stops the jobs in flight where
+    /// they are, as quitting would (the queue already survives that at any instant): each
+    /// resumes on Resume, looking first for what it had sent, so nothing is sent twice.
+    pub fn set_paused(&self, paused: bool) {
+        use std::sync::atomic::Ordering;
+        if self.inner.paused.swap(paused, Ordering::SeqCst) == paused {
+            return;
+        }
+        if paused {
+            // Under the `active` lock, as in `finish`: a job that ends now either wrote its
+            // outcome already or finds itself gone and writes nothing (it resumes later).
+            let mut active = self.inner.active.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, job) in active.drain() {
+                job.task.abort();
+            }
+        }
+        tracing::info!(paused, "uploads");
+        self.poke();
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether this process holds the queue (another `attache` or the app may).
@@ -296,6 +323,9 @@ impl Inner {
 
     /// Starts as many pending jobs as there are free transfer slots.
     fn schedule(self: &Arc<Self>) -> Result<(), StoreError> {
+        if self.paused.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         // Read under the `active` lock: a job that ends writes its outcome under that lock too,
         // so a job seen pending here and not active has really not started (or ended). Reading
         // first would let a job that ended meanwhile start again (a cancel undone).
@@ -694,6 +724,7 @@ impl Inner {
         // Rows written just before a query may commit just after it: look back a little and
         // let the comparison with what was last sent drop repeats.
         let mut since = began - 2_000;
+        let mut was_paused = false;
         let mut tick = tokio::time::interval(EVENT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -751,11 +782,25 @@ impl Inner {
                 .into_values()
                 .filter(|v| last_sent.get(&v.id) != Some(v))
                 .collect();
-            let waiting = self.queue.waiting(&self.account).unwrap_or(0);
+            let paused = self.paused.load(std::sync::atomic::Ordering::SeqCst);
+            // Paused, the jobs stopped mid-send wait too.
+            let waiting = if paused {
+                self.queue.unfinished_count(&self.account)
+            } else {
+                self.queue.waiting(&self.account)
+            }
+            .unwrap_or(0);
             let active = progress.len() as u32;
             let busy = active > 0 || waiting > 0;
-            // Only what moved while this engine ran belongs to a batch (not old rows seen at start).
-            for job in changed.iter().filter(|j| j.updated_at >= began) {
+            // Only what moved while this engine ran belongs to a batch (not old rows seen at
+            // start), and only news: the look-back re-reads rows already counted, which would
+            // otherwise start a new batch of already-finished jobs (the summary said again, a
+            // notification per tick).
+            let news: HashSet<i64> = fresh.iter().map(|v| v.id).collect();
+            for job in changed
+                .iter()
+                .filter(|j| j.updated_at >= began && news.contains(&j.id))
+            {
                 batch.insert(job.id, job.state);
             }
             // A batch ends when nothing is left to do; jobs fast enough to start and finish
@@ -774,9 +819,10 @@ impl Inner {
             } else {
                 None
             };
-            if fresh.is_empty() && finished_batch.is_none() {
+            if fresh.is_empty() && finished_batch.is_none() && paused == was_paused {
                 continue;
             }
+            was_paused = paused;
             for v in &fresh {
                 last_sent.insert(v.id, v.clone());
             }
@@ -788,6 +834,7 @@ impl Inner {
                 active,
                 waiting,
                 finished_batch,
+                paused,
             });
         }
     }

@@ -84,6 +84,17 @@ impl Uploads {
         self.engine.finished_signal()
     }
 
+    /// Pauses or resumes every upload of this account: paused, no job starts and the jobs in
+    /// flight stop where they are (each resumes on Resume, looking first for what it had
+    /// sent, so nothing is sent twice). Not saved: see `Background::pause_uploads`.
+    pub fn set_paused(&self, paused: bool) {
+        self.engine.set_paused(paused)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.engine.is_paused()
+    }
+
     /// Whether this process runs the queue (another `attache` or the app may).
     pub fn is_runner(&self) -> bool {
         self.engine.is_runner()

@@ -462,6 +462,15 @@ impl UploadQueue {
         )? as u32)
     }
 
+    /// Jobs not finished (queued, or stopped while sending or verifying).
+    pub fn unfinished_count(&self, account: &str) -> Result<u32, StoreError> {
+        Ok(self.conn().query_row(
+            &format!("SELECT count(*) FROM upload_jobs WHERE account = ?1 AND {UNFINISHED}"),
+            [account],
+            |r| r.get::<_, i64>(0),
+        )? as u32)
+    }
+
     /// Records the baseline and that bytes may now reach the CRM. Written before the first byte
     /// is sent, so after a crash the job knows to look before sending again. False (nothing
     /// written, nothing to send) when the job is no longer unfinished: cancelled meanwhile.
