@@ -27,14 +27,20 @@ done
 needed=$(for bin in "$target/attache-desktop" "$target/attache"; do
   objdump -p "$bin" | awk '/NEEDED/ {print $2}'
   done | sort -u)
+linked=$(ldd "$target/attache-desktop" "$target/attache")
 depends=()
 for lib in $needed; do
-  path=$(ldd "$target/attache-desktop" "$target/attache" | awk -v l="$lib" '$1 == l {print $3; exit}')
+  # The dynamic loader is libc6's, which the C library's line already brings.
+  case "$lib" in ld-linux*) continue ;; esac
+  path=$(awk -v l="$lib" '$1 == l && !seen++ {print $3}' <<< "$linked")
   [ -n "$path" ] || { echo "package: $lib not found by ldd" >&2; exit 1; }
   real=$(readlink -f "$path")
   pkg=$(dpkg -S "$real" 2>/dev/null || dpkg -S "${real#/usr}" 2>/dev/null || true)
   [ -n "$pkg" ] || { echo "package: no Debian package holds $real" >&2; exit 1; }
-  depends+=("${pkg%%:*}")
+  pkg="${pkg%%:*}"
+  # The webview's and the toolkit's packages are in tauri's own list already.
+  case "$pkg" in libwebkit2gtk-4.1-0|libgtk-3-0) continue ;; esac
+  depends+=("$pkg")
 done
 depends_json=$(printf '%s\n' "${depends[@]}" | sort -u | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')
 
@@ -50,6 +56,7 @@ cat > "$gen/overlay.json" <<JSON
         "files": {
           "/usr/bin/attache": "$target/attache",
           "/usr/share/doc/attache/copyright": "$root/packaging/copyright",
+          "/usr/share/lintian/overrides/attache": "$root/packaging/lintian-overrides",
           "/usr/share/man/man1/attache.1.gz": "$gen/attache.1.gz",
           "/usr/share/man/man1/attache-desktop.1.gz": "$gen/attache-desktop.1.gz"
         }
