@@ -73,6 +73,7 @@ bench:
 	$(CARGO) bench -p attache-tests --bench upload
 	$(CARGO) bench -p attache-tests --bench inbox
 	$(CARGO) bench -p attache-tests --bench thumbnail
+	./.ci/bench-desktop.sh
 
 clean:
 	$(CARGO) clean

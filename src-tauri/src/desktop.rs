@@ -336,6 +336,12 @@ async fn toggle_pause(app: &AppHandle, which: Pausable) -> Result<(), ErrorPaylo
     set_paused(app, which, !paused).await
 }
 
+enum News {
+    Uploads(attache_core::upload::UploadEvent),
+    Inbox(attache_core::inbox::InboxEvent),
+    Nothing,
+}
+
 /// Follows a session's events for the tray and the notifications, until the session closes.
 pub fn follow(app: AppHandle, session: Weak<Session>) {
     tauri::async_runtime::spawn(async move {
@@ -351,18 +357,25 @@ pub fn follow(app: AppHandle, session: Weak<Session>) {
         drop(opened);
         let mut tick = tokio::time::interval(TRAY_TICK);
         loop {
-            let notices = tokio::select! {
+            let news = tokio::select! {
                 event = uploads.recv() => match event {
-                    Ok(event) => digest.uploads(&event),
-                    Err(RecvError::Lagged(_)) => Vec::new(),
+                    Ok(event) => News::Uploads(event),
+                    Err(RecvError::Lagged(_)) => News::Nothing,
                     Err(RecvError::Closed) => return,
                 },
                 event = inbox.recv() => match event {
-                    Ok(event) => digest.inbox(&event),
-                    Err(RecvError::Lagged(_)) => Vec::new(),
+                    Ok(event) => News::Inbox(event),
+                    Err(RecvError::Lagged(_)) => News::Nothing,
                     Err(RecvError::Closed) => return,
                 },
-                _ = tick.tick() => Vec::new(),
+                _ = tick.tick() => News::Nothing,
+            };
+            // The settings as they are now (Settings may have turned a kind off meanwhile).
+            digest.set_notify(desktop.settings().notify);
+            let notices = match news {
+                News::Uploads(event) => digest.uploads(&event),
+                News::Inbox(event) => digest.inbox(&event),
+                News::Nothing => Vec::new(),
             };
             let Some(session) = session.upgrade() else {
                 return;
@@ -371,7 +384,6 @@ pub fn follow(app: AppHandle, session: Weak<Session>) {
             let (watching, _) = session.background.inbox_status().await;
             drop(session);
             digest.set_watching_paused(paused);
-            digest.set_notify(desktop.settings().notify);
             desktop.watching.store(watching, Ordering::SeqCst);
             desktop.set_status(digest.status().clone());
             for notice in notices {

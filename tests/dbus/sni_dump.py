@@ -9,7 +9,7 @@ org.kde.StatusNotifierItem properties (Id, Title, Status, Category, IconName,
 IconThemePath, ToolTip when the item has them; Menu as a path) and "menu", the
 dbusmenu tree flattened depth first without its root, each entry
 {"id", "parent", "label", "enabled", "visible", "type", "children-display"}
-plus "toggle-type"/"toggle-state" when set. --click prints {"clicked": id}.
+plus "toggle-type"/"toggle-state" when set. --click prints {"clicked": id, "at": epoch seconds}.
 Exit codes: 1 no registration in LOGFILE, 2 item unreachable, 3 no such label.
 """
 import argparse
@@ -104,9 +104,11 @@ def main():
                     + ", ".join(repr(e["label"]) for e in entries if e["type"] != "separator"))
         target = matches[0]["id"]
         # What a panel sends on a click: data is an unused int32 0, then the event time.
+        # "at": when the click was sent (s since the epoch), for timing what it does.
+        at = time.time()
         menu.Event(dbus.Int32(target), "clicked", dbus.Int32(0, variant_level=1),
-                   dbus.UInt32(int(time.time()) & 0xFFFFFFFF), timeout=TIMEOUT)
-        print(json.dumps({"clicked": target}))
+                   dbus.UInt32(int(at) & 0xFFFFFFFF), timeout=TIMEOUT)
+        print(json.dumps({"clicked": target, "at": at}))
     except dbus.exceptions.DBusException as e:
         fail(2, f"item {reg['service']} {reg['path']} unreachable: {e.get_dbus_name()}: {e.get_dbus_message()}")
 

@@ -6,6 +6,7 @@
 //! WebDriver crates inject capabilities WebKitWebDriver rejects or that tauri-driver does not
 //! proxy (see ../shared/notes/desktop-testing.md §1.6); this is the lowest-risk option there.
 
+pub mod desktop;
 pub mod fixtures;
 pub mod proxy;
 pub mod scripted;

@@ -65,8 +65,20 @@ pub fn launch_with(root: &std::path::Path, env: &[(&str, &str)]) -> (Driver, Ses
 /// Runs `scenario`, then always saves a screenshot (a blank window and a missing UI look alike
 /// in logs), ends the session and re-raises a failure.
 pub fn with_screenshot(session: Session, name: &str, scenario: impl FnOnce(&Session)) {
+    with_screenshot_then(session, name, scenario, || {});
+}
+
+/// [`with_screenshot`], with `then` run after the screenshot and before the session ends
+/// (e.g. quitting the app from its tray, after which there is no window to take).
+pub fn with_screenshot_then(
+    session: Session,
+    name: &str,
+    scenario: impl FnOnce(&Session),
+    then: impl FnOnce(),
+) {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario(&session)));
     let shot = session.screenshot();
+    let result = result.and_then(|()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(then)));
     let artifacts = repo_root().join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     if let Ok(png) = &shot {
@@ -122,7 +134,7 @@ pub fn drop_on_open_contact(s: &Session, files: &[&std::path::Path]) {
     .unwrap();
 }
 
-/// Waits until the upload tray shows `name` attached; fails at once if any upload failed.
+/// Waits until the upload tray shows `name` attached; fails at once if its upload failed.
 pub fn wait_attached(s: &Session, name: &str) {
     s.wait_for(
         &format!("{name} to be attached in the tray"),
@@ -133,7 +145,7 @@ pub fn wait_attached(s: &Session, name: &str) {
                 if text.contains(name) && text.contains("Attached") {
                     return Ok(Some(()));
                 }
-                if text.contains("Failed") {
+                if text.contains(name) && text.contains("Failed") {
                     panic!("upload failed: {text}");
                 }
             }

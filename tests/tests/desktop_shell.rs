@@ -6,191 +6,14 @@
 //! Ignored by default: needs a display, a D-Bus session, tauri-driver and Debian's python3
 //! with python3-dbus / python3-xlib (`make e2e` runs it, see `.ci/e2e.sh`).
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use attache_tests::desktop::*;
 use attache_tests::window::*;
-use attache_tests::{repo_root, workspace_binary};
+use attache_tests::workspace_binary;
 use serde_json::Value;
-
-const LONG: Duration = Duration::from_secs(90);
-
-/// The session bus's tray host and notification server, test doubles in python
-/// (`tests/dbus/`), logging what the app does; killed with the test.
-struct Desktop {
-    children: Vec<Child>,
-    sni_log: PathBuf,
-    notes_log: PathBuf,
-}
-
-impl Drop for Desktop {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn script(path: &str) -> PathBuf {
-    repo_root().join("tests").join(path)
-}
-
-impl Desktop {
-    fn start(root: &Path) -> Desktop {
-        let mut desktop = Desktop {
-            children: Vec::new(),
-            sni_log: root.join("sni.log"),
-            notes_log: root.join("notifications.log"),
-        };
-        for (program, log) in [
-            ("dbus/fake_sni_watcher.py", desktop.sni_log.clone()),
-            ("dbus/fake_notifications.py", desktop.notes_log.clone()),
-        ] {
-            let mut child = Command::new(script(program))
-                .arg(&log)
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("python3-dbus test doubles (make deps installs python3-dbus)");
-            let mut ready = String::new();
-            std::io::BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut ready)
-                .unwrap();
-            assert_eq!(ready.trim(), "ready", "{program} did not start");
-            desktop.children.push(child);
-        }
-        desktop
-    }
-
-    /// Every notification shown so far, oldest first.
-    fn notes(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.notes_log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn wait_note(&self, what: &str, test: impl Fn(&Value) -> bool) -> Value {
-        wait(what, || self.notes().into_iter().find(|n| test(n)))
-    }
-
-    /// The tray item's menu labels, in order (separators as "").
-    fn tray_menu(&self) -> Option<Vec<String>> {
-        let out = Command::new(script("dbus/sni_dump.py"))
-            .arg(&self.sni_log)
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        let dump: Value = serde_json::from_slice(&out.stdout).ok()?;
-        Some(
-            dump["menu"]
-                .as_array()?
-                .iter()
-                .map(|m| m["label"].as_str().unwrap_or_default().to_owned())
-                .collect(),
-        )
-    }
-
-    fn wait_menu(&self, what: &str, test: impl Fn(&[String]) -> bool) -> Vec<String> {
-        wait(what, || self.tray_menu().filter(|m| test(m)))
-    }
-
-    /// Clicks a tray menu item as the panel would (dbusmenu `Event "clicked"`).
-    fn click(&self, label: &str) {
-        let status = Command::new(script("dbus/sni_dump.py"))
-            .arg(&self.sni_log)
-            .args(["--click", label])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "clicking {label:?} in the tray menu");
-    }
-
-    /// Clicks a notification (the server emits `ActionInvoked(id, "default")`).
-    fn click_note(&self, id: u64) {
-        let status = Command::new("gdbus")
-            .args([
-                "call",
-                "--session",
-                "--dest",
-                "org.freedesktop.Notifications",
-                "--object-path",
-                "/org/freedesktop/Notifications",
-                "--method",
-                "app.attache.TestControl.Invoke",
-                &id.to_string(),
-                "default",
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "clicking notification {id}");
-    }
-}
-
-/// Polls `probe` until it gives something, for at most [`LONG`].
-fn wait<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(start.elapsed() < LONG, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// The app's window as the X server sees it: "viewable", "hidden" or "none".
-fn window_state() -> String {
-    let out = Command::new(script("x11/window.py"))
-        .args(["state", "Attaché"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn close_window() {
-    let status = Command::new(script("x11/window.py"))
-        .args(["close", "Attaché"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "sending WM_DELETE_WINDOW");
-}
-
-fn app_running() -> bool {
-    Command::new("pgrep")
-        .args(["-f", workspace_binary("attache-desktop").to_str().unwrap()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
-
-/// The environment `launch` gives the app, for starting it directly (a second launch, the
-/// autostart entry's command).
-fn app_command(root: &Path) -> Command {
-    let mut command = Command::new(workspace_binary("attache-desktop"));
-    command
-        .env("ATTACHE_HOME", root.join("attache"))
-        .env("XDG_DATA_HOME", root.join("xdg-data"))
-        .env("XDG_CONFIG_HOME", root.join("xdg-config"))
-        .stdout(Stdio::null());
-    command
-}
-
-fn watch_folder(root: &Path) -> PathBuf {
-    let inbox = root.join("Scans");
-    std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::create_dir_all(root.join("attache")).unwrap();
-    let config = serde_json::json!({
-        "inboxes": { "demo": { "folders": [{ "path": inbox }], "after": "move", "rules": [] } }
-    });
-    std::fs::write(root.join("attache").join("config.json"), config.to_string()).unwrap();
-    inbox
-}
 
 fn pdf(title: &str) -> Vec<u8> {
     attache_sandbox::pdf::document(title, "12 Harbor Lane", &["Signed."], &["Ana Silva"])
@@ -216,7 +39,7 @@ fn closing_the_window_keeps_filing_and_uploading() {
     let inbox = watch_folder(root.path());
     let desktop = Desktop::start(root.path());
     let (_driver, session) = launch(root.path());
-    with_screenshot(session, "desktop-tray.png", |s| {
+    let scenario = |s: &attache_tests::webdriver::Session| {
         let menu = desktop.wait_menu("the tray item and its menu", |m| m.len() == 7);
         assert_eq!(
             menu[1..],
@@ -312,6 +135,8 @@ fn closing_the_window_keeps_filing_and_uploading() {
             .filter(|n| summary(n) == "Attaché keeps working in the background")
             .count();
         assert_eq!(hints, 1, "the hint is shown once");
+        s.click(&s.find("[data-testid=inbox-close]").unwrap())
+            .unwrap();
 
         // Pause from the tray: saved, shown in the window; resume.
         desktop.click("Pause uploads");
@@ -329,8 +154,26 @@ fn closing_the_window_keeps_filing_and_uploading() {
             })
         })
         .unwrap();
+        // While paused, a file is queued and then deleted: on Resume its upload fails for
+        // good, and that is told (with the file and the reason).
+        let vanishing = root.path().join("vanishing.pdf");
+        std::fs::write(&vanishing, pdf("Gone")).unwrap();
+        drop_on_open_contact(s, &[vanishing.as_path()]);
+        s.wait_for("the file queued", LONG, |s| {
+            for row in s.find_all("[data-testid=upload-row]")? {
+                if s.text_content(&row)?.contains("vanishing.pdf") {
+                    return Ok(Some(()));
+                }
+            }
+            Ok(None)
+        })
+        .unwrap();
+        std::fs::remove_file(&vanishing).unwrap();
         desktop.click("Resume uploads");
         desktop.wait_menu("Pause uploads offered again", |m| m[3] == "Pause uploads");
+        let failed = desktop.wait_note("the failure told", |n| summary(n) == "1 upload failed");
+        let body = failed["body"].as_str().unwrap();
+        assert!(body.starts_with("vanishing.pdf: "), "{body}");
 
         // Batch notifications turned off in Settings: the next batch is not announced.
         s.click(&s.find("[data-testid=settings-button]").unwrap())
@@ -362,6 +205,12 @@ fn closing_the_window_keeps_filing_and_uploading() {
             "{:#?}",
             &desktop.notes()[told..]
         );
+    };
+    // Quit from the tray really ends it (after the screenshot: then there is no window).
+    with_screenshot_then(session, "desktop-tray.png", scenario, || {
+        assert!(app_running());
+        desktop.click("Quit Attaché");
+        wait("the app to exit", || (!app_running()).then_some(()));
     });
 }
 

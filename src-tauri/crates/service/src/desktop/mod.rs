@@ -91,6 +91,10 @@ pub fn tray_icon(app_icon: &[u8], look: TrayLook) -> Result<image::RgbaImage, im
     Ok(icon)
 }
 
+/// Failed jobs remembered as told (then forgotten all at once: a failure told twice after
+/// ten thousand others is no flood).
+const TOLD_FAILURES_KEPT: usize = 10_000;
+
 /// How many file names a notice lists before "and N more".
 const NAMES_LISTED: usize = 3;
 
@@ -101,9 +105,13 @@ pub struct Digest {
     status: TrayStatus,
     /// Inbox files waiting for a client, by id: counted for the tray, each told once.
     needs_filing: HashSet<i64>,
-    /// Jobs of the running batch that failed for good (each counted once), and their names.
+    /// Jobs of the running batch that failed for good (each counted once), and the names of
+    /// those never told before.
     failed: HashSet<i64>,
     failed_names: Vec<String>,
+    /// Jobs whose failure was told: one retried (by the inbox, or the agent) that fails again
+    /// is not announced again.
+    told_failed: HashSet<i64>,
     /// Where the running batch's files went, for the summary.
     attached_to: BTreeSet<String>,
     /// A refused login was told; told again only after an upload worked meanwhile.
@@ -165,10 +173,15 @@ impl Digest {
                             target: NoticeTarget::Accounts,
                         });
                     }
-                    self.failed_names.push(match why {
-                        Some(e) => format!("{}: {}", job.file_name, e.message),
-                        None => job.file_name.clone(),
-                    });
+                    if self.told_failed.len() >= TOLD_FAILURES_KEPT {
+                        self.told_failed.clear();
+                    }
+                    if self.told_failed.insert(job.id) {
+                        self.failed_names.push(match why {
+                            Some(e) => format!("{}: {}", job.file_name, e.message),
+                            None => job.file_name.clone(),
+                        });
+                    }
                 }
                 _ => {}
             }
@@ -177,15 +190,16 @@ impl Digest {
             let to = std::mem::take(&mut self.attached_to);
             let failed = std::mem::take(&mut self.failed_names);
             self.failed.clear();
-            if batch.failed > 0 {
-                let mut title = format!("{} upload{} failed", batch.failed, plural(batch.failed));
+            let newly_failed = failed.len() as u32;
+            if newly_failed > 0 {
+                let mut title = format!("{newly_failed} upload{} failed", plural(newly_failed));
                 if batch.attached > 0 {
                     title += &format!(", {} attached", batch.attached);
                 }
                 notices.push(Notice {
                     kind: NoticeKind::Failed,
                     title,
-                    body: listed(&failed, batch.failed as usize, "\n"),
+                    body: listed(&failed, failed.len(), "\n"),
                     target: NoticeTarget::Uploads,
                 });
             } else if batch.attached > 0 {

@@ -135,6 +135,25 @@ fn failures_are_summed_up_with_their_reasons() {
         notices[0].body,
         "a.exe: type refused\nb.pdf: the CRM did not answer"
     );
+
+    // b.pdf retried (by the inbox) fails again: not told again; the batch's success is.
+    digest.uploads(&event(
+        vec![
+            failed(3, "b.pdf", ErrorCode::Unavailable, "again"),
+            job(4, "Ana Silva", "c.pdf", JobState::Done),
+        ],
+        0,
+        None,
+    ));
+    let again = BatchSummary {
+        attached: 1,
+        failed: 1,
+        cancelled: 0,
+    };
+    let notices = digest.uploads(&event(vec![], 0, Some(again)));
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].kind, NoticeKind::Batch);
+    assert_eq!(notices[0].title, "1 file attached");
 }
 
 #[test]
