@@ -79,6 +79,8 @@ struct Inner {
     runner: Mutex<Option<std::fs::File>>,
     active: Mutex<HashMap<i64, Active>>,
     wake: Notify,
+    /// Wakes the tray's publisher when it idles (see [`Inner::publish`]).
+    news: Notify,
     events: broadcast::Sender<UploadEvent>,
     /// Per contact: the last full listing and when its fetch started (see [`Inner::listing`]).
     listings: SharedReads,
@@ -116,6 +118,7 @@ impl UploadEngine {
                 runner: Mutex::new(None),
                 active: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                news: Notify::new(),
                 events,
                 listings: SharedReads::default(),
                 recents: SharedReads::default(),
@@ -148,6 +151,7 @@ impl UploadEngine {
     /// New jobs are in the queue: look now rather than at the next tick.
     pub fn poke(&self) {
         self.inner.wake.notify_one();
+        self.inner.news.notify_one();
     }
 
     /// Pauses or resumes every upload of this engine. Pausing stops the jobs in flight where
@@ -727,8 +731,18 @@ impl Inner {
         let mut was_paused = false;
         let mut tick = tokio::time::interval(EVENT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        // With nothing to report, the queue is looked at once a second (another process may
+        // add jobs) or when this one adds some, not five times a second for hours.
+        let mut idle = false;
         loop {
-            tick.tick().await;
+            if idle {
+                tokio::select! {
+                    _ = self.news.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+            } else {
+                tick.tick().await;
+            }
             let started = now_ms();
             let changed = match self.queue.changed_since(&self.account, since) {
                 Ok(c) => c,
@@ -819,6 +833,7 @@ impl Inner {
             } else {
                 None
             };
+            idle = !busy && batch.is_empty();
             if fresh.is_empty() && finished_batch.is_none() && paused == was_paused {
                 continue;
             }
