@@ -64,6 +64,18 @@ function backend(overrides: Record<string, Handler> = {}) {
     list_attachments: (_c, args) => ATTACHMENTS.filter((a) => a.contactId === args.contactId),
     list_uploads: () => [],
     inbox_state: () => ({ settings: { folders: [], after: 'move', rules: [] }, items: [], watching: false, problem: null }),
+    desktop_state: () => ({
+      settings: {
+        closeToTray: true,
+        closeHintShown: false,
+        startAtLogin: false,
+        notify: { batches: true, needsFiling: true, failures: true, loginRefused: true },
+        uploadsPaused: false,
+        watchingPaused: false,
+      },
+      status: { uploading: 0, waiting: 0, needsFiling: 0, problem: null, uploadsPaused: false, watchingPaused: false },
+    }),
+    take_opened_files: () => ({ files: [], suggestions: [] }),
     ...overrides,
   };
   mockConvertFileSrc('linux');
