@@ -26,20 +26,54 @@ fn goal(what: &str, value: f64, unit: &str, at_most: f64) {
     println!("GOAL {what}: {value:.1} {unit} (goal <= {at_most} {unit}): {verdict}");
 }
 
-/// From asking for a window to the first contact row on screen, through tauri-driver (whose
-/// own start of WebKitWebDriver is included: an upper bound of the app's own time).
-fn start_to_contacts(root: &Path) -> f64 {
+/// When a process started, in ms since the epoch (its start time in clock ticks after boot,
+/// and the boot time from /proc/stat).
+fn process_started_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[19].parse().unwrap();
+    let boot: f64 = std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (boot + ticks / 100.0) * 1000.0
+}
+
+/// Start to the first contact row on screen, twice: from asking tauri-driver for a window
+/// (WebKitWebDriver's own start included: an upper bound), and from the app's process start
+/// (the kernel's start time) to the moment the page saw its first row (its own clock, read in
+/// the same call that found the row: late by at most one poll of about 10 ms).
+fn start_to_contacts(root: &Path) -> (f64, f64) {
     let started = Instant::now();
     let (_driver, session) = launch(root);
-    session
+    let painted_at = session
         .wait_for("contacts painted", Duration::from_secs(90), |s| {
-            Ok((count(s, "[data-testid=contact-row]") > 0).then_some(()))
+            let at = s.execute(
+                "return document.querySelector('[data-testid=contact-row]') \
+                 ? performance.timeOrigin + performance.now() : null",
+                vec![],
+            )?;
+            Ok(at.as_f64())
         })
         .unwrap();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let via_driver = started.elapsed().as_secs_f64() * 1000.0;
+    let pid = std::process::Command::new("pgrep")
+        .args([
+            "-f",
+            "-n",
+            workspace_binary("attache-desktop").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let pid: u32 = String::from_utf8_lossy(&pid.stdout).trim().parse().unwrap();
+    let own = painted_at - process_started_ms(pid);
     let _ = session.end();
     wait("the app to exit", || (!app_running()).then_some(()));
-    ms
+    (via_driver, own)
 }
 
 /// The app's processes: it and every descendant (the webview's web and network processes).
@@ -120,15 +154,28 @@ fn main() {
 
     // Start: a home whose Demo site is already seeded (the second launch of the day onwards).
     let root = tempfile::tempdir().unwrap();
-    let first = start_to_contacts(root.path());
-    println!("first launch ever (Demo site seeded): {first:.0} ms");
-    let starts: Vec<f64> = (0..RUNS).map(|_| start_to_contacts(root.path())).collect();
-    let start = p50(starts.clone());
+    let (first, first_own) = start_to_contacts(root.path());
     println!(
-        "start to first contacts painted, p50 of {RUNS}: {start:.0} ms (all: {:?})",
-        starts.iter().map(|v| v.round() as u64).collect::<Vec<_>>()
+        "first launch ever (Demo site seeded): {first:.0} ms through tauri-driver, \
+         {first_own:.0} ms from the process start"
     );
-    goal("cold start to contacts (p50)", start, "ms", 500.0);
+    let starts: Vec<(f64, f64)> = (0..RUNS).map(|_| start_to_contacts(root.path())).collect();
+    let via_driver = p50(starts.iter().map(|s| s.0).collect());
+    let own = p50(starts.iter().map(|s| s.1).collect());
+    println!(
+        "start to first contacts painted, p50 of {RUNS}: {via_driver:.0} ms through tauri-driver, \
+         {own:.0} ms from the process start (all: {:?})",
+        starts
+            .iter()
+            .map(|s| s.1.round() as u64)
+            .collect::<Vec<_>>()
+    );
+    goal(
+        "start to contacts painted, from the process start (p50)",
+        own,
+        "ms",
+        500.0,
+    );
 
     // Shown again from the tray: two folders watched, so closing the window hides it.
     let root = tempfile::tempdir().unwrap();

@@ -42,6 +42,16 @@ pub fn launch(root: &std::path::Path) -> (Driver, Session) {
 /// The same, with extra environment for the app (e.g. `ATTACHE_DEMO_URL`).
 pub fn launch_with(root: &std::path::Path, env: &[(&str, &str)]) -> (Driver, Session) {
     let app = workspace_binary("attache-desktop");
+    // One Attaché per D-Bus session: an earlier test's app still exiting would take this
+    // launch's files and let it exit at once (single instance), leaving no window to drive.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while crate::desktop::app_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an earlier attache-desktop is still running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (port, native_port) = (free_port(), free_port());
     let mut driver = Command::new("tauri-driver");
     driver.envs(env.iter().copied());
