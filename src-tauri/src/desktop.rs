@@ -131,31 +131,35 @@ impl Desktop {
         let headline = status.headline();
         let look = status.look();
         if shown.as_ref().map(|s| s.look()) != Some(look) {
-            match tray_icon(APP_ICON, look) {
-                Ok(img) => {
-                    let (w, h) = img.dimensions();
-                    let image = tauri::image::Image::new_owned(img.into_raw(), w, h);
+            match tray_image(look) {
+                Ok(image) => {
                     let _ = tray.icon.set_icon(Some(image));
                 }
                 Err(e) => tracing::warn!("tray icon: {e}"),
             }
         }
-        {
-            let _ = tray.status.set_text(&headline);
-            let _ = tray.icon.set_tooltip(Some(format!("Attaché: {headline}")));
-            let _ = tray.uploads.set_text(if status.uploads_paused {
-                "Resume uploads"
-            } else {
-                "Pause uploads"
-            });
-            let _ = tray.watching.set_text(if status.watching_paused {
-                "Resume watching"
-            } else {
-                "Pause watching"
-            });
-        }
+        let _ = tray.status.set_text(&headline);
+        let _ = tray.icon.set_tooltip(Some(format!("Attaché: {headline}")));
+        let _ = tray.uploads.set_text(if status.uploads_paused {
+            "Resume uploads"
+        } else {
+            "Pause uploads"
+        });
+        let _ = tray.watching.set_text(if status.watching_paused {
+            "Resume watching"
+        } else {
+            "Pause watching"
+        });
         *shown = Some(status);
     }
+}
+
+/// The tray's icon for `look`, as tauri takes it.
+fn tray_image(look: TrayLook) -> tauri::Result<tauri::image::Image<'static>> {
+    let img = tray_icon(APP_ICON, look)
+        .map_err(|e| tauri::Error::InvalidIcon(std::io::Error::other(e)))?;
+    let (w, h) = img.dimensions();
+    Ok(tauri::image::Image::new_owned(img.into_raw(), w, h))
 }
 
 fn apply_autostart(app: &AppHandle, on: bool) -> Result<(), ErrorPayload> {
@@ -248,11 +252,8 @@ pub fn build_tray(app: &AppHandle) -> tauri::Result<()> {
             &quit,
         ],
     )?;
-    let img = tray_icon(APP_ICON, TrayLook::Idle)
-        .map_err(|e| tauri::Error::InvalidIcon(std::io::Error::other(e)))?;
-    let (w, h) = img.dimensions();
     let icon = TrayIconBuilder::with_id("main")
-        .icon(tauri::image::Image::new_owned(img.into_raw(), w, h))
+        .icon(tray_image(TrayLook::Idle)?)
         .tooltip("Attaché")
         .menu(&menu)
         .on_menu_event(|app, event| on_menu(app, event.id.as_ref()))

@@ -48,6 +48,11 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// The port of a `http://127.0.0.1:PORT` base URL (to put a proxy in front of it).
+pub fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
 /// The repository root (for artifacts/).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -70,12 +70,11 @@ async fn a_batch_is_summed_up_once() {
 async fn pausing_stops_the_traffic_at_once_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let sb = demo_sandbox(&dir.path().join("site")).await;
-    let port: u16 = sb.base_url().rsplit(':').next().unwrap().parse().unwrap();
     // 24 MB/s between the app and the site, so the uploads are mid-way when paused. Fast
     // enough that what the kernel had already buffered (a few MB on loopback, still delivered
     // after the app closes its sockets) drains well within the two seconds.
     let proxy = attache_tests::proxy::start(
-        port,
+        attache_tests::port_of(&sb.base_url()),
         attache_tests::proxy::Behaviour {
             bytes_per_sec: Some(24 * 1024 * 1024),
             ..Default::default()

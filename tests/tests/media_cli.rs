@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use attache_tests::{attache_logged, start_sandbox_process};
+use attache_tests::{attache_logged, port_of, start_sandbox_process};
 use serde_json::Value;
 
 fn run(home: &Path, url: &str, args: &[&str]) -> Output {
@@ -32,10 +32,6 @@ fn last_stderr(home: &Path) -> String {
         .collect();
     logs.sort();
     std::fs::read_to_string(logs.last().unwrap()).unwrap()
-}
-
-fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().unwrap().parse().unwrap()
 }
 
 #[test]

@@ -163,12 +163,7 @@ impl UploadEngine {
             return;
         }
         if paused {
-            // Under the `active` lock, as in `finish`: a job that ends now either wrote its
-            // outcome already or finds itself gone and writes nothing (it resumes later).
-            let mut active = self.inner.active.lock().unwrap_or_else(|p| p.into_inner());
-            for (_, job) in active.drain() {
-                job.task.abort();
-            }
+            self.inner.stop_in_flight();
         }
         tracing::info!(paused, "uploads");
         self.poke();
@@ -255,20 +250,21 @@ impl Drop for UploadEngine {
         {
             task.abort();
         }
-        // In-flight jobs stop here and resume (checking first) the next time the queue runs.
-        for (_, active) in self
-            .inner
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-        {
-            active.task.abort();
-        }
+        self.inner.stop_in_flight();
     }
 }
 
 impl Inner {
+    /// Stops every job in flight where it is (a quit, a pause); each resumes, looking first for
+    /// what it had sent, the next time the queue runs. Under the `active` lock, as in `finish`:
+    /// a job ending now either wrote its outcome already or finds itself gone and writes none.
+    fn stop_in_flight(&self) {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, job) in active.drain() {
+            job.task.abort();
+        }
+    }
+
     fn try_become_runner(&self) -> bool {
         let mut runner = self.runner.lock().unwrap_or_else(|p| p.into_inner());
         if runner.is_some() {
